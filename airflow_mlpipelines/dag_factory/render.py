@@ -1,0 +1,111 @@
+"""Render a :class:`PipelineSpec` into an Airflow DAG: one task group per step. No file I/O."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from airflow.sdk import DAG, Param, TaskGroup
+
+from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
+from airflow_mlpipelines.pipeline.model import Argument, ParameterSpec, PipelineSpec, Ref, StepSpec
+from airflow_mlpipelines.pipeline.validate import step_upstream
+
+START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+"""Fixed, so re-parsing never moves it; ``catchup`` is off, so no backfill is created."""
+
+COMPUTE_TASK_ID = "run"
+
+
+def compute_task_id(step: str) -> str:
+    """Full task id of a step's compute task inside its group."""
+    return f"{step}.{COMPUTE_TASK_ID}"
+
+
+def _param(spec: ParameterSpec) -> Param:
+    schema: dict[str, Any] = {}
+    ptype = spec.type or _infer_type(spec.default)
+    if ptype is not None:
+        schema["type"] = ptype if spec.default is not None or spec.type is not None else [ptype, "null"]
+    if spec.enum is not None:
+        schema["enum"] = list(spec.enum)
+    if spec.minimum is not None:
+        schema["minimum"] = spec.minimum
+    if spec.maximum is not None:
+        schema["maximum"] = spec.maximum
+    return Param(spec.default, description=spec.description, **schema)
+
+
+def _infer_type(value: object) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return None
+
+
+def _argument(arg: Argument) -> list[str | dict[str, str]]:
+    return [{p.kind: p.name} if isinstance(p, Ref) else p for p in arg.parts]
+
+
+def _inputs(pipeline: PipelineSpec, step: StepSpec, producers: dict[str, str]) -> dict[str, dict[str, Any]]:
+    datasets = {d.name: d for d in pipeline.datasets}
+    result: dict[str, dict[str, Any]] = {}
+    for name in step.inputs:
+        if name in producers:
+            result[name] = {"task_id": compute_task_id(producers[name])}
+        else:
+            ds = datasets[name]
+            result[name] = {"datastore": ds.datastore, "path": ds.paths[0], "mode": ds.mode}
+    return result
+
+
+def _doc(pipeline: PipelineSpec) -> str:
+    lines = [f"### Pipeline `{pipeline.name}`", ""]
+    if pipeline.description:
+        lines += [pipeline.description, ""]
+    if pipeline.source is not None:
+        lines.append(f"Definition: `{pipeline.source.file}`")
+    return "\n".join(lines)
+
+
+def render_pipeline(pipeline: PipelineSpec) -> DAG:
+    """Build the DAG: dag_id = pipeline name, Params from pipeline parameters, edges from data."""
+    producers = pipeline.producers()
+    datastores = {d.name: d.url for d in pipeline.datastores}
+    parameters = [p.name for p in pipeline.parameters]
+    with DAG(
+        dag_id=pipeline.name,
+        description=pipeline.description,
+        schedule=pipeline.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        params={p.name: _param(p) for p in pipeline.parameters},
+        tags=["mlpipelines", *pipeline.tags],
+        doc_md=_doc(pipeline),
+    ) as dag:
+        groups: dict[str, TaskGroup] = {}
+        for step in pipeline.steps:
+            with TaskGroup(group_id=step.name, tooltip=f"python {step.script_name}") as group:
+                PythonScriptStepOperator(
+                    task_id=COMPUTE_TASK_ID,
+                    pipeline=pipeline.name,
+                    step=step.name,
+                    script_name=step.script_name,
+                    source_directory=step.source_directory,
+                    arguments=[_argument(a) for a in step.arguments],
+                    inputs=_inputs(pipeline, step, producers),
+                    outputs={o.name: o.datastore for o in step.outputs},
+                    datastores=datastores,
+                    parameters=parameters,
+                    compute=step.compute.name,
+                )
+            groups[step.name] = group
+        for name, upstream in step_upstream(pipeline).items():
+            for up in upstream:
+                groups[up] >> groups[name]
+    return dag

@@ -1,0 +1,3 @@
+"""Thin Airflow operators: they resolve paths and values, then delegate to ``runtime``."""
+
+from __future__ import annotations

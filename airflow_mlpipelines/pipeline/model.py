@@ -1,0 +1,144 @@
+"""The pure pipeline model: frozen dataclasses that both the YAML and the Python loaders produce."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from airflow_mlpipelines.exceptions import SourceLocation
+
+RefKind = Literal["input", "output", "parameter"]
+ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
+StepKind = Literal["python_script"]
+
+DEFAULT_DATASTORE = "workspaceblobstore"
+"""Azure ML's default datastore name; it maps to the configured datastore root."""
+
+LOCAL_COMPUTE = "local"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A placeholder inside a step argument, replaced by a path or value when the step runs."""
+
+    kind: RefKind
+    name: str
+
+    def __str__(self) -> str:
+        return "${{" + f"{self.kind}s.{self.name}" + "}}"
+
+
+ArgPart = str | Ref
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One command-line argument: literal text and references, concatenated at run time."""
+
+    parts: tuple[ArgPart, ...]
+
+    @property
+    def refs(self) -> tuple[Ref, ...]:
+        """The references in this argument, in order."""
+        return tuple(p for p in self.parts if isinstance(p, Ref))
+
+    def __str__(self) -> str:
+        return "".join(str(p) for p in self.parts)
+
+
+@dataclass(frozen=True)
+class DatastoreSpec:
+    """A named storage location. ``url`` None means ``<datastore_root>/<name>`` from configuration."""
+
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Existing data on a datastore, consumed by steps as a named input (file or folder paths)."""
+
+    name: str
+    datastore: str
+    paths: tuple[str, ...]
+    mode: Literal["download", "mount", "direct"] = "direct"
+    kind: Literal["file", "tabular"] = "file"
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Intermediate data a step writes into a fresh directory (Azure ML's ``PipelineData``)."""
+
+    name: str
+    datastore: str = DEFAULT_DATASTORE
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A pipeline parameter (Azure ML's ``PipelineParameter``), rendered as an Airflow ``Param``."""
+
+    name: str
+    default: object
+    type: ParamType | None = None
+    description: str | None = None
+    enum: tuple[object, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class ComputeSpec:
+    """Where a step runs. Only ``local`` runs today; other names are kept for the compute targets."""
+
+    name: str = LOCAL_COMPUTE
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of a pipeline.
+
+    ``inputs`` are names of datasets or of other steps' outputs; ``source_directory`` is an
+    absolute path computed from the definition file's folder without touching the disk.
+    """
+
+    name: str
+    script_name: str
+    source_directory: str
+    arguments: tuple[Argument, ...] = ()
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[OutputSpec, ...] = ()
+    kind: StepKind = "python_script"
+    compute: ComputeSpec = field(default_factory=ComputeSpec)
+    allow_reuse: bool = True
+    run_after: tuple[str, ...] = ()
+    hash_paths: tuple[str, ...] = ()
+    version: str | None = None
+    environment: tuple[tuple[str, object], ...] = ()
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A whole pipeline; ``steps`` are in a valid execution (topological) order."""
+
+    name: str
+    steps: tuple[StepSpec, ...]
+    description: str | None = None
+    schedule: str | None = None
+    parameters: tuple[ParameterSpec, ...] = ()
+    datastores: tuple[DatastoreSpec, ...] = ()
+    datasets: tuple[DatasetSpec, ...] = ()
+    tags: tuple[str, ...] = ()
+    source: SourceLocation | None = None
+
+    def step(self, name: str) -> StepSpec:
+        """Return the step called ``name``."""
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def producers(self) -> dict[str, str]:
+        """Map each output name to the step that produces it."""
+        return {o.name: s.name for s in self.steps for o in s.outputs}

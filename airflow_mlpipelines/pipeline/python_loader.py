@@ -1,0 +1,58 @@
+"""Import a Python definition module (Azure ML SDK v1 style) and collect its ``Pipeline`` objects."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import traceback
+import warnings
+
+from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesError, SourceLocation
+from airflow_mlpipelines.pipeline.model import PipelineSpec
+from airflow_mlpipelines.pipeline.sdk_steps import Pipeline
+
+
+def _import(path: str) -> dict[str, object]:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    module_name = f"mlpipelines_definition_{abs(hash(path)):x}_{stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise DefinitionError("cannot import definition module", location=SourceLocation(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except MLPipelinesError:
+        raise
+    except Exception as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
+        line = frames[-1].lineno if frames else None
+        raise DefinitionError(
+            f"the definition module raised {type(exc).__name__}: {exc}", location=SourceLocation(path, line)
+        ) from exc
+    finally:
+        sys.modules.pop(module_name, None)
+    return dict(vars(module))
+
+
+def load_python_pipelines(path: str) -> list[PipelineSpec]:
+    """Load every ``Pipeline`` a module defines at top level.
+
+    A pipeline's name is its ``name=`` argument, else the file name when the module defines one
+    pipeline, else ``<file>_<variable>``.
+    """
+    path = os.path.abspath(path)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        namespace = _import(path)
+    found = [(var, obj) for var, obj in namespace.items() if isinstance(obj, Pipeline)]
+    if not found:
+        raise DefinitionError(
+            "the module defines no Pipeline at top level",
+            location=SourceLocation(path),
+            hint="assign it to a module variable, e.g. pipeline1 = Pipeline(workspace=ws, steps=[...])",
+        )
+    single = len(found) == 1
+    return [obj.to_spec(name=stem if single else f"{stem}_{var}") for var, obj in found]

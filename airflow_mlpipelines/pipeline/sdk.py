@@ -1,0 +1,294 @@
+"""Azure ML SDK v1 names (``PythonScriptStep``, ``PipelineData``, ...) that build the pure pipeline model.
+
+Code written for ``azureml.pipeline.core``/``azureml.pipeline.steps`` runs with only its imports
+changed: these classes accept the same constructor arguments and compile to a
+:class:`~airflow_mlpipelines.pipeline.model.PipelineSpec` through :meth:`Pipeline.to_spec`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation
+from airflow_mlpipelines.pipeline.model import (
+    DEFAULT_DATASTORE,
+    LOCAL_COMPUTE,
+    Argument,
+    ComputeSpec,
+    DatasetSpec,
+    DatastoreSpec,
+    OutputSpec,
+    ParameterSpec,
+    PipelineSpec,
+    Ref,
+    StepSpec,
+)
+from airflow_mlpipelines.pipeline.validate import build_pipeline
+
+_UNSET: Any = object()
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _caller_location() -> SourceLocation:
+    """File:line of the user's code that called into this module (cheap frame walk, no inspect.stack)."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _HERE:
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return SourceLocation("<unknown>")
+    return SourceLocation(frame.f_code.co_filename, frame.f_lineno)
+
+
+def _no_effect_yet(what: str, step: str, why: str) -> None:
+    warnings.warn(f"step '{step}': {what} is recorded but {why}", MLPipelinesWarning, stacklevel=4)
+
+
+class Workspace:
+    """Stand-in for ``azureml.core.Workspace``: pipelines here need no workspace, so it only names one."""
+
+    def __init__(self, subscription_id: str | None = None, resource_group: str | None = None,
+                 workspace_name: str = "local", **_kwargs: Any) -> None:
+        self.name = workspace_name
+
+    @classmethod
+    def from_config(cls, path: str | None = None, **_kwargs: Any) -> Workspace:
+        """Azure ML reads config.json; Airflow's own configuration replaces it, so this just returns one."""
+        return cls()
+
+    def get_default_datastore(self) -> Datastore:
+        """The default datastore, which maps to ``[mlpipelines] datastore_root``."""
+        return Datastore(self, DEFAULT_DATASTORE)
+
+
+class Datastore:
+    """A named storage location; without ``url`` it lives at ``<datastore_root>/<name>``."""
+
+    def __init__(self, workspace: Workspace | None = None, name: str = DEFAULT_DATASTORE, *,
+                 url: str | None = None) -> None:
+        self.workspace = workspace
+        self.name = name
+        self.url = url
+
+    @classmethod
+    def get(cls, workspace: Workspace | None, datastore_name: str) -> Datastore:
+        """Azure ML's ``Datastore.get``."""
+        return cls(workspace, datastore_name)
+
+    @classmethod
+    def get_default(cls, workspace: Workspace | None = None) -> Datastore:
+        """Azure ML's ``Datastore.get_default``."""
+        return cls(workspace, DEFAULT_DATASTORE)
+
+    def spec(self) -> DatastoreSpec:
+        """The model of this datastore."""
+        return DatastoreSpec(self.name, self.url)
+
+
+class _Dataset:
+    """A ``FileDataset``/``TabularDataset``: files on a datastore."""
+
+    def __init__(self, kind: str, path: object) -> None:
+        self.kind = kind
+        self.location = _caller_location()
+        self.targets = _dataset_targets(path, self.location)
+        self.name: str | None = None
+
+    def as_named_input(self, name: str) -> DatasetConsumptionConfig:
+        """Consume this dataset under ``name`` (the name used in ``Run.input_datasets``)."""
+        return DatasetConsumptionConfig(name, self)
+
+    def as_download(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
+        """Consume this dataset as a local copy."""
+        return DatasetConsumptionConfig(None, self, mode="download")
+
+    def as_mount(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
+        """Consume this dataset in place where possible (local datastores), else as a copy."""
+        return DatasetConsumptionConfig(None, self, mode="mount")
+
+
+def _dataset_targets(path: object, location: SourceLocation) -> list[tuple[Datastore, str]]:
+    items = path if isinstance(path, list) else [path]
+    targets: list[tuple[Datastore, str]] = []
+    for item in items:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Datastore):
+            targets.append((item[0], str(item[1])))
+        elif isinstance(item, str) and "://" not in item:
+            targets.append((Datastore(None, DEFAULT_DATASTORE), item))
+        else:
+            raise DefinitionError(
+                f"unsupported dataset path {item!r}",
+                location=location,
+                field="path",
+                hint="pass (Datastore, 'relative/path') tuples, or a path on the default datastore",
+            )
+    return targets
+
+
+class _FileFactory:
+    @staticmethod
+    def from_files(path: object, validate: bool = True) -> _Dataset:
+        """Azure ML's ``Dataset.File.from_files``."""
+        return _Dataset("file", path)
+
+
+class _TabularFactory:
+    @staticmethod
+    def from_delimited_files(path: object, **_kwargs: Any) -> _Dataset:
+        """Azure ML's ``Dataset.Tabular.from_delimited_files``."""
+        return _Dataset("tabular", path)
+
+    @staticmethod
+    def from_parquet_files(path: object, **_kwargs: Any) -> _Dataset:
+        """Azure ML's ``Dataset.Tabular.from_parquet_files``."""
+        return _Dataset("tabular", path)
+
+
+class Dataset:
+    """Azure ML's ``Dataset`` factory namespace: ``Dataset.File`` and ``Dataset.Tabular``."""
+
+    File = _FileFactory
+    Tabular = _TabularFactory
+
+
+class DatasetConsumptionConfig:
+    """A dataset bound to a step under an input name, with an access mode."""
+
+    def __init__(self, name: str | None, dataset: _Dataset, mode: str = "direct") -> None:
+        self.name = name
+        self.dataset = dataset
+        self.mode = mode
+
+    def as_download(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
+        """Consume as a local copy."""
+        return DatasetConsumptionConfig(self.name, self.dataset, mode="download")
+
+    def as_mount(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
+        """Consume in place where possible."""
+        return DatasetConsumptionConfig(self.name, self.dataset, mode="mount")
+
+
+class PipelineParameter:
+    """A run-time parameter with a default; rendered as an Airflow ``Param`` set by the run's ``conf``."""
+
+    def __init__(self, name: str, default_value: Any) -> None:
+        self.name = name
+        self.default_value = default_value
+
+    def spec(self) -> ParameterSpec:
+        """The model of this parameter; its type is inferred from the default value."""
+        return ParameterSpec(self.name, self.default_value, type=_json_type(self.default_value))
+
+
+def _json_type(value: object) -> Any:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return None
+
+
+class PipelineData:
+    """Intermediate data: a directory one step writes and later steps read, which orders them."""
+
+    def __init__(self, name: str, datastore: Datastore | None = None, output_name: str | None = None,
+                 output_mode: str = "mount", output_path_on_compute: str | None = None,
+                 output_overwrite: bool | None = None, data_type: str | None = None,
+                 is_directory: bool | None = None, pipeline_output_name: str | None = None,
+                 training_output: Any = None) -> None:
+        self.name = name
+        self.datastore = datastore
+        self.output_name = output_name or name
+
+    def as_input(self, input_name: str | None = None) -> PipelineDataInput:
+        """Consume this data in a later step."""
+        return PipelineDataInput(self)
+
+    def as_download(self, input_name: str | None = None, **_kwargs: Any) -> PipelineDataInput:
+        """Consume as a local copy."""
+        return PipelineDataInput(self)
+
+    def as_mount(self, input_name: str | None = None, **_kwargs: Any) -> PipelineDataInput:
+        """Consume in place where possible."""
+        return PipelineDataInput(self)
+
+    def spec(self) -> OutputSpec:
+        """The model of this output."""
+        return OutputSpec(self.name, self.datastore.name if self.datastore else DEFAULT_DATASTORE)
+
+
+class PipelineDataInput:
+    """A ``PipelineData`` consumed by a step (what ``as_input()`` returns)."""
+
+    def __init__(self, data: PipelineData) -> None:
+        self.data = data
+
+
+class PythonSection:
+    """``RunConfiguration.environment.python``."""
+
+    def __init__(self) -> None:
+        self.user_managed_dependencies = False
+        self.conda_dependencies: Any = None
+        self.interpreter_path = "python"
+
+
+class DockerSection:
+    """``RunConfiguration.environment.docker``."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.base_image: str | None = None
+
+
+class Environment:
+    """Azure ML's ``Environment``: a name, Python dependencies and an optional Docker image."""
+
+    def __init__(self, name: str = "default") -> None:
+        self.name = name
+        self.python = PythonSection()
+        self.docker = DockerSection()
+
+    def describe(self) -> tuple[tuple[str, object], ...]:
+        """Canonical, hashable description (used later as a fingerprint component)."""
+        deps = self.python.conda_dependencies
+        pip = tuple(getattr(deps, "pip_packages", ()) or ())
+        return (("name", self.name), ("image", self.docker.base_image), ("pip", pip))
+
+
+class CondaDependencies:
+    """Azure ML's ``CondaDependencies.create(pip_packages=[...])``."""
+
+    def __init__(self, pip_packages: Sequence[str] = (), conda_packages: Sequence[str] = ()) -> None:
+        self.pip_packages = list(pip_packages)
+        self.conda_packages = list(conda_packages)
+
+    @classmethod
+    def create(cls, pip_packages: Sequence[str] = (), conda_packages: Sequence[str] = (),
+               **_kwargs: Any) -> CondaDependencies:
+        """Build a dependency list."""
+        return cls(pip_packages, conda_packages)
+
+
+class RunConfiguration:
+    """Azure ML's ``RunConfiguration``: a target and an environment."""
+
+    def __init__(self, script: str | None = None, arguments: Sequence[str] | None = None,
+                 framework: str = "Python", **_kwargs: Any) -> None:
+        self.target: Any = None
+        self.environment = Environment()
+
+
+def _compute_name(target: object) -> str:
+    if target is None:
+        return LOCAL_COMPUTE
+    if isinstance(target, str):
+        return target
+    return str(getattr(target, "name", target))

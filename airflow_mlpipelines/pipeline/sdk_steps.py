@@ -1,0 +1,292 @@
+"""Azure ML SDK v1 ``PythonScriptStep`` and ``Pipeline``, compiled into the pure pipeline model."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation
+from airflow_mlpipelines.pipeline.model import (
+    LOCAL_COMPUTE,
+    Argument,
+    ArgPart,
+    ComputeSpec,
+    DatasetSpec,
+    DatastoreSpec,
+    ParameterSpec,
+    PipelineSpec,
+    Ref,
+    StepSpec,
+)
+from airflow_mlpipelines.pipeline.sdk import (
+    _UNSET,
+    DatasetConsumptionConfig,
+    PipelineData,
+    PipelineDataInput,
+    PipelineParameter,
+    RunConfiguration,
+    _caller_location,
+    _compute_name,
+    _Dataset,
+)
+from airflow_mlpipelines.pipeline.validate import build_pipeline
+
+_NO_REUSE_YET = "has no effect yet: step reuse is not implemented in this version, so the step always runs"
+
+
+def _warn(step: str, message: str) -> None:
+    warnings.warn(f"step '{step}': {message}", MLPipelinesWarning, stacklevel=3)
+
+
+class PythonScriptStep:
+    """Run ``python <script_name> <arguments>`` from ``source_directory`` (Azure ML's PythonScriptStep).
+
+    ``source_directory`` is resolved against the folder of the file that builds the step, so a
+    definition keeps working wherever Airflow's bundle puts it.
+    """
+
+    def __init__(self, script_name: str, name: str | None = None, arguments: Sequence[Any] | None = None,
+                 compute_target: Any = None, runconfig: RunConfiguration | None = None,
+                 runconfig_pipeline_params: Any = None, inputs: Sequence[Any] | None = None,
+                 outputs: Sequence[PipelineData] | None = None, params: dict[str, Any] | None = None,
+                 source_directory: str | None = None, allow_reuse: bool = _UNSET,
+                 version: str | None = None, hash_paths: Sequence[str] | None = None) -> None:
+        self.location = _caller_location()
+        self.script_name = script_name
+        self.name = name or os.path.splitext(os.path.basename(script_name))[0]
+        self.arguments = list(arguments or [])
+        self.compute_target = compute_target
+        self.runconfig = runconfig
+        self.inputs = list(inputs or [])
+        self.outputs = list(outputs or [])
+        self.params = dict(params or {})
+        self.source_directory = source_directory
+        self.allow_reuse = True if allow_reuse is _UNSET else bool(allow_reuse)
+        self.version = version
+        self.hash_paths = list(hash_paths or [])
+        self._run_after: list[PythonScriptStep] = []
+        self._warn_no_effect(allow_reuse, runconfig_pipeline_params)
+
+    def _warn_no_effect(self, allow_reuse: object, runconfig_pipeline_params: object) -> None:
+        compute = _compute_name(self.compute_target)
+        if compute != LOCAL_COMPUTE:
+            _warn(self.name, f"compute_target '{compute}' has no effect yet: the step runs as a local process")
+        if self.runconfig is not None or runconfig_pipeline_params is not None:
+            _warn(self.name, "runconfig is recorded but has no effect yet: the worker's Python runs the script")
+        if allow_reuse is not _UNSET:
+            _warn(self.name, f"allow_reuse={allow_reuse!r} {_NO_REUSE_YET}")
+        if self.hash_paths:
+            _warn(self.name, f"hash_paths {_NO_REUSE_YET}")
+        if self.version is not None:
+            _warn(self.name, f"version {_NO_REUSE_YET}")
+        if self.params:
+            _warn(self.name, "params has no effect yet: pass values through arguments or PipelineParameter")
+
+    def run_after(self, step: PythonScriptStep) -> None:
+        """Run this step after ``step`` even though no data connects them."""
+        self._run_after.append(step)
+
+    def upstream_steps(self) -> list[PythonScriptStep]:
+        """Steps this one depends on through data or ``run_after`` (for Pipeline's closure)."""
+        found: list[PythonScriptStep] = list(self._run_after)
+        for item in [*self.inputs, *self.arguments]:
+            data = _pipeline_data_of(item)
+            if data is not None and data not in self.outputs:
+                found.extend(getattr(data, "_producers", []))
+        return found
+
+    def register_outputs(self) -> None:
+        """Record this step as producer of its outputs, so a Pipeline can pull producers in."""
+        for out in self._all_outputs():
+            producers: list[PythonScriptStep] = out.__dict__.setdefault("_producers", [])
+            if self not in producers:
+                producers.append(self)
+
+    def _all_outputs(self) -> list[PipelineData]:
+        return list(self.outputs)
+
+    def spec(self, base_dir: str, default_source_directory: str | None) -> tuple[StepSpec, list[Any]]:
+        """Compile to a :class:`StepSpec`; also return the datasets and parameters it uses."""
+        used: list[Any] = []
+        inputs: list[str] = []
+        args = tuple(self._argument(a, inputs, used) for a in self.arguments)
+        for item in self.inputs:
+            self._input_name(item, inputs, used)
+        source = self.source_directory or default_source_directory or "."
+        env = self.runconfig.environment.describe() if self.runconfig is not None else ()
+        step = StepSpec(
+            name=self.name,
+            script_name=self.script_name,
+            source_directory=os.path.normpath(os.path.join(base_dir, source)),
+            arguments=args,
+            inputs=tuple(dict.fromkeys(inputs)),
+            outputs=tuple(o.spec() for o in self.outputs),
+            compute=ComputeSpec(_compute_name(self.compute_target)),
+            allow_reuse=self.allow_reuse,
+            run_after=tuple(s.name for s in self._run_after),
+            hash_paths=tuple(self.hash_paths),
+            version=self.version,
+            environment=env,
+            location=self.location,
+        )
+        return step, used
+
+    def _input_name(self, item: Any, inputs: list[str], used: list[Any]) -> str:
+        data = _pipeline_data_of(item)
+        if data is not None:
+            inputs.append(data.name)
+            return data.name
+        if isinstance(item, _Dataset):
+            item = DatasetConsumptionConfig(None, item)
+        if isinstance(item, DatasetConsumptionConfig):
+            if item.name is None:
+                item.name = item.dataset.name or f"{self.name}_input{len(inputs)}"
+            item.dataset.name = item.dataset.name or item.name
+            used.append(item)
+            inputs.append(item.name)
+            return item.name
+        raise DefinitionError(
+            f"unsupported input {item!r}",
+            location=self.location,
+            step=self.name,
+            field="inputs",
+            hint="inputs are PipelineData, PipelineData.as_input(), or Dataset ...as_named_input(name)",
+        )
+
+    def _argument(self, value: Any, inputs: list[str], used: list[Any]) -> Argument:
+        part: ArgPart
+        if isinstance(value, PipelineData) and value in self.outputs:
+            part = Ref("output", value.name)
+        elif isinstance(value, PipelineParameter):
+            used.append(value)
+            part = Ref("parameter", value.name)
+        elif isinstance(value, PipelineData | PipelineDataInput | DatasetConsumptionConfig | _Dataset):
+            part = Ref("input", self._input_name(value, inputs, used))
+        elif isinstance(value, str | int | float | bool):
+            part = str(value)
+        else:
+            raise DefinitionError(
+                f"unsupported argument {value!r}",
+                location=self.location,
+                step=self.name,
+                field="arguments",
+                hint="arguments are strings, numbers, PipelineParameter, PipelineData or dataset inputs",
+            )
+        return Argument((part,))
+
+
+def _pipeline_data_of(item: Any) -> PipelineData | None:
+    if isinstance(item, PipelineData):
+        return item
+    if isinstance(item, PipelineDataInput):
+        return item.data
+    return None
+
+
+def _flatten(steps: Iterable[Any]) -> list[PythonScriptStep]:
+    flat: list[PythonScriptStep] = []
+    for item in steps:
+        if isinstance(item, list | tuple):
+            flat.extend(_flatten(item))
+        elif isinstance(item, PythonScriptStep):
+            flat.append(item)
+        else:
+            raise DefinitionError(f"Pipeline steps must be steps, got {item!r}", field="steps")
+    return flat
+
+
+class Pipeline:
+    """Azure ML's ``Pipeline(workspace, steps)``: nested lists of steps are allowed, and the producers
+    of every consumed ``PipelineData`` are pulled in (``resolve_closure``), as in the SDK.
+
+    ``name``, ``schedule``, ``description`` and ``tags`` are this provider's additions (Azure ML took
+    the name from the experiment and the schedule from ``Schedule.create``).
+    """
+
+    def __init__(self, workspace: Any = None, steps: Sequence[Any] = (), description: str | None = None,
+                 default_datastore: Any = None, default_source_directory: str | None = None,
+                 resolve_closure: bool = True, continue_on_step_failure: bool = False, *,
+                 name: str | None = None, schedule: str | None = None,
+                 tags: Sequence[str] = ()) -> None:
+        self.location = _caller_location()
+        self.workspace = workspace
+        self.steps = _flatten(steps)
+        self.description = description
+        self.default_source_directory = default_source_directory
+        self.resolve_closure = resolve_closure
+        self.name = name
+        self.schedule = schedule
+        self.tags = list(tags)
+        if continue_on_step_failure:
+            warnings.warn("continue_on_step_failure has no effect yet: a failed step stops its "
+                          "downstream steps", MLPipelinesWarning, stacklevel=2)
+
+    def _all_steps(self) -> list[PythonScriptStep]:
+        for step in self.steps:
+            step.register_outputs()
+        ordered = list(self.steps)
+        queue = list(self.steps)
+        while self.resolve_closure and queue:
+            for up in queue.pop().upstream_steps():
+                if up not in ordered:
+                    up.register_outputs()
+                    ordered.append(up)
+                    queue.append(up)
+        return ordered
+
+    def to_spec(self, name: str | None = None, base_dir: str | None = None) -> PipelineSpec:
+        """Validate and compile into the pure model (``base_dir`` resolves relative source directories)."""
+        base = base_dir or os.path.dirname(os.path.abspath(self.location.file))
+        steps: list[StepSpec] = []
+        used: list[Any] = []
+        for step in self._all_steps():
+            spec, step_used = step.spec(base, self.default_source_directory)
+            steps.append(spec)
+            used.extend(step_used)
+        params: dict[str, ParameterSpec] = {}
+        datasets: dict[str, DatasetSpec] = {}
+        datastores: dict[str, DatastoreSpec] = {}
+        for item in used:
+            if isinstance(item, PipelineParameter):
+                params.setdefault(item.name, item.spec())
+            else:
+                datasets.setdefault(item.name, _dataset_spec(item, datastores))
+        for step in self._all_steps():
+            for out in step.outputs:
+                if out.datastore is not None:
+                    datastores.setdefault(out.datastore.name, out.datastore.spec())
+        return build_pipeline(
+            name=self.name or name or "pipeline",
+            steps=steps,
+            description=self.description,
+            schedule=self.schedule,
+            parameters=list(params.values()),
+            datastores=list(datastores.values()),
+            datasets=list(datasets.values()),
+            tags=self.tags,
+            source=self.location,
+        )
+
+
+def _dataset_spec(config: DatasetConsumptionConfig, datastores: dict[str, DatastoreSpec]) -> DatasetSpec:
+    stores = {store.name for store, _ in config.dataset.targets}
+    if len(stores) != 1:
+        raise DefinitionError(
+            f"dataset '{config.name}' spans several datastores ({', '.join(sorted(stores))})",
+            location=config.dataset.location,
+            field="path",
+            hint="build one dataset per datastore",
+        )
+    for store, _ in config.dataset.targets:
+        datastores.setdefault(store.name, store.spec())
+    mode = "download" if config.mode == "download" else "direct"
+    return DatasetSpec(
+        name=str(config.name),
+        datastore=stores.pop(),
+        paths=tuple(p for _, p in config.dataset.targets),
+        mode=mode,
+        kind="tabular" if config.dataset.kind == "tabular" else "file",
+        location=config.dataset.location,
+    )

@@ -1,0 +1,154 @@
+"""Cross-field rules of a whole pipeline; every error names file:line, step and field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from airflow_mlpipelines.exceptions import DefinitionError, SourceLocation, did_you_mean
+from airflow_mlpipelines.pipeline.graph import topological_order, upstream_map
+from airflow_mlpipelines.pipeline.model import (
+    DEFAULT_DATASTORE,
+    DatasetSpec,
+    DatastoreSpec,
+    ParameterSpec,
+    PipelineSpec,
+    StepSpec,
+)
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+"""Step, output and pipeline names become Airflow task/DAG ids, so they follow Airflow's key rule."""
+
+
+def check_name(name: str, *, what: str, location: SourceLocation | None, step: str | None = None) -> None:
+    """Reject names Airflow cannot use as ids (spaces, slashes, empty)."""
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 200:
+        raise DefinitionError(
+            f"invalid {what} name {name!r}",
+            location=location,
+            step=step,
+            field="name",
+            hint="use letters, digits, '_', '-' and '.', starting with a letter, digit or '_'",
+        )
+
+
+def _check_unique_steps(steps: Sequence[StepSpec]) -> None:
+    seen: dict[str, StepSpec] = {}
+    for step in steps:
+        check_name(step.name, what="step", location=step.location, step=step.name)
+        if step.name in seen:
+            first = seen[step.name]
+            raise DefinitionError(
+                f"duplicate step name '{step.name}' (first defined at {first.location or 'unknown'})",
+                location=step.location,
+                step=step.name,
+                field="name",
+                hint="every step needs a unique name",
+            )
+        seen[step.name] = step
+
+
+def _check_refs(step: StepSpec, parameters: Sequence[ParameterSpec]) -> None:
+    params = [p.name for p in parameters]
+    outputs = [o.name for o in step.outputs]
+    for i, arg in enumerate(step.arguments):
+        for ref in arg.refs:
+            pool = {"input": list(step.inputs), "output": outputs, "parameter": params}[ref.kind]
+            if ref.name not in pool:
+                raise DefinitionError(
+                    f"argument {i} refers to unknown {ref.kind} '{ref.name}'",
+                    location=step.location,
+                    step=step.name,
+                    field=f"arguments[{i}]",
+                    hint=did_you_mean(ref.name, pool) or f"known {ref.kind}s: {', '.join(pool) or 'none'}",
+                )
+
+
+def _check_datastores(
+    steps: Sequence[StepSpec], datasets: Sequence[DatasetSpec], datastores: Sequence[DatastoreSpec]
+) -> None:
+    known = [DEFAULT_DATASTORE, *(d.name for d in datastores)]
+    for ds in datasets:
+        if len(ds.paths) != 1:
+            raise DefinitionError(
+                f"dataset '{ds.name}' has {len(ds.paths)} paths; one file or folder per dataset is supported",
+                location=ds.location,
+                field="path",
+                hint="point the dataset at the folder that holds the files",
+            )
+        if ds.datastore not in known:
+            raise DefinitionError(
+                f"dataset '{ds.name}' uses unknown datastore '{ds.datastore}'",
+                location=ds.location,
+                field="datastore",
+                hint=did_you_mean(ds.datastore, known),
+            )
+    for step in steps:
+        for out in step.outputs:
+            if out.datastore not in known:
+                raise DefinitionError(
+                    f"output '{out.name}' uses unknown datastore '{out.datastore}'",
+                    location=step.location,
+                    step=step.name,
+                    field="outputs",
+                    hint=did_you_mean(out.datastore, known),
+                )
+
+
+def _check_parameters(parameters: Sequence[ParameterSpec], source: SourceLocation | None) -> None:
+    seen: set[str] = set()
+    for p in parameters:
+        check_name(p.name, what="parameter", location=source)
+        if p.name in seen:
+            raise DefinitionError(f"duplicate parameter '{p.name}'", location=source, field="parameters")
+        seen.add(p.name)
+
+
+def build_pipeline(
+    *,
+    name: str,
+    steps: Sequence[StepSpec],
+    description: str | None = None,
+    schedule: str | None = None,
+    parameters: Sequence[ParameterSpec] = (),
+    datastores: Sequence[DatastoreSpec] = (),
+    datasets: Sequence[DatasetSpec] = (),
+    tags: Sequence[str] = (),
+    source: SourceLocation | None = None,
+) -> PipelineSpec:
+    """Validate a set of steps as one pipeline and return it with steps in execution order."""
+    check_name(name, what="pipeline", location=source)
+    if not steps:
+        raise DefinitionError("a pipeline needs at least one step", location=source, field="steps")
+    _check_unique_steps(steps)
+    _check_parameters(parameters, source)
+    dataset_names = [d.name for d in datasets]
+    for step in steps:
+        clash = set(dataset_names) & {o.name for o in step.outputs}
+        if clash:
+            raise DefinitionError(
+                f"output '{sorted(clash)[0]}' has the same name as a dataset",
+                location=step.location,
+                step=step.name,
+                field="outputs",
+            )
+        _check_refs(step, parameters)
+    _check_datastores(steps, datasets, datastores)
+    upstream = upstream_map(steps, dataset_names)
+    ordered = topological_order(steps, upstream)
+    return PipelineSpec(
+        name=name,
+        steps=tuple(ordered),
+        description=description,
+        schedule=schedule,
+        parameters=tuple(parameters),
+        datastores=tuple(datastores),
+        datasets=tuple(datasets),
+        tags=tuple(tags),
+        source=source,
+    )
+
+
+def step_upstream(pipeline: PipelineSpec) -> dict[str, tuple[str, ...]]:
+    """Dependencies of every step of an already validated pipeline."""
+    return upstream_map(pipeline.steps, [d.name for d in pipeline.datasets])

@@ -1,0 +1,282 @@
+"""Load a YAML pipeline definition into the pure model, with file:line, step and field on every error.
+
+The loader is a plain function from a path to a :class:`PipelineSpec` so that it can later be
+registered as an Airflow DAG importer (AIP-85) without changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from airflow_mlpipelines.exceptions import DefinitionError, SourceLocation, did_you_mean
+from airflow_mlpipelines.pipeline.model import (
+    Argument,
+    ArgPart,
+    ComputeSpec,
+    DatasetSpec,
+    DatastoreSpec,
+    OutputSpec,
+    ParameterSpec,
+    PipelineSpec,
+    Ref,
+    StepSpec,
+)
+from airflow_mlpipelines.pipeline.validate import build_pipeline
+from airflow_mlpipelines.pipeline.yaml_schema import (
+    KEYS_BY_SECTION,
+    ArgumentValue,
+    DatasetModel,
+    OutputModel,
+    ParameterModel,
+    PipelineModel,
+    StepModel,
+)
+
+YAML_SUFFIXES = (".yaml", ".yml")
+_INLINE_REF = re.compile(r"\$\{\{\s*(inputs|outputs|parameters)\.([A-Za-z0-9_.-]+)\s*\}\}")
+_REF_KINDS = {"inputs": "input", "outputs": "output", "parameters": "parameter"}
+
+
+class _LineDict(dict[Any, Any]):
+    """A mapping that remembers the line of itself and of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that keeps line numbers and rejects duplicate keys (PyYAML keeps the last)."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
+    loader.flatten_mapping(node)
+    result = _LineDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            raise DefinitionError(
+                f"duplicate key '{key}' (first at line {result.key_lines[key]})",
+                location=SourceLocation(str(loader.name), key_node.start_mark.line + 1),
+                field=str(key),
+            )
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+
+
+def read_yaml(path: str) -> Any:
+    """Parse YAML safely, turning syntax errors into :class:`DefinitionError` with the line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            loader = _Loader(fh)
+            loader.name = path
+            try:
+                return loader.get_single_data()
+            finally:
+                loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise DefinitionError(f"invalid YAML: {exc.problem or exc}", location=SourceLocation(path, line)) from None
+    except OSError as exc:
+        raise DefinitionError(f"cannot read definition: {exc.strerror}", location=SourceLocation(path)) from None
+
+
+def _locate(data: Any, loc: tuple[Any, ...]) -> tuple[int | None, str | None]:
+    """Return (line, step name) for a pydantic error location inside the YAML document."""
+    line: int | None = getattr(data, "line", None)
+    step: str | None = None
+    node = data
+    for i, key in enumerate(loc):
+        if isinstance(node, _LineDict):
+            line = node.key_lines.get(key, node.line)
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+            line = getattr(node, "line", line)
+            if loc[:1] == ("steps",) and i == 1 and isinstance(node, dict):
+                step = node.get("name")
+        else:
+            break
+    return line, step
+
+
+def _from_validation_error(path: str, data: Any, exc: ValidationError) -> DefinitionError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    line, step = _locate(data, loc)
+    field = ".".join(str(p) for p in loc if not isinstance(p, int)) or None
+    if loc and loc[0] == "steps" and len(loc) > 2:
+        field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc[2:]).replace(".[", "[")
+    hint = None
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        section = str(loc[0]) if len(loc) > 1 else ""
+        section = "outputs" if "outputs" in loc[:-1] else section
+        message = f"unknown key '{loc[-1]}'"
+        hint = did_you_mean(str(loc[-1]), KEYS_BY_SECTION.get(section, []))
+    elif err["type"] == "missing":
+        message = f"missing required key '{loc[-1]}'"
+    else:
+        message = f"{message} (got {err.get('input')!r})"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return DefinitionError(message, location=SourceLocation(path, line), step=step, field=field, hint=hint)
+
+
+def load_yaml_pipeline(path: str) -> PipelineSpec:
+    """Load and validate one YAML definition file."""
+    path = os.path.abspath(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise DefinitionError("a pipeline definition must be a YAML mapping", location=SourceLocation(path, 1))
+    try:
+        model = PipelineModel.model_validate(data)
+    except ValidationError as exc:
+        raise _from_validation_error(path, data, exc) from None
+    return _to_spec(path, data, model)
+
+
+def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
+    base = os.path.dirname(path)
+    steps_data = data.get("steps", [])
+    steps = [
+        _step(path, base, model, step, getattr(steps_data[i], "line", None))
+        for i, step in enumerate(model.steps)
+    ]
+    return build_pipeline(
+        name=model.name or os.path.splitext(os.path.basename(path))[0],
+        steps=steps,
+        description=model.description,
+        schedule=model.schedule,
+        parameters=[_parameter(name, p) for name, p in model.parameters.items()],
+        datastores=[DatastoreSpec(name, _resolve_url(base, d.url)) for name, d in model.datastores.items()],
+        datasets=[
+            _dataset(name, d, SourceLocation(path, _locate(data, ("datasets", name))[0]))
+            for name, d in model.datasets.items()
+        ],
+        tags=model.tags,
+        source=SourceLocation(path, getattr(data, "line", 1)),
+    )
+
+
+def _resolve_url(base: str, url: str) -> str:
+    """A datastore URL without a scheme is a local path relative to the definition file."""
+    if "://" in url:
+        return url
+    return os.path.normpath(os.path.join(base, os.path.expanduser(url)))
+
+
+def _parameter(name: str, value: ParameterModel | str | int | float | bool | None) -> ParameterSpec:
+    if isinstance(value, ParameterModel):
+        return ParameterSpec(
+            name=name,
+            default=value.default,
+            type=value.type,
+            description=value.description,
+            enum=tuple(value.enum) if value.enum is not None else None,
+            minimum=value.minimum,
+            maximum=value.maximum,
+        )
+    return ParameterSpec(name=name, default=value)
+
+
+def _dataset(name: str, model: DatasetModel, location: SourceLocation) -> DatasetSpec:
+    paths = tuple(model.paths or ()) + ((model.path,) if model.path else ())
+    if not paths:
+        raise DefinitionError(
+            "a dataset needs 'path' or 'paths'", location=location, field=f"datasets.{name}.path"
+        )
+    return DatasetSpec(name, model.datastore, paths, model.mode, model.kind, location)
+
+
+def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int | None) -> StepSpec:
+    location = SourceLocation(path, line)
+    inputs = list(step.inputs)
+    outputs = [o if isinstance(o, OutputModel) else OutputModel(name=o) for o in step.outputs]
+    output_names = [o.name for o in outputs]
+    arguments = tuple(
+        _argument(value, location, step.name, f"arguments[{i}]", inputs, output_names)
+        for i, value in enumerate(step.arguments)
+    )
+    source = step.source_directory or model.defaults.source_directory or "."
+    return StepSpec(
+        name=step.name,
+        script_name=step.script,
+        source_directory=os.path.normpath(os.path.join(base, source)),
+        arguments=arguments,
+        inputs=tuple(dict.fromkeys(inputs)),
+        outputs=tuple(OutputSpec(o.name, o.datastore) for o in outputs),
+        compute=ComputeSpec(step.compute or model.defaults.compute),
+        allow_reuse=step.allow_reuse,
+        run_after=tuple(step.run_after),
+        hash_paths=tuple(step.hash_paths),
+        version=step.version,
+        environment=tuple(sorted((step.environment or {}).items())),
+        location=location,
+    )
+
+
+def _argument(
+    value: ArgumentValue,
+    location: SourceLocation,
+    step: str,
+    field: str,
+    inputs: list[str],
+    outputs: list[str],
+) -> Argument:
+    """Turn ``{input: x}``/``{output: x}``/``{parameter: x}`` or ``${{inputs.x}}`` text into an Argument.
+
+    An input referenced only from arguments is added to the step's inputs, as Azure ML does.
+    """
+    if isinstance(value, dict):
+        if len(value) != 1 or next(iter(value)) not in ("input", "output", "parameter"):
+            raise DefinitionError(
+                f"an argument mapping must be one of {{input: name}}, {{output: name}}, "
+                f"{{parameter: name}}; got {dict(value)!r}",
+                location=location,
+                step=step,
+                field=field,
+            )
+        kind, name = next(iter(value.items()))
+        parts: list[ArgPart] = [Ref(kind, name)]  # type: ignore[arg-type]
+    elif isinstance(value, bool):
+        parts = [str(value).lower()]
+    else:
+        parts = _split_inline(str(value))
+    for part in parts:
+        if isinstance(part, Ref) and part.kind == "input" and part.name not in inputs:
+            inputs.append(part.name)
+        if isinstance(part, Ref) and part.kind == "output" and part.name not in outputs:
+            raise DefinitionError(
+                f"argument refers to output '{part.name}' that the step does not declare",
+                location=location,
+                step=step,
+                field=field,
+                hint=did_you_mean(part.name, outputs) or "add it to the step's outputs",
+            )
+    return Argument(tuple(parts))
+
+
+def _split_inline(text: str) -> list[ArgPart]:
+    parts: list[ArgPart] = []
+    pos = 0
+    for match in _INLINE_REF.finditer(text):
+        if match.start() > pos:
+            parts.append(text[pos : match.start()])
+        parts.append(Ref(_REF_KINDS[match.group(1)], match.group(2)))  # type: ignore[arg-type]
+        pos = match.end()
+    if pos < len(text) or not parts:
+        parts.append(text[pos:])
+    return parts

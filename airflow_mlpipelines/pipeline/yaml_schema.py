@@ -1,0 +1,103 @@
+"""The YAML definition format as pydantic models: the single source of truth for its keys and types."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE, LOCAL_COMPUTE
+
+Scalar = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParameterModel(_Strict):
+    """``parameters.<name>``: a typed run-time parameter."""
+
+    type: Literal["string", "integer", "number", "boolean", "array", "object"] | None = None
+    default: Any = None
+    description: str | None = None
+    enum: list[Any] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+class DatastoreModel(_Strict):
+    """``datastores.<name>``: a URL (or a path relative to the definition file)."""
+
+    url: str
+
+
+class DatasetModel(_Strict):
+    """``datasets.<name>``: files or folders on a datastore."""
+
+    datastore: str = DEFAULT_DATASTORE
+    path: str | None = None
+    paths: list[str] | None = None
+    mode: Literal["direct", "mount", "download"] = "direct"
+    kind: Literal["file", "tabular"] = "file"
+
+
+class OutputModel(_Strict):
+    """``steps[].outputs[]`` in long form."""
+
+    name: str
+    datastore: str = DEFAULT_DATASTORE
+
+
+ArgumentValue = Scalar | dict[str, str]
+
+
+class StepModel(_Strict):
+    """``steps[]``: one PythonScriptStep."""
+
+    name: str
+    type: Literal["python_script"] = "python_script"
+    script: str = Field(validation_alias=AliasChoices("script", "script_name"))
+    source_directory: str | None = None
+    arguments: list[ArgumentValue] = []
+    inputs: list[str] = []
+    outputs: list[str | OutputModel] = []
+    compute: str | None = Field(default=None, validation_alias=AliasChoices("compute", "compute_target"))
+    allow_reuse: bool = True
+    run_after: list[str] = []
+    hash_paths: list[str] = []
+    version: str | None = None
+    environment: dict[str, Any] | None = None
+
+
+class DefaultsModel(_Strict):
+    """``defaults``: values every step inherits unless it sets its own."""
+
+    source_directory: str | None = None
+    compute: str = LOCAL_COMPUTE
+
+
+class PipelineModel(_Strict):
+    """The whole YAML document."""
+
+    name: str | None = None
+    description: str | None = None
+    schedule: str | None = None
+    tags: list[str] = []
+    parameters: dict[str, ParameterModel | Scalar | None] = {}
+    datastores: dict[str, DatastoreModel] = {}
+    datasets: dict[str, DatasetModel] = {}
+    defaults: DefaultsModel = DefaultsModel()
+    steps: list[StepModel]
+
+
+KEYS_BY_SECTION: dict[str, list[str]] = {
+    "": list(PipelineModel.model_fields),
+    "steps": [*StepModel.model_fields, "script_name", "compute_target"],
+    "parameters": list(ParameterModel.model_fields),
+    "datastores": list(DatastoreModel.model_fields),
+    "datasets": list(DatasetModel.model_fields),
+    "defaults": list(DefaultsModel.model_fields),
+    "outputs": list(OutputModel.model_fields),
+}
+"""Known keys per section, for did-you-mean hints on misspelt keys."""

@@ -1,0 +1,35 @@
+"""Cached getters for the ``[mlpipelines]`` section: the only module that reads Airflow's configuration.
+
+Values are read lazily (at task run time, never while a DAG file is parsed) and cached per process.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+SECTION = "mlpipelines"
+
+
+@cache
+def datastore_root() -> str:
+    """Root URL or path under which named datastores and step outputs live.
+
+    Default: ``$AIRFLOW_HOME/mlpipelines/datastore``. Any ``ObjectStoragePath`` URL works
+    (``s3://bucket/prefix`` with ``conn_id`` in the URL user part, ``gs://``, ``abfs://``...).
+    """
+    from airflow.sdk import conf
+
+    value = conf.get(SECTION, "datastore_root", fallback=None)
+    if value:
+        return str(value)
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return os.path.join(home, "mlpipelines", "datastore")
+
+
+@cache
+def kill_grace_seconds() -> float:
+    """Seconds a step's process gets after SIGTERM before SIGKILL when its task is stopped."""
+    from airflow.sdk import conf
+
+    return conf.getfloat(SECTION, "kill_grace_seconds", fallback=10.0)
