@@ -37,7 +37,7 @@ _NO_REUSE_YET = "has no effect yet: step reuse is not implemented in this versio
 
 
 def _warn(step: str, message: str) -> None:
-    warnings.warn(f"step '{step}': {message}", MLPipelinesWarning, stacklevel=3)
+    warnings.warn(f"step '{step}': {message}", MLPipelinesWarning, stacklevel=4)
 
 
 class PythonScriptStep:
