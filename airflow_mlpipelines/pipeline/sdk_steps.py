@@ -257,6 +257,10 @@ class Pipeline:
             for out in step.outputs:
                 if out.datastore is not None:
                     datastores.setdefault(out.datastore.name, out.datastore.spec())
+        for store_name, store in datastores.items():
+            if store.url is not None and "://" not in store.url:
+                # Like YAML definitions: a relative path is relative to the defining file.
+                datastores[store_name] = DatastoreSpec(store.name, os.path.normpath(os.path.join(base, store.url)))
         return build_pipeline(
             name=self.name or name or "pipeline",
             steps=steps,

@@ -1,0 +1,54 @@
+"""Test-wide setup: every test process gets its own throw-away AIRFLOW_HOME before Airflow is imported."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "dags_examples"
+
+# Airflow reads its configuration when first imported, so this must run at conftest import time.
+_HOME = Path(tempfile.mkdtemp(prefix="mlp-airflow-home-"))
+_DAGS = _HOME / "dags"
+shutil.copytree(EXAMPLES, _DAGS, ignore=shutil.ignore_patterns("__pycache__"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The session's AIRFLOW_HOME (a temporary folder)."""
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def examples_dags() -> Path:
+    """A copy of dags_examples/ that is this session's Airflow dags folder."""
+    return _DAGS
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[Path]:
+    """Migrate the session's SQLite metadata database once (about 4 s)."""
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    yield _HOME
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the temporary AIRFLOW_HOME."""
+    shutil.rmtree(_HOME, ignore_errors=True)

@@ -1,0 +1,92 @@
+"""The examples load through a real Airflow DagBag, and one broken definition only breaks its own file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+EXPECTED = {"seed004_yaml", "seed004_sdk", "fan_out_in", "parameterised"}
+
+BROKEN_YAML = """\
+name: broken
+steps:
+  - name: prepare
+    script: prepare.py
+    argumentz: ["--x"]
+"""
+
+
+def _dagbag(folder: Path):  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(folder))
+
+
+def test_examples_load_without_import_errors(examples_dags: Path) -> None:
+    bag = _dagbag(examples_dags)
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == EXPECTED
+
+
+def test_seed004_shape_and_edges(examples_dags: Path) -> None:
+    dag = _dagbag(examples_dags).dags["seed004_yaml"]
+    assert sorted(dag.task_ids) == ["baseline.run", "compare.run", "prepare.run", "train.run"]
+    assert dag.get_task("train.run").upstream_task_ids == {"prepare.run"}
+    assert dag.get_task("compare.run").upstream_task_ids == {"train.run", "baseline.run"}
+    assert dag.schedule is None or str(dag.schedule) == "None"
+
+
+def test_fan_out_fan_in(examples_dags: Path) -> None:
+    dag = _dagbag(examples_dags).dags["fan_out_in"]
+    assert dag.get_task("prepare.run").downstream_task_ids == {"train_a.run", "train_b.run", "train_c.run"}
+    assert dag.get_task("compare.run").upstream_task_ids == {"train_a.run", "train_b.run", "train_c.run"}
+
+
+def test_parameters_become_params(examples_dags: Path) -> None:
+    dag = _dagbag(examples_dags).dags["parameterised"]
+    params = dag.params
+    assert params["shrink"] == 0.1
+    assert params.get_param("shrink").schema == {"type": "number", "minimum": 0.0, "maximum": 1.0}
+    assert params.get_param("epochs").schema == {"type": "integer"}
+    assert params.get_param("run_label").schema["enum"] == ["nightly", "adhoc", "experiment"]
+
+
+def test_broken_definition_breaks_only_its_own_file(examples_dags: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "dags"
+    shutil.copytree(examples_dags, folder)
+    (folder / "definitions" / "broken.yaml").write_text(BROKEN_YAML)
+    shutil.copy(folder / "seed004_yaml.py", folder / "broken.py")
+    bag = _dagbag(folder)
+    assert set(bag.dag_ids) == EXPECTED
+    assert list(bag.import_errors) == [str(folder / "broken.py")] or list(bag.import_errors) == ["broken.py"]
+    message = next(iter(bag.import_errors.values()))
+    assert "broken.yaml:5" in message
+    assert "step 'prepare'" in message
+    assert "field 'argumentz'" in message
+    assert "did you mean 'arguments'?" in message
+
+
+def test_folder_loader_strict_and_lenient(examples_dags: Path, tmp_path: Path) -> None:
+    from airflow_mlpipelines.dag_factory import load_pipelines
+    from airflow_mlpipelines.exceptions import DefinitionError
+
+    definitions = tmp_path / "definitions"
+    shutil.copytree(examples_dags / "definitions", definitions)
+    (definitions / "broken.yaml").write_text(BROKEN_YAML)
+    with pytest.raises(DefinitionError, match=r"(?s)1 pipeline definition\(s\).*broken.yaml:5"):
+        load_pipelines({}, str(definitions))
+    namespace: dict[str, object] = {}
+    dags = load_pipelines(namespace, str(definitions), strict=False)
+    assert {d.dag_id for d in dags} == EXPECTED
+    assert len(namespace) == 4
+
+
+def test_parse_does_no_io_on_datastores(examples_dags: Path, airflow_home: Path) -> None:
+    _dagbag(examples_dags)
+    assert not (airflow_home / "mlpipelines").exists() or not any(
+        (airflow_home / "mlpipelines").rglob("*prepped*")
+    )

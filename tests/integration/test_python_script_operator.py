@@ -1,0 +1,123 @@
+"""PythonScriptStepOperator against real scripts and processes: failures, logs, kill, outputs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_mlpipelines.exceptions import StepExecutionError
+
+pytestmark = pytest.mark.integration
+
+
+class _TI:
+    """The one TaskInstance method the operator calls: pulling an upstream step's published outputs."""
+
+    def __init__(self, published: dict[str, dict[str, str]]) -> None:
+        self.published = published
+
+    def xcom_pull(self, task_ids: str) -> dict[str, str] | None:
+        return self.published.get(task_ids)
+
+
+def _context(params: dict[str, Any] | None = None, published: dict[str, dict[str, str]] | None = None) -> Any:
+    return {"params": params or {}, "run_id": "manual__2026-01-01T00:00:00+00:00", "ti": _TI(published or {}),
+            "dag_run": None}
+
+
+def _operator(source: Path, script: str, **kwargs: Any) -> Any:
+    from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
+
+    return PythonScriptStepOperator(task_id="run", pipeline="p", step="s", script_name=script,
+                                    source_directory=str(source), **kwargs)
+
+
+def test_non_zero_exit_fails_with_stderr_tail(tmp_path: Path) -> None:
+    (tmp_path / "boom.py").write_text(
+        "import sys\nprint('working')\nfor i in range(30):\n    print(f'err {i}', file=sys.stderr)\nsys.exit(3)\n"
+    )
+    op = _operator(tmp_path, "boom.py")
+    with pytest.raises(StepExecutionError, match=r"(?s)exited with code 3.*err 10\n.*err 29") as info:
+        op.execute(_context())
+    assert "err 9\n" not in str(info.value)
+
+
+def test_missing_script_names_step_and_directory(tmp_path: Path) -> None:
+    op = _operator(tmp_path, "nope.py")
+    with pytest.raises(StepExecutionError, match=r"step 's': script 'nope.py' not found in source_directory"):
+        op.execute(_context())
+
+
+def test_outputs_inputs_and_parameters_are_substituted(tmp_path: Path, airflow_home: Path) -> None:
+    (tmp_path / "copy.py").write_text(
+        "import sys, os, shutil\n"
+        "src, dst, lr = sys.argv[1], sys.argv[2], sys.argv[3]\n"
+        "shutil.copy(os.path.join(src, 'in.txt'), os.path.join(dst, 'out.txt'))\n"
+        "open(os.path.join(dst, 'lr.txt'), 'w').write(lr)\n"
+    )
+    upstream = tmp_path / "upstream"
+    upstream.mkdir()
+    (upstream / "in.txt").write_text("payload")
+    op = _operator(
+        tmp_path, "copy.py",
+        arguments=[[{"input": "data"}], [{"output": "result"}], ["--lr=", {"parameter": "lr"}]],
+        inputs={"data": {"task_id": "prep.run"}},
+        outputs={"result": "workspaceblobstore"},
+        parameters=["lr"],
+    )
+    urls = op.execute(_context({"lr": 0.5}, {"prep.run": {"data": str(upstream)}}))
+    out = Path(urls["result"])
+    assert out == airflow_home / "mlpipelines/datastore/workspaceblobstore/p/s/manual__2026-01-01T00_00_00_00_00/result"
+    assert (out / "out.txt").read_text() == "payload"
+    assert (out / "lr.txt").read_text() == "--lr=0.5"
+
+
+def test_missing_upstream_output_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "x.py").write_text("pass\n")
+    op = _operator(tmp_path, "x.py", arguments=[[{"input": "data"}]], inputs={"data": {"task_id": "prep.run"}})
+    with pytest.raises(StepExecutionError, match="input 'data' was not published by task 'prep.run'"):
+        op.execute(_context())
+
+
+def test_on_kill_terminates_the_script_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    (tmp_path / "sleepy.py").write_text(
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pidfile)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+        "time.sleep(60)\n"
+    )
+    op = _operator(tmp_path, "sleepy.py")
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            op.execute(_context())
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pids = [int(p) for p in pidfile.read_text().split()]
+    op.on_kill()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert errors and "exited with code -15" in str(errors[0])
+    time.sleep(0.2)
+    assert [pid for pid in pids if _alive(pid)] == []
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for a reaper (there may be no init in a container)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
