@@ -10,11 +10,14 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import MLPipelinesError
 
-STUB_TEMPLATE = '''"""Airflow DAG for the pipeline definition {definition} (written by `mlpipelines stubs`)."""
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+STUB_TEMPLATE = '''"""Airflow DAG for pipeline definition {definition} (written by `mlpipelines stubs`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Airflow DAG for the pipeline definition definitions/fan_out_in.yaml (written by `mlpipelines stubs`)."""
+"""Airflow DAG for pipeline definition definitions/fan_out_in.yaml (written by `mlpipelines stubs`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Airflow DAG for the pipeline definition definitions/parameterised.yaml (written by `mlpipelines stubs`)."""
+"""Airflow DAG for pipeline definition definitions/parameterised.yaml (written by `mlpipelines stubs`)."""
 
 from __future__ import annotations
 

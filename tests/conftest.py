@@ -46,7 +46,7 @@ def airflow_db() -> Iterator[Path]:
     """Migrate the session's SQLite metadata database once (about 4 s)."""
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
-    yield _HOME
+    return _HOME
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

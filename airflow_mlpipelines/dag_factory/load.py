@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import MutableMapping
-from typing import Any
-
-from airflow.sdk import DAG
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.dag_factory.render import render_pipeline
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesError, SourceLocation
 from airflow_mlpipelines.pipeline import YAML_SUFFIXES, load_definition
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
+    from airflow.sdk import DAG
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,9 @@ def _register(namespace: MutableMapping[str, Any], definition: str) -> list[DAG]
     return dags
 
 
-def load_pipeline(namespace: MutableMapping[str, Any], stub_file: str, definition: str | None = None) -> list[DAG]:
+def load_pipeline(
+    namespace: MutableMapping[str, Any], stub_file: str, definition: str | None = None
+) -> list[DAG]:
     """Render the definition behind ``stub_file`` into DAGs and put them in the stub's ``globals()``.
 
     Errors propagate on purpose: Airflow records them as this file's import error.

@@ -11,7 +11,7 @@ from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
 from airflow_mlpipelines.pipeline.model import Argument, ParameterSpec, PipelineSpec, Ref, StepSpec
 from airflow_mlpipelines.pipeline.validate import step_upstream
 
-START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 """Fixed, so re-parsing never moves it; ``catchup`` is off, so no backfill is created."""
 
 COMPUTE_TASK_ID = "run"

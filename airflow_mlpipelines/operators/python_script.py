@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
@@ -16,6 +15,8 @@ from airflow_mlpipelines.operators import storage
 from airflow_mlpipelines.runtime.script_step import ScriptProcess, Token, resolve_arguments
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from airflow.sdk import Context
 
 RESERVED_CONF_KEYS = frozenset({"regenerate_outputs", "force_rerun"})
@@ -41,7 +42,7 @@ class PythonScriptStepOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("arguments",)
-    template_fields_renderers = {"arguments": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"arguments": "json"}
     ui_color = "#d9e8fb"
 
     def __init__(
@@ -75,20 +76,31 @@ class PythonScriptStepOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, str]:
         """Resolve paths and values, run the script, and return the output URLs."""
         if self.compute != "local":
-            self.log.warning("compute target %r is not supported yet; running as a local process", self.compute)
+            self.log.warning(
+                "compute target %r is not supported yet; running as a local process", self.compute
+            )
         params = self._parameter_values(context)
         run_key = storage.safe_segment(context["run_id"])
         root = settings.datastore_root()
         with tempfile.TemporaryDirectory(prefix=f"mlp-{self.step}-") as staging:
-            input_paths = {name: self._input_path(name, spec, context, root, staging)
-                           for name, spec in self.inputs.items()}
+            input_paths = {
+                name: self._input_path(name, spec, context, root, staging)
+                for name, spec in self.inputs.items()
+            }
             output_urls = {
-                name: storage.join(storage.datastore_url(store, self.datastores, root),
-                                   self.pipeline, self.step, run_key, name)
+                name: storage.join(
+                    storage.datastore_url(store, self.datastores, root),
+                    self.pipeline,
+                    self.step,
+                    run_key,
+                    name,
+                )
                 for name, store in self.outputs.items()
             }
             output_paths = {name: self._output_dir(url, staging, name) for name, url in output_urls.items()}
-            argv = resolve_arguments(self.arguments, inputs=input_paths, outputs=output_paths, parameters=params)
+            argv = resolve_arguments(
+                self.arguments, inputs=input_paths, outputs=output_paths, parameters=params
+            )
             self._run(argv)
             for name, url in output_urls.items():
                 if storage.local_path(url) is None:
@@ -100,12 +112,17 @@ class PythonScriptStepOperator(BaseOperator):
         conf = getattr(context.get("dag_run"), "conf", None) or {}
         for key in conf:
             if key not in self.parameters and key not in RESERVED_CONF_KEYS:
-                self.log.warning("run conf key %r is not a parameter of pipeline %r%s", key, self.pipeline,
-                                 f" ({did_you_mean(key, self.parameters)})" if did_you_mean(key, self.parameters)
-                                 else "")
+                self.log.warning(
+                    "run conf key %r is not a parameter of pipeline %r%s",
+                    key,
+                    self.pipeline,
+                    f" ({did_you_mean(key, self.parameters)})" if did_you_mean(key, self.parameters) else "",
+                )
         return {name: params[name] for name in self.parameters}
 
-    def _input_path(self, name: str, spec: Mapping[str, Any], context: Context, root: str, staging: str) -> str:
+    def _input_path(
+        self, name: str, spec: Mapping[str, Any], context: Context, root: str, staging: str
+    ) -> str:
         if "task_id" in spec:
             produced = context["ti"].xcom_pull(task_ids=spec["task_id"])
             if not isinstance(produced, dict) or name not in produced:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from airflow.sdk import ObjectStoragePath
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

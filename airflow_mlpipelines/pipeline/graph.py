@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import DefinitionError, did_you_mean
-from airflow_mlpipelines.pipeline.model import StepSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow_mlpipelines.pipeline.model import StepSpec
 
 
 def producers_of(steps: Sequence[StepSpec]) -> dict[str, str]:
@@ -21,7 +25,7 @@ def producers_of(steps: Sequence[StepSpec]) -> dict[str, str]:
                     location=step.location,
                     step=step.name,
                     field="outputs",
-                    hint="give each PipelineData a unique name; a step may consume an output, not re-produce it",
+                    hint="give each PipelineData a unique name; a step consumes outputs, never re-makes them",
                 )
             producers[out.name] = step.name
     return producers

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from airflow_mlpipelines.exceptions import SourceLocation
+if TYPE_CHECKING:
+    from airflow_mlpipelines.exceptions import SourceLocation
 
 RefKind = Literal["input", "output", "parameter"]
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]

@@ -7,10 +7,13 @@ import os
 import sys
 import traceback
 import warnings
+from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesError, SourceLocation
-from airflow_mlpipelines.pipeline.model import PipelineSpec
 from airflow_mlpipelines.pipeline.sdk_steps import Pipeline
+
+if TYPE_CHECKING:
+    from airflow_mlpipelines.pipeline.model import PipelineSpec
 
 
 def _import(path: str) -> dict[str, object]:

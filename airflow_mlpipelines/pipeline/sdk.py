@@ -10,24 +10,19 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation
 from airflow_mlpipelines.pipeline.model import (
     DEFAULT_DATASTORE,
     LOCAL_COMPUTE,
-    Argument,
-    ComputeSpec,
-    DatasetSpec,
     DatastoreSpec,
     OutputSpec,
     ParameterSpec,
-    PipelineSpec,
-    Ref,
-    StepSpec,
 )
-from airflow_mlpipelines.pipeline.validate import build_pipeline
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _UNSET: Any = object()
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,8 +45,13 @@ def _no_effect_yet(what: str, step: str, why: str) -> None:
 class Workspace:
     """Stand-in for ``azureml.core.Workspace``: pipelines here need no workspace, so it only names one."""
 
-    def __init__(self, subscription_id: str | None = None, resource_group: str | None = None,
-                 workspace_name: str = "local", **_kwargs: Any) -> None:
+    def __init__(
+        self,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        workspace_name: str = "local",
+        **_kwargs: Any,
+    ) -> None:
         self.name = workspace_name
 
     @classmethod
@@ -67,8 +67,9 @@ class Workspace:
 class Datastore:
     """A named storage location; without ``url`` it lives at ``<datastore_root>/<name>``."""
 
-    def __init__(self, workspace: Workspace | None = None, name: str = DEFAULT_DATASTORE, *,
-                 url: str | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace | None = None, name: str = DEFAULT_DATASTORE, *, url: str | None = None
+    ) -> None:
         self.workspace = workspace
         self.name = name
         self.url = url
@@ -198,11 +199,19 @@ def _json_type(value: object) -> Any:
 class PipelineData:
     """Intermediate data: a directory one step writes and later steps read, which orders them."""
 
-    def __init__(self, name: str, datastore: Datastore | None = None, output_name: str | None = None,
-                 output_mode: str = "mount", output_path_on_compute: str | None = None,
-                 output_overwrite: bool | None = None, data_type: str | None = None,
-                 is_directory: bool | None = None, pipeline_output_name: str | None = None,
-                 training_output: Any = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        datastore: Datastore | None = None,
+        output_name: str | None = None,
+        output_mode: str = "mount",
+        output_path_on_compute: str | None = None,
+        output_overwrite: bool | None = None,
+        data_type: str | None = None,
+        is_directory: bool | None = None,
+        pipeline_output_name: str | None = None,
+        training_output: Any = None,
+    ) -> None:
         self.name = name
         self.datastore = datastore
         self.output_name = output_name or name
@@ -271,8 +280,9 @@ class CondaDependencies:
         self.conda_packages = list(conda_packages)
 
     @classmethod
-    def create(cls, pip_packages: Sequence[str] = (), conda_packages: Sequence[str] = (),
-               **_kwargs: Any) -> CondaDependencies:
+    def create(
+        cls, pip_packages: Sequence[str] = (), conda_packages: Sequence[str] = (), **_kwargs: Any
+    ) -> CondaDependencies:
         """Build a dependency list."""
         return cls(pip_packages, conda_packages)
 
@@ -280,8 +290,13 @@ class CondaDependencies:
 class RunConfiguration:
     """Azure ML's ``RunConfiguration``: a target and an environment."""
 
-    def __init__(self, script: str | None = None, arguments: Sequence[str] | None = None,
-                 framework: str = "Python", **_kwargs: Any) -> None:
+    def __init__(
+        self,
+        script: str | None = None,
+        arguments: Sequence[str] | None = None,
+        framework: str = "Python",
+        **_kwargs: Any,
+    ) -> None:
         self.target: Any = None
         self.environment = Environment()
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation
+from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
-    Argument,
     ArgPart,
+    Argument,
     ComputeSpec,
     DatasetSpec,
     DatastoreSpec,
@@ -33,6 +32,9 @@ from airflow_mlpipelines.pipeline.sdk import (
 )
 from airflow_mlpipelines.pipeline.validate import build_pipeline
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
 _NO_REUSE_YET = "has no effect yet: step reuse is not implemented in this version, so the step always runs"
 
 
@@ -47,12 +49,22 @@ class PythonScriptStep:
     definition keeps working wherever Airflow's bundle puts it.
     """
 
-    def __init__(self, script_name: str, name: str | None = None, arguments: Sequence[Any] | None = None,
-                 compute_target: Any = None, runconfig: RunConfiguration | None = None,
-                 runconfig_pipeline_params: Any = None, inputs: Sequence[Any] | None = None,
-                 outputs: Sequence[PipelineData] | None = None, params: dict[str, Any] | None = None,
-                 source_directory: str | None = None, allow_reuse: bool = _UNSET,
-                 version: str | None = None, hash_paths: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        script_name: str,
+        name: str | None = None,
+        arguments: Sequence[Any] | None = None,
+        compute_target: Any = None,
+        runconfig: RunConfiguration | None = None,
+        runconfig_pipeline_params: Any = None,
+        inputs: Sequence[Any] | None = None,
+        outputs: Sequence[PipelineData] | None = None,
+        params: dict[str, Any] | None = None,
+        source_directory: str | None = None,
+        allow_reuse: bool = _UNSET,
+        version: str | None = None,
+        hash_paths: Sequence[str] | None = None,
+    ) -> None:
         self.location = _caller_location()
         self.script_name = script_name
         self.name = name or os.path.splitext(os.path.basename(script_name))[0]
@@ -72,9 +84,13 @@ class PythonScriptStep:
     def _warn_no_effect(self, allow_reuse: object, runconfig_pipeline_params: object) -> None:
         compute = _compute_name(self.compute_target)
         if compute != LOCAL_COMPUTE:
-            _warn(self.name, f"compute_target '{compute}' has no effect yet: the step runs as a local process")
+            _warn(
+                self.name, f"compute_target '{compute}' has no effect yet: the step runs as a local process"
+            )
         if self.runconfig is not None or runconfig_pipeline_params is not None:
-            _warn(self.name, "runconfig is recorded but has no effect yet: the worker's Python runs the script")
+            _warn(
+                self.name, "runconfig is recorded but has no effect yet: the worker's Python runs the script"
+            )
         if allow_reuse is not _UNSET:
             _warn(self.name, f"allow_reuse={allow_reuse!r} {_NO_REUSE_YET}")
         if self.hash_paths:
@@ -205,11 +221,20 @@ class Pipeline:
     the name from the experiment and the schedule from ``Schedule.create``).
     """
 
-    def __init__(self, workspace: Any = None, steps: Sequence[Any] = (), description: str | None = None,
-                 default_datastore: Any = None, default_source_directory: str | None = None,
-                 resolve_closure: bool = True, continue_on_step_failure: bool = False, *,
-                 name: str | None = None, schedule: str | None = None,
-                 tags: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        workspace: Any = None,
+        steps: Sequence[Any] = (),
+        description: str | None = None,
+        default_datastore: Any = None,
+        default_source_directory: str | None = None,
+        resolve_closure: bool = True,
+        continue_on_step_failure: bool = False,
+        *,
+        name: str | None = None,
+        schedule: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> None:
         self.location = _caller_location()
         self.workspace = workspace
         self.steps = _flatten(steps)
@@ -220,8 +245,11 @@ class Pipeline:
         self.schedule = schedule
         self.tags = list(tags)
         if continue_on_step_failure:
-            warnings.warn("continue_on_step_failure has no effect yet: a failed step stops its "
-                          "downstream steps", MLPipelinesWarning, stacklevel=2)
+            warnings.warn(
+                "continue_on_step_failure has no effect yet: a failed step stops its downstream steps",
+                MLPipelinesWarning,
+                stacklevel=2,
+            )
 
     def _all_steps(self) -> list[PythonScriptStep]:
         for step in self.steps:
@@ -260,7 +288,9 @@ class Pipeline:
         for store_name, store in datastores.items():
             if store.url is not None and "://" not in store.url:
                 # Like YAML definitions: a relative path is relative to the defining file.
-                datastores[store_name] = DatastoreSpec(store.name, os.path.normpath(os.path.join(base, store.url)))
+                datastores[store_name] = DatastoreSpec(
+                    store.name, os.path.normpath(os.path.join(base, store.url))
+                )
         return build_pipeline(
             name=self.name or name or "pipeline",
             steps=steps,
@@ -285,7 +315,7 @@ def _dataset_spec(config: DatasetConsumptionConfig, datastores: dict[str, Datast
         )
     for store, _ in config.dataset.targets:
         datastores.setdefault(store.name, store.spec())
-    mode = "download" if config.mode == "download" else "direct"
+    mode: Literal["download", "direct"] = "download" if config.mode == "download" else "direct"
     return DatasetSpec(
         name=str(config.name),
         datastore=stores.pop(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import DefinitionError, SourceLocation, did_you_mean
 from airflow_mlpipelines.pipeline.graph import topological_order, upstream_map
@@ -15,6 +15,9 @@ from airflow_mlpipelines.pipeline.model import (
     PipelineSpec,
     StepSpec,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """Step, output and pipeline names become Airflow task/DAG ids, so they follow Airflow's key rule."""

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from airflow_mlpipelines.exceptions import DefinitionError, SourceLocation, did_you_mean
 from airflow_mlpipelines.pipeline.model import (
-    Argument,
     ArgPart,
+    Argument,
     ComputeSpec,
     DatasetSpec,
     DatastoreSpec,
@@ -87,9 +87,13 @@ def read_yaml(path: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise DefinitionError(f"invalid YAML: {exc.problem or exc}", location=SourceLocation(path, line)) from None
+        raise DefinitionError(
+            f"invalid YAML: {exc.problem or exc}", location=SourceLocation(path, line)
+        ) from None
     except OSError as exc:
-        raise DefinitionError(f"cannot read definition: {exc.strerror}", location=SourceLocation(path)) from None
+        raise DefinitionError(
+            f"cannot read definition: {exc.strerror}", location=SourceLocation(path)
+        ) from None
 
 
 def _locate(data: Any, loc: tuple[Any, ...]) -> tuple[int | None, str | None]:
@@ -140,7 +144,9 @@ def load_yaml_pipeline(path: str) -> PipelineSpec:
     path = os.path.abspath(path)
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise DefinitionError("a pipeline definition must be a YAML mapping", location=SourceLocation(path, 1))
+        raise DefinitionError(
+            "a pipeline definition must be a YAML mapping", location=SourceLocation(path, 1)
+        )
     try:
         model = PipelineModel.model_validate(data)
     except ValidationError as exc:

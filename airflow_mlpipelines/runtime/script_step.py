@@ -7,11 +7,13 @@ import signal
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import StepExecutionError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
 Token = str | dict[str, str]
 """An argument part as the operator receives it: literal text or ``{"input"|"output"|"parameter": name}``."""
@@ -94,7 +96,9 @@ class ScriptProcess:
             start_new_session=True,
         )
         readers = [
-            threading.Thread(target=self._pump, args=(self._proc.stdout, self._on_stdout, False), daemon=True),
+            threading.Thread(
+                target=self._pump, args=(self._proc.stdout, self._on_stdout, False), daemon=True
+            ),
             threading.Thread(target=self._pump, args=(self._proc.stderr, self._on_stderr, True), daemon=True),
         ]
         for reader in readers:

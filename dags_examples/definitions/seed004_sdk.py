@@ -3,6 +3,8 @@
 # [START seed004_sdk]
 """
 
+from __future__ import annotations
+
 from airflow_mlpipelines.pipeline import (
     Dataset,
     Datastore,
@@ -34,8 +36,9 @@ data_prep_step = PythonScriptStep(
     runconfig=aml_run_config,
 )
 
-training_results = PipelineData(name="training_results", datastore=def_blob_store,
-                                output_name="training_results")
+training_results = PipelineData(
+    name="training_results", datastore=def_blob_store, output_name="training_results"
+)
 train_step = PythonScriptStep(
     script_name="train.py",
     source_directory="./src/train",
@@ -54,6 +57,10 @@ compare_step = PythonScriptStep(
 )
 
 compare_models = [data_prep_step, train_step, compare_step]
-pipeline1 = Pipeline(workspace=ws, steps=[compare_models], name="seed004_sdk",
-                     description="Seed 004's pipeline in Python with Azure ML SDK v1 names.")
+pipeline1 = Pipeline(
+    workspace=ws,
+    steps=[compare_models],
+    name="seed004_sdk",
+    description="Seed 004's pipeline in Python with Azure ML SDK v1 names.",
+)
 # [END seed004_sdk]

@@ -25,20 +25,26 @@ class _TI:
 
 
 def _context(params: dict[str, Any] | None = None, published: dict[str, dict[str, str]] | None = None) -> Any:
-    return {"params": params or {}, "run_id": "manual__2026-01-01T00:00:00+00:00", "ti": _TI(published or {}),
-            "dag_run": None}
+    return {
+        "params": params or {},
+        "run_id": "manual__2026-01-01T00:00:00+00:00",
+        "ti": _TI(published or {}),
+        "dag_run": None,
+    }
 
 
 def _operator(source: Path, script: str, **kwargs: Any) -> Any:
     from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
 
-    return PythonScriptStepOperator(task_id="run", pipeline="p", step="s", script_name=script,
-                                    source_directory=str(source), **kwargs)
+    return PythonScriptStepOperator(
+        task_id="run", pipeline="p", step="s", script_name=script, source_directory=str(source), **kwargs
+    )
 
 
 def test_non_zero_exit_fails_with_stderr_tail(tmp_path: Path) -> None:
     (tmp_path / "boom.py").write_text(
-        "import sys\nprint('working')\nfor i in range(30):\n    print(f'err {i}', file=sys.stderr)\nsys.exit(3)\n"
+        "import sys\nprint('working')\n"
+        "for i in range(30):\n    print(f'err {i}', file=sys.stderr)\nsys.exit(3)\n"
     )
     op = _operator(tmp_path, "boom.py")
     with pytest.raises(StepExecutionError, match=r"(?s)exited with code 3.*err 10\n.*err 29") as info:
@@ -63,7 +69,8 @@ def test_outputs_inputs_and_parameters_are_substituted(tmp_path: Path, airflow_h
     upstream.mkdir()
     (upstream / "in.txt").write_text("payload")
     op = _operator(
-        tmp_path, "copy.py",
+        tmp_path,
+        "copy.py",
         arguments=[[{"input": "data"}], [{"output": "result"}], ["--lr=", {"parameter": "lr"}]],
         inputs={"data": {"task_id": "prep.run"}},
         outputs={"result": "workspaceblobstore"},
@@ -71,15 +78,21 @@ def test_outputs_inputs_and_parameters_are_substituted(tmp_path: Path, airflow_h
     )
     urls = op.execute(_context({"lr": 0.5}, {"prep.run": {"data": str(upstream)}}))
     out = Path(urls["result"])
-    assert out == airflow_home / "mlpipelines/datastore/workspaceblobstore/p/s/manual__2026-01-01T00_00_00_00_00/result"
+    assert (
+        out
+        == airflow_home
+        / "mlpipelines/datastore/workspaceblobstore/p/s/manual__2026-01-01T00_00_00_00_00/result"
+    )
     assert (out / "out.txt").read_text() == "payload"
     assert (out / "lr.txt").read_text() == "--lr=0.5"
 
 
 def test_missing_upstream_output_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "x.py").write_text("pass\n")
-    op = _operator(tmp_path, "x.py", arguments=[[{"input": "data"}]], inputs={"data": {"task_id": "prep.run"}})
-    with pytest.raises(StepExecutionError, match="input 'data' was not published by task 'prep.run'"):
+    op = _operator(
+        tmp_path, "x.py", arguments=[[{"input": "data"}]], inputs={"data": {"task_id": "prep.run"}}
+    )
+    with pytest.raises(StepExecutionError, match=r"input 'data' was not published by task 'prep\.run'"):
         op.execute(_context())
 
 
@@ -109,7 +122,8 @@ def test_on_kill_terminates_the_script_process_group(tmp_path: Path) -> None:
     op.on_kill()
     thread.join(timeout=20)
     assert not thread.is_alive()
-    assert errors and "exited with code -15" in str(errors[0])
+    assert errors
+    assert "exited with code -15" in str(errors[0])
     time.sleep(0.2)
     assert [pid for pid in pids if _alive(pid)] == []
 

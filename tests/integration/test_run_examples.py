@@ -21,7 +21,16 @@ def _run(examples_dags: Path, dag_id: str, conf: dict[str, Any] | None = None) -
 def _output(home: Path, dag_id: str, step: str, run_id: str, output: str) -> Path:
     from airflow_mlpipelines.operators.storage import safe_segment
 
-    return home / "mlpipelines" / "datastore" / "workspaceblobstore" / dag_id / step / safe_segment(run_id) / output
+    return (
+        home
+        / "mlpipelines"
+        / "datastore"
+        / "workspaceblobstore"
+        / dag_id
+        / step
+        / safe_segment(run_id)
+        / output
+    )
 
 
 def _states(run: Any) -> dict[str, str]:
@@ -39,8 +48,9 @@ class TestExamplesRun:
         assert lines[0] == "sepal_length,sepal_width,petal_length,petal_width,label"
         assert len(lines) == 61
         comparison = json.loads(
-            (_output(airflow_home, "seed004_yaml", "compare", run.run_id, "comparison") / "comparison.json")
-            .read_text()
+            (
+                _output(airflow_home, "seed004_yaml", "compare", run.run_id, "comparison") / "comparison.json"
+            ).read_text()
         )
         assert set(comparison["scores"]) == {"training_results", "baseline_results"}
         assert comparison["best"] == "training_results"
@@ -62,7 +72,10 @@ class TestExamplesRun:
         assert run.state == "success", _states(run)
         report = _output(airflow_home, "parameterised", "report", run.run_id, "report") / "report.json"
         assert json.loads(report.read_text()) | {"accuracy": None} == {
-            "label": "adhoc", "epochs": 7, "shrink": 0.4, "accuracy": None,
+            "label": "adhoc",
+            "epochs": 7,
+            "shrink": 0.4,
+            "accuracy": None,
         }
 
     def test_parameterised_defaults(self, examples_dags: Path, airflow_home: Path) -> None:
