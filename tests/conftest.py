@@ -49,6 +49,23 @@ def airflow_db() -> Iterator[Path]:
     return _HOME
 
 
+_MUST_RUN_IN_CI = ("e2e", "integration")
+_skipped_in_ci: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember e2e/integration tests that skipped: under CI=true they must run, not skip."""
+    if report.skipped and any(mark in report.keywords for mark in _MUST_RUN_IN_CI):
+        _skipped_in_ci.append(f"{report.nodeid}: {report.longrepr}")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Remove the temporary AIRFLOW_HOME."""
+    """Fail a CI run in which a real-system test skipped; remove the temporary AIRFLOW_HOME."""
     shutil.rmtree(_HOME, ignore_errors=True)
+    if os.environ.get("CI", "").lower() == "true" and _skipped_in_ci:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("CI=true but these tests were skipped:", red=True)
+            for line in _skipped_in_ci:
+                reporter.write_line(f"  {line}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,118 @@
+"""The examples on a real Airflow 3 (scheduler, DAG processor, API server), driven through REST API v2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import AirflowServer
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
+DAG_IDS = ["seed004_yaml", "seed004_sdk", "fan_out_in", "parameterised"]
+BROKEN_YAML = """\
+name: broken
+steps:
+  - name: prepare
+    script: prepare.py
+    argumentz: ["--x"]
+"""
+
+
+def _safe(run_id: str) -> str:
+    from airflow_mlpipelines.operators.storage import safe_segment
+
+    return safe_segment(run_id)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, airflow_server_factory) -> AirflowServer:  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("e2e")
+    dags = root / "dags"
+    shutil.copytree(EXAMPLES, dags, ignore=shutil.ignore_patterns("__pycache__"))
+    (dags / "definitions" / "broken.yaml").write_text(BROKEN_YAML)
+    shutil.copy(dags / "seed004_yaml.py", dags / "broken.py")
+    server: AirflowServer = airflow_server_factory(dags)
+    server.wait_for_dags(DAG_IDS)
+    for dag_id in DAG_IDS:
+        server.unpause(dag_id)
+    return server
+
+
+def _output(server: AirflowServer, dag_id: str, step: str, run_id: str, name: str) -> Path:
+    return (
+        server.home
+        / "mlpipelines"
+        / "datastore"
+        / "workspaceblobstore"
+        / dag_id
+        / step
+        / _safe(run_id)
+        / name
+    )
+
+
+def test_broken_definition_is_an_import_error_of_its_own_file(server: AirflowServer) -> None:
+    server.wait_for_import_errors(["broken.py"], timeout=120)
+    errors = server.import_errors()
+    assert [e["filename"] for e in errors] == ["broken.py"]
+    assert "broken.yaml:5, step 'prepare', field 'argumentz'" in errors[0]["stack_trace"]
+    assert "did you mean 'arguments'?" in errors[0]["stack_trace"]
+    for dag_id in DAG_IDS:
+        assert server.get(f"/api/v2/dags/{dag_id}").status_code == 200
+
+
+def test_seed004_yaml_runs_through_rest(server: AirflowServer) -> None:
+    run = server.trigger_and_wait("seed004_yaml")
+    assert run["state"] == "success"
+    assert server.task_instances("seed004_yaml", run["dag_run_id"]) == {
+        "prepare.run": "success",
+        "train.run": "success",
+        "baseline.run": "success",
+        "compare.run": "success",
+    }
+    result = _output(server, "seed004_yaml", "compare", run["dag_run_id"], "comparison") / "comparison.json"
+    assert json.loads(result.read_text())["best"] == "training_results"
+    log = server.task_log("seed004_yaml", run["dag_run_id"], "prepare.run")
+    assert "prepared 60 rows with 4 features" in log
+
+
+def test_seed004_sdk_and_fan_out_in(server: AirflowServer) -> None:
+    sdk = server.trigger_and_wait("seed004_sdk")
+    fan = server.trigger_and_wait("fan_out_in")
+    assert (sdk["state"], fan["state"]) == ("success", "success")
+    assert set(server.task_instances("fan_out_in", fan["dag_run_id"]).values()) == {"success"}
+    scores = json.loads(
+        (
+            _output(server, "fan_out_in", "compare", fan["dag_run_id"], "comparison") / "comparison.json"
+        ).read_text()
+    )["scores"]
+    assert sorted(scores) == ["model_a", "model_b", "model_c"]
+
+
+def test_parameters_from_conf(server: AirflowServer) -> None:
+    run = server.trigger_and_wait("parameterised", {"shrink": 0.25, "run_label": "experiment", "epochs": 9})
+    assert run["state"] == "success"
+    report = json.loads(
+        (_output(server, "parameterised", "report", run["dag_run_id"], "report") / "report.json").read_text()
+    )
+    assert (report["label"], report["epochs"], report["shrink"]) == ("experiment", 9, 0.25)
+
+
+@pytest.mark.parametrize(
+    ("conf", "fragment"),
+    [
+        ({"shrink": "lots"}, "shrink"),
+        ({"shrink": 3}, "shrink"),
+        ({"run_label": "weekly"}, "run_label"),
+        ({"epochs": 1.5}, "epochs"),
+    ],
+)
+def test_invalid_conf_is_rejected(server: AirflowServer, conf: dict[str, object], fragment: str) -> None:
+    response = server.trigger("parameterised", conf)
+    assert response.status_code == 400, response.text
+    assert fragment in response.text
