@@ -33,10 +33,11 @@ class AirflowServer:
         dags_folder: Path,
         extra_env: dict[str, str] | None = None,
         startup_timeout: float = 180,
+        port: int | None = None,
     ) -> None:
         self.home = home
         self.dags_folder = dags_folder
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
         self.log_path = home / "standalone.log"
