@@ -13,8 +13,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from airflow_mlpipelines.operators.storage import safe_segment  # noqa: E402
-from tests.e2e.harness import AirflowServer  # noqa: E402
+from airflow_mlpipelines.operators.storage import safe_segment
+from tests.e2e.harness import AirflowServer
 
 
 def _port(preferred: int) -> int | None:
