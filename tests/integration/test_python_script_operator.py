@@ -135,3 +135,31 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_remote_datastore_is_staged_through_object_storage(tmp_path: Path) -> None:
+    """A non-local datastore URL (fsspec's in-memory filesystem here) is downloaded and uploaded."""
+    import fsspec
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io import attach
+
+    attach("memory", fs=fsspec.filesystem("memory"))
+    remote = ObjectStoragePath("memory://mlp-test/store")
+    (remote / "raw").mkdir(parents=True, exist_ok=True)
+    (remote / "raw" / "in.txt").write_text("remote payload")
+    (tmp_path / "copy.py").write_text(
+        "import sys, os\n"
+        "data = open(sys.argv[1]).read()\n"
+        "open(os.path.join(sys.argv[2], 'out.txt'), 'w').write(data.upper())\n"
+    )
+    op = _operator(
+        tmp_path,
+        "copy.py",
+        arguments=[[{"input": "raw"}], [{"output": "result"}]],
+        inputs={"raw": {"datastore": "remote", "path": "raw/in.txt", "mode": "download"}},
+        outputs={"result": "remote"},
+        datastores={"remote": "memory://mlp-test/store"},
+    )
+    urls = op.execute(_context())
+    assert urls["result"] == "memory://mlp-test/store/p/s/manual__2026-01-01T00_00_00_00_00/result"
+    assert (ObjectStoragePath(urls["result"]) / "out.txt").read_text() == "REMOTE PAYLOAD"
