@@ -24,9 +24,9 @@ def compute_task_id(step: str) -> str:
 
 def _param(spec: ParameterSpec) -> Param:
     schema: dict[str, Any] = {}
-    ptype = spec.type or _infer_type(spec.default)
-    if ptype is not None:
-        schema["type"] = ptype if spec.default is not None or spec.type is not None else [ptype, "null"]
+    if spec.type is not None:
+        # A typed parameter without a default is required: None fails validation when a run starts.
+        schema["type"] = spec.type
     if spec.enum is not None:
         schema["enum"] = list(spec.enum)
     if spec.minimum is not None:
@@ -34,18 +34,6 @@ def _param(spec: ParameterSpec) -> Param:
     if spec.maximum is not None:
         schema["maximum"] = spec.maximum
     return Param(spec.default, description=spec.description, **schema)
-
-
-def _infer_type(value: object) -> str | None:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return None
 
 
 def _argument(arg: Argument) -> list[str | dict[str, str]]:

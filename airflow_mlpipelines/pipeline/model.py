@@ -75,9 +75,25 @@ class OutputSpec:
     datastore: str = DEFAULT_DATASTORE
 
 
+def infer_param_type(value: object) -> ParamType | None:
+    """JSON-schema type of a parameter's default value (None when it has no single scalar type)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return None
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
-    """A pipeline parameter (Azure ML's ``PipelineParameter``), rendered as an Airflow ``Param``."""
+    """A pipeline parameter (Azure ML's ``PipelineParameter``), rendered as an Airflow ``Param``.
+
+    Loaders fill ``type`` from the default value when the definition does not declare it.
+    """
 
     name: str
     default: object

@@ -19,6 +19,7 @@ from airflow_mlpipelines.pipeline.model import (
     DatastoreSpec,
     OutputSpec,
     ParameterSpec,
+    infer_param_type,
 )
 
 if TYPE_CHECKING:
@@ -181,19 +182,7 @@ class PipelineParameter:
 
     def spec(self) -> ParameterSpec:
         """The model of this parameter; its type is inferred from the default value."""
-        return ParameterSpec(self.name, self.default_value, type=_json_type(self.default_value))
-
-
-def _json_type(value: object) -> Any:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return None
+        return ParameterSpec(self.name, self.default_value, type=infer_param_type(self.default_value))
 
 
 class PipelineData:

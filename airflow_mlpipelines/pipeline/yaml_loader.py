@@ -25,6 +25,7 @@ from airflow_mlpipelines.pipeline.model import (
     PipelineSpec,
     Ref,
     StepSpec,
+    infer_param_type,
 )
 from airflow_mlpipelines.pipeline.validate import build_pipeline
 from airflow_mlpipelines.pipeline.yaml_schema import (
@@ -189,13 +190,13 @@ def _parameter(name: str, value: ParameterModel | str | int | float | bool | Non
         return ParameterSpec(
             name=name,
             default=value.default,
-            type=value.type,
+            type=value.type or infer_param_type(value.default),
             description=value.description,
             enum=tuple(value.enum) if value.enum is not None else None,
             minimum=value.minimum,
             maximum=value.maximum,
         )
-    return ParameterSpec(name=name, default=value)
+    return ParameterSpec(name=name, default=value, type=infer_param_type(value))
 
 
 def _dataset(name: str, model: DatasetModel, location: SourceLocation) -> DatasetSpec:

@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import AirflowServer
+from tests.shared import BROKEN_YAML, EXAMPLE_DAG_IDS
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
-DAG_IDS = ["seed004_yaml", "seed004_sdk", "fan_out_in", "parameterised"]
-BROKEN_YAML = """\
-name: broken
-steps:
-  - name: prepare
-    script: prepare.py
-    argumentz: ["--x"]
-"""
+DAG_IDS = list(EXAMPLE_DAG_IDS)
 
 
 def _safe(run_id: str) -> str:

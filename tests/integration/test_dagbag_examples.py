@@ -7,17 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared import BROKEN_YAML, EXAMPLE_DAG_IDS
+
 pytestmark = pytest.mark.integration
 
-EXPECTED = {"seed004_yaml", "seed004_sdk", "fan_out_in", "parameterised"}
-
-BROKEN_YAML = """\
-name: broken
-steps:
-  - name: prepare
-    script: prepare.py
-    argumentz: ["--x"]
-"""
+EXPECTED = set(EXAMPLE_DAG_IDS)
 
 
 def _dagbag(folder: Path):  # type: ignore[no-untyped-def]

@@ -1,0 +1,14 @@
+"""Values several test layers share (integration and e2e check the same examples and the same bad file)."""
+
+from __future__ import annotations
+
+EXAMPLE_DAG_IDS = ("seed004_yaml", "seed004_sdk", "fan_out_in", "parameterised")
+
+BROKEN_YAML = """\
+name: broken
+steps:
+  - name: prepare
+    script: prepare.py
+    argumentz: ["--x"]
+"""
+"""A definition whose step misspells ``arguments`` on line 5."""
