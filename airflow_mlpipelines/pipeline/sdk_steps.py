@@ -80,6 +80,7 @@ class PythonScriptStep:
         self.hash_paths = list(hash_paths or [])
         self._run_after: list[PythonScriptStep] = []
         self._warn_no_effect(allow_reuse, runconfig_pipeline_params)
+        self.register_outputs()
 
     def _warn_no_effect(self, allow_reuse: object, runconfig_pipeline_params: object) -> None:
         compute = _compute_name(self.compute_target)
@@ -114,7 +115,8 @@ class PythonScriptStep:
         return found
 
     def register_outputs(self) -> None:
-        """Record this step as producer of its outputs, so a Pipeline can pull producers in."""
+        """Record this step as producer of its outputs, so a Pipeline given only the last step can
+        pull in its producers (Azure ML's ``resolve_closure``)."""
         for out in self._all_outputs():
             producers: list[PythonScriptStep] = out.__dict__.setdefault("_producers", [])
             if self not in producers:
@@ -252,14 +254,11 @@ class Pipeline:
             )
 
     def _all_steps(self) -> list[PythonScriptStep]:
-        for step in self.steps:
-            step.register_outputs()
         ordered = list(self.steps)
         queue = list(self.steps)
         while self.resolve_closure and queue:
             for up in queue.pop().upstream_steps():
                 if up not in ordered:
-                    up.register_outputs()
                     ordered.append(up)
                     queue.append(up)
         return ordered
