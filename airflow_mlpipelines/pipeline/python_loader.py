@@ -6,7 +6,6 @@ import importlib.util
 import os
 import sys
 import traceback
-import warnings
 from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesError, SourceLocation
@@ -47,9 +46,7 @@ def load_python_pipelines(path: str) -> list[PipelineSpec]:
     """
     path = os.path.abspath(path)
     stem = os.path.splitext(os.path.basename(path))[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        namespace = _import(path)
+    namespace = _import(path)
     found = [(var, obj) for var, obj in namespace.items() if isinstance(obj, Pipeline)]
     if not found:
         raise DefinitionError(
