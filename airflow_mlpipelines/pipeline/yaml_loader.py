@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from airflow_mlpipelines.exceptions import DefinitionError, SourceLocation, did_you_mean
+from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation, did_you_mean
 from airflow_mlpipelines.pipeline.model import (
+    LOCAL_COMPUTE,
     ArgPart,
     Argument,
     ComputeSpec,
@@ -214,8 +216,23 @@ def _dataset(name: str, model: DatasetModel, location: SourceLocation) -> Datase
     return DatasetSpec(name, model.datastore, paths, model.mode, model.kind, location)
 
 
+def _warn_no_effect(step: StepModel, compute: str, path: str, line: int | None) -> None:
+    """Keys that are kept for step reuse and compute targets but do nothing yet say so, at their line."""
+    notes = []
+    if compute != LOCAL_COMPUTE:
+        notes.append(f"compute '{compute}' has no effect yet: the step runs as a local process")
+    if not step.allow_reuse:
+        notes.append("allow_reuse: false has no effect yet: every step runs every time")
+    for key in ("hash_paths", "version", "environment"):
+        if getattr(step, key):
+            notes.append(f"{key} has no effect yet (kept for step reuse and compute targets)")
+    for note in notes:
+        warnings.warn_explicit(f"step '{step.name}': {note}", MLPipelinesWarning, path, line or 0)
+
+
 def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int | None) -> StepSpec:
     location = SourceLocation(path, line)
+    _warn_no_effect(step, step.compute or model.defaults.compute, path, line)
     inputs = list(step.inputs)
     outputs = [o if isinstance(o, OutputModel) else OutputModel(name=o) for o in step.outputs]
     output_names = [o.name for o in outputs]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_mlpipelines.exceptions import DefinitionError
+from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning
 from airflow_mlpipelines.pipeline import load_yaml_pipeline
 from airflow_mlpipelines.pipeline.model import Argument, Ref
 
@@ -92,6 +92,23 @@ class TestValidDefinitions:
             )
         )
         assert [d.url for d in spec.datastores] == ["s3://bucket/x", "/abs/path"]
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        ("compute: gpu-cluster", "compute 'gpu-cluster' has no effect yet"),
+        ("allow_reuse: false", "allow_reuse: false has no effect yet"),
+        ("hash_paths: [x.ipynb]", "hash_paths has no effect yet"),
+        ("version: '2'", "version has no effect yet"),
+        ("environment: {image: 'x:1'}", "environment has no effect yet"),
+    ],
+)
+def test_keys_without_effect_warn_at_their_step(tmp_path: Path, key: str, fragment: str) -> None:
+    path = _write(tmp_path, f"steps:\n  - name: s\n    script: s.py\n    {key}\n")
+    with pytest.warns(MLPipelinesWarning, match=fragment) as record:
+        load_yaml_pipeline(str(path))
+    assert (record[0].filename, record[0].lineno) == (str(path), 2)
 
 
 def _expectation(path: Path) -> dict[str, str]:
