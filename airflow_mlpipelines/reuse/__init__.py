@@ -1,0 +1,3 @@
+"""Whether a step may be skipped: fingerprints, source-tree hashing, manifests (pure: no Airflow)."""
+
+from __future__ import annotations
