@@ -33,3 +33,23 @@ def kill_grace_seconds() -> float:
     from airflow.sdk import conf
 
     return conf.getfloat(SECTION, "kill_grace_seconds", fallback=10.0)
+
+
+@cache
+def digest_cache_path() -> str:
+    """JSON cache of file digests keyed by path + size + mtime (makes unchanged trees cheap to hash)."""
+    from airflow.sdk import conf
+
+    value = conf.get(SECTION, "digest_cache", fallback=None)
+    if value:
+        return str(value)
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return os.path.join(home, "mlpipelines", "cache", "digests.json")
+
+
+@cache
+def verify_mode() -> str:
+    """``size`` (default: every output file exists with its recorded size) or ``full`` (also SHA-256)."""
+    from airflow.sdk import conf
+
+    return str(conf.get(SECTION, "verify", fallback="size"))

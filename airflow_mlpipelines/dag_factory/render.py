@@ -8,18 +8,16 @@ from typing import Any
 from airflow.sdk import DAG, Param, TaskGroup
 
 from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
+from airflow_mlpipelines.operators.reuse_sensor import ReuseSensor
+from airflow_mlpipelines.operators.step_base import COMPUTE_TASK_ID, REUSE_TASK_ID
 from airflow_mlpipelines.pipeline.model import Argument, ParameterSpec, PipelineSpec, Ref, StepSpec
 from airflow_mlpipelines.pipeline.validate import step_upstream
 
 START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 """Fixed, so re-parsing never moves it; ``catchup`` is off, so no backfill is created."""
 
-COMPUTE_TASK_ID = "run"
-
-
-def compute_task_id(step: str) -> str:
-    """Full task id of a step's compute task inside its group."""
-    return f"{step}.{COMPUTE_TASK_ID}"
+TRIGGER_AFTER_UPSTREAM = "none_failed"
+"""A reuse sensor runs when its producers succeeded *or were skipped because they were reused*."""
 
 
 def _param(spec: ParameterSpec) -> Param:
@@ -45,11 +43,35 @@ def _inputs(pipeline: PipelineSpec, step: StepSpec, producers: dict[str, str]) -
     result: dict[str, dict[str, Any]] = {}
     for name in step.inputs:
         if name in producers:
-            result[name] = {"task_id": compute_task_id(producers[name])}
+            result[name] = {"step": producers[name]}
         else:
             ds = datasets[name]
             result[name] = {"datastore": ds.datastore, "path": ds.paths[0], "mode": ds.mode}
     return result
+
+
+def _step_kwargs(
+    pipeline: PipelineSpec, step: StepSpec, producers: dict[str, str], datastores: dict[str, str | None]
+) -> dict[str, Any]:
+    """The arguments a step's reuse sensor and compute task share."""
+    used_parameters = sorted({r.name for a in step.arguments for r in a.refs if r.kind == "parameter"})
+    return {
+        "pipeline": pipeline.name,
+        "step": step.name,
+        "kind": step.kind,
+        "script_name": step.script_name,
+        "source_directory": step.source_directory,
+        "arguments": [_argument(a) for a in step.arguments],
+        "inputs": _inputs(pipeline, step, producers),
+        "outputs": {o.name: o.datastore for o in step.outputs},
+        "datastores": datastores,
+        "parameters": used_parameters,
+        "compute": step.compute.name,
+        "allow_reuse": step.allow_reuse,
+        "hash_paths": list(step.hash_paths),
+        "version": step.version,
+        "environment": dict(step.environment),
+    }
 
 
 def _doc(pipeline: PipelineSpec) -> str:
@@ -78,20 +100,15 @@ def render_pipeline(pipeline: PipelineSpec) -> DAG:
     ) as dag:
         groups: dict[str, TaskGroup] = {}
         for step in pipeline.steps:
+            step_kwargs = _step_kwargs(pipeline, step, producers, datastores)
             with TaskGroup(group_id=step.name, tooltip=f"python {step.script_name}") as group:
-                PythonScriptStepOperator(
-                    task_id=COMPUTE_TASK_ID,
-                    pipeline=pipeline.name,
-                    step=step.name,
-                    script_name=step.script_name,
-                    source_directory=step.source_directory,
-                    arguments=[_argument(a) for a in step.arguments],
-                    inputs=_inputs(pipeline, step, producers),
-                    outputs={o.name: o.datastore for o in step.outputs},
-                    datastores=datastores,
-                    parameters=parameters,
-                    compute=step.compute.name,
+                reuse = ReuseSensor(
+                    task_id=REUSE_TASK_ID,
+                    known_parameters=parameters,
+                    trigger_rule=TRIGGER_AFTER_UPSTREAM,
+                    **step_kwargs,
                 )
+                reuse >> PythonScriptStepOperator(task_id=COMPUTE_TASK_ID, **step_kwargs)
             groups[step.name] = group
         for name, upstream in step_upstream(pipeline).items():
             for up in upstream:

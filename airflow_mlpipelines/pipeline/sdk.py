@@ -25,7 +25,6 @@ from airflow_mlpipelines.pipeline.model import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-_UNSET: Any = object()
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -20,7 +20,6 @@ from airflow_mlpipelines.pipeline.model import (
     StepSpec,
 )
 from airflow_mlpipelines.pipeline.sdk import (
-    _UNSET,
     DatasetConsumptionConfig,
     PipelineData,
     PipelineDataInput,
@@ -34,8 +33,6 @@ from airflow_mlpipelines.pipeline.validate import build_pipeline
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-
-_NO_REUSE_YET = "has no effect yet: step reuse is not implemented in this version, so the step always runs"
 
 
 def _warn(step: str, message: str) -> None:
@@ -61,7 +58,7 @@ class PythonScriptStep:
         outputs: Sequence[PipelineData] | None = None,
         params: dict[str, Any] | None = None,
         source_directory: str | None = None,
-        allow_reuse: bool = _UNSET,
+        allow_reuse: bool = True,
         version: str | None = None,
         hash_paths: Sequence[str] | None = None,
     ) -> None:
@@ -75,29 +72,21 @@ class PythonScriptStep:
         self.outputs = list(outputs or [])
         self.params = dict(params or {})
         self.source_directory = source_directory
-        self.allow_reuse = True if allow_reuse is _UNSET else bool(allow_reuse)
+        self.allow_reuse = bool(allow_reuse)
         self.version = version
         self.hash_paths = list(hash_paths or [])
         self._run_after: list[PythonScriptStep] = []
-        self._warn_no_effect(allow_reuse, runconfig_pipeline_params)
+        self._warn_no_effect(runconfig_pipeline_params)
         self.register_outputs()
 
-    def _warn_no_effect(self, allow_reuse: object, runconfig_pipeline_params: object) -> None:
+    def _warn_no_effect(self, runconfig_pipeline_params: object) -> None:
         compute = _compute_name(self.compute_target)
         if compute != LOCAL_COMPUTE:
             _warn(
                 self.name, f"compute_target '{compute}' has no effect yet: the step runs as a local process"
             )
         if self.runconfig is not None or runconfig_pipeline_params is not None:
-            _warn(
-                self.name, "runconfig is recorded but has no effect yet: the worker's Python runs the script"
-            )
-        if allow_reuse is not _UNSET:
-            _warn(self.name, f"allow_reuse={allow_reuse!r} {_NO_REUSE_YET}")
-        if self.hash_paths:
-            _warn(self.name, f"hash_paths {_NO_REUSE_YET}")
-        if self.version is not None:
-            _warn(self.name, f"version {_NO_REUSE_YET}")
+            _warn(self.name, "runconfig only counts for reuse yet: the worker's Python runs the script")
         if self.params:
             _warn(self.name, "params has no effect yet: pass values through arguments or PipelineParameter")
 

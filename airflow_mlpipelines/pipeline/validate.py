@@ -23,14 +23,16 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """Step, output and pipeline names become Airflow task/DAG ids, so they follow Airflow's key rule."""
 
 
-def check_name(name: str, *, what: str, location: SourceLocation | None, step: str | None = None) -> None:
+def check_name(
+    name: str, *, what: str, location: SourceLocation | None, step: str | None = None, field: str = "name"
+) -> None:
     """Reject names Airflow cannot use as ids (spaces, slashes, empty)."""
     if not isinstance(name, str) or not _NAME.match(name) or len(name) > 200:
         raise DefinitionError(
             f"invalid {what} name {name!r}",
             location=location,
             step=step,
-            field="name",
+            field=field,
             hint="use letters, digits, '_', '-' and '.', starting with a letter, digit or '_'",
         )
 
@@ -39,6 +41,9 @@ def _check_unique_steps(steps: Sequence[StepSpec]) -> None:
     seen: dict[str, StepSpec] = {}
     for step in steps:
         check_name(step.name, what="step", location=step.location, step=step.name)
+        for out in step.outputs:
+            # An output name is a folder name under the step's output root: no '/' or '..'.
+            check_name(out.name, what="output", location=step.location, step=step.name, field="outputs")
         if step.name in seen:
             first = seen[step.name]
             raise DefinitionError(

@@ -244,15 +244,12 @@ def _dataset(name: str, model: DatasetModel, location: SourceLocation) -> Datase
 
 
 def _warn_no_effect(step: StepModel, compute: str, path: str, line: int | None) -> None:
-    """Keys that are kept for step reuse and compute targets but do nothing yet say so, at their line."""
+    """Keys kept for the compute targets that do not change how the step runs yet say so, at their line."""
     notes = []
     if compute != LOCAL_COMPUTE:
         notes.append(f"compute '{compute}' has no effect yet: the step runs as a local process")
-    if not step.allow_reuse:
-        notes.append("allow_reuse: false has no effect yet: every step runs every time")
-    for key in ("hash_paths", "version", "environment"):
-        if getattr(step, key):
-            notes.append(f"{key} has no effect yet (kept for step reuse and compute targets)")
+    if step.environment:
+        notes.append("environment only counts for reuse yet: the worker's Python runs the script")
     for note in notes:
         warnings.warn_explicit(f"step '{step.name}': {note}", MLPipelinesWarning, path, line or 0)
 

@@ -62,6 +62,7 @@ def build_manifest(
     step: str,
     fingerprint: Fingerprint,
     outputs: dict[str, dict[str, Any]],
+    urls: dict[str, str],
     produced_by: dict[str, Any],
 ) -> dict[str, Any]:
     """The manifest document; ``digest`` covers the outputs' content, which consumers fingerprint."""
@@ -70,7 +71,7 @@ def build_manifest(
         "pipeline": pipeline,
         "step": step,
         "fingerprint": fingerprint.to_json(),
-        "outputs": outputs,
+        "outputs": {name: {**out, "url": urls[name]} for name, out in outputs.items()},
         "digest": digest_of({name: out["digest"] for name, out in outputs.items()}),
         "produced_by": produced_by,
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
@@ -82,6 +83,7 @@ def commit(loc: str, manifest: dict[str, Any]) -> None:
     fs, path = fsspec.core.url_to_fs(join(loc, MANIFEST_NAME))
     data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
     if isinstance(fs, LocalFileSystem):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -103,13 +105,13 @@ def read_manifest(loc: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("manifest_version") == MANIFEST_VERSION else None
 
 
-def verify(loc: str, manifest: dict[str, Any], *, full: bool = False) -> list[str]:
+def verify(manifest: dict[str, Any], *, full: bool = False) -> list[str]:
     """Problems that make a manifest unusable (empty list: every recorded file is there and intact)."""
-    fs, base = fsspec.core.url_to_fs(loc)
     problems: list[str] = []
     for name, output in manifest.get("outputs", {}).items():
+        fs, base = fsspec.core.url_to_fs(output["url"])
         for entry in output.get("files", []):
-            path = f"{base.rstrip('/')}/{name}/{entry['path']}"
+            path = f"{base.rstrip('/')}/{entry['path']}"
             try:
                 size = fs.size(path)
             except (FileNotFoundError, OSError):

@@ -9,20 +9,20 @@ import pytest
 
 from tests.e2e.harness import AirflowServer
 
+ServerFactory = Callable[..., AirflowServer]
+
 
 @pytest.fixture(scope="module")
-def airflow_server_factory(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[..., AirflowServer]]:
-    """Start ``AirflowServer``s on demand; every one started is stopped at teardown."""
+def airflow_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """``start(dags_folder, extra_env=None)`` starts an ``AirflowServer``; all are stopped at teardown."""
     started: list[AirflowServer] = []
 
     def start(dags_folder: Path, extra_env: dict[str, str] | None = None) -> AirflowServer:
         server = AirflowServer(tmp_path_factory.mktemp("airflow-home"), dags_folder, extra_env)
+        server.start()  # stops itself when start-up fails
         started.append(server)
-        server.start()
         return server
 
     yield start
-    for server in started:
+    for server in reversed(started):
         server.stop()

@@ -1,31 +1,62 @@
-"""Start a real Airflow 3 (standalone: scheduler, DAG processor, API server) and drive it over REST."""
+"""Start a real Airflow 3 (``airflow standalone`` on SQLite + LocalExecutor) and drive it over REST API v2.
+
+Every process the server started is stopped on exit, also when start-up fails: the whole session of
+``airflow standalone`` (scheduler, DAG processor, triggerer, API server, executor workers, task
+supervisors and the task processes they put in process groups of their own).
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import psutil
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_LOG_META_KEYS = ("timestamp", "event", "level", "logger")
 
 
 def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+def _log_line(item: Any) -> str:
+    """One message of the log endpoint as ``[time] LEVEL logger: event key=value ...``."""
+    if not isinstance(item, dict):
+        return str(item)
+    parts = [
+        f"[{item['timestamp']}]" if item.get("timestamp") else "",
+        str(item.get("level") or "").upper(),
+        f"{item['logger']}:" if item.get("logger") else "",
+        str(item.get("event", "")),
+        *(f"{k}={v}" for k, v in item.items() if k not in _LOG_META_KEYS),
+    ]
+    return " ".join(p for p in parts if p)
+
+
 class AirflowServer:
-    """A throw-away ``airflow standalone`` on SQLite + LocalExecutor; always stops its process group."""
+    """A throw-away ``airflow standalone`` in ``home`` reading DAGs from ``dags_folder``; a context manager.
+
+    Inherited ``AIRFLOW*`` variables are dropped so the server never sees the caller's configuration;
+    ``extra_env`` is applied last and may override any setting made here.
+    """
 
     def __init__(
         self,
@@ -33,34 +64,42 @@ class AirflowServer:
         dags_folder: Path,
         extra_env: dict[str, str] | None = None,
         startup_timeout: float = 180,
-        port: int | None = None,
     ) -> None:
-        self.home = home
-        self.dags_folder = dags_folder
-        self.port = port or _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.home = Path(home)
+        self.dags_folder = Path(dags_folder)
         self.startup_timeout = startup_timeout
-        self.log_path = home / "standalone.log"
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
         bin_dir = str(Path(sys.executable).parent)
-        self.env = {
-            **os.environ,
+        self.env: dict[str, str] = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # One secret for all components: tokens the scheduler signs must be valid at the API server.
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            # Fast discovery of new and changed DAG files, and a scheduler that reacts quickly.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+            "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             **(extra_env or {}),
         }
-        self.env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
         self._proc: subprocess.Popen[bytes] | None = None
         self._client: httpx.Client | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def log_path(self) -> Path:
+        """The combined output of ``airflow standalone`` and all its components."""
+        return self.home / "standalone.log"
+
     def __enter__(self) -> AirflowServer:
         self.start()
         return self
@@ -69,159 +108,197 @@ class AirflowServer:
         self.stop()
 
     def start(self) -> None:
-        """Start standalone, wait until healthy, and log in."""
+        """Start standalone, wait until API server, scheduler and DAG processor are healthy, and log in."""
         self.home.mkdir(parents=True, exist_ok=True)
-        started = time.monotonic()
+        began = time.monotonic()
         with open(self.log_path, "wb") as out:
             self._proc = subprocess.Popen(
-                [str(Path(sys.executable).parent / "airflow"), "standalone"],
+                [str(Path(sys.executable).with_name("airflow")), "standalone"],
+                cwd=self.home,
                 env=self.env,
+                stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        atexit.register(self.stop)
         try:
-            self._wait_healthy()
+            self._poll("healthy Airflow", self._healthy, self.startup_timeout, interval=0.5)
             self._login()
         except BaseException:
             self.stop()
             raise
-        log.info("Airflow standalone healthy on %s after %.1fs", self.base_url, time.monotonic() - started)
+        log.info("Airflow standalone healthy at %s after %.1fs", self.base_url, time.monotonic() - began)
 
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._proc is not None and self._proc.poll() is not None:
-                raise RuntimeError(f"airflow standalone exited early:\n{self.log_tail()}")
-            try:
-                health = httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).json()
-                if all(health.get(k, {}).get("status") == "healthy" for k in ("metadatabase", "scheduler")):
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(
-            f"airflow standalone not healthy after {self.startup_timeout}s:\n{self.log_tail()}"
-        )
+    def _healthy(self) -> bool:
+        if self._proc is None or self._proc.poll() is not None:
+            raise RuntimeError(f"airflow standalone exited early; log {self.log_path}:\n{self.log_tail()}")
+        try:
+            health = httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        parts = ("metadatabase", "scheduler", "dag_processor")
+        return all((health.get(part) or {}).get("status") == "healthy" for part in parts)
 
     def _login(self) -> None:
         passwords = self.home / "simple_auth_manager_passwords.json.generated"
-        deadline = time.monotonic() + 30
-        while not passwords.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
         username, password = next(iter(json.loads(passwords.read_text()).items()))
-        token = httpx.post(
-            f"{self.base_url}/auth/token", json={"username": username, "password": password}, timeout=10
-        ).json()["access_token"]
-        self._client = httpx.Client(
-            base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
+        body = {"username": username, "password": password}
+        response = httpx.post(f"{self.base_url}/auth/token", json=body, timeout=10)
+        response.raise_for_status()
+        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
 
-    def stop(self) -> None:
-        """Stop the whole process group: SIGTERM, then SIGKILL whatever is left."""
+    def _processes(self) -> list[psutil.Process]:
+        """Every live process of standalone's session, with descendants that left it (``setsid``)."""
+        if self._proc is None:
+            return []
+        found: dict[int, psutil.Process] = {}
+        for proc in psutil.process_iter():
+            try:
+                if os.getsid(proc.pid) == self._proc.pid:
+                    found[proc.pid] = proc
+                    found.update((child.pid, child) for child in proc.children(recursive=True))
+            except (OSError, psutil.Error):
+                continue
+        return list(found.values())
+
+    def stop(self, grace: float = 10) -> None:
+        """Stop every process standalone started: SIGTERM, wait up to ``grace`` s, then SIGKILL."""
+        atexit.unregister(self.stop)
         if self._client is not None:
             self._client.close()
-        proc = self._proc
-        if proc is None:
+            self._client = None
+        if self._proc is None:
             return
-        for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0), (signal.SIGKILL, 5.0)):
+            procs = self._processes()
+            if not procs:
                 break
-            try:
-                proc.wait(timeout=wait)
-                os.killpg(proc.pid, 0)  # children may outlive the leader
-                time.sleep(1)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                continue
+            for proc in procs:
+                try:
+                    proc.send_signal(sig)
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(procs, timeout=wait)
+        self._proc.wait(timeout=5)
+        if left := self._processes():
+            log.error("airflow standalone left processes behind: %s", [p.pid for p in left])
         self._proc = None
 
-    def log_tail(self, lines: int = 60) -> str:
-        """The last lines of the standalone log, for failure messages."""
+    def log_tail(self, lines: int = 80) -> str:
+        """The last ``lines`` lines of the standalone log, for failure messages."""
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
 
-    # -- REST ------------------------------------------------------------------------------------
+    def _poll(self, what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.5) -> T:
+        deadline = time.monotonic() + timeout
+        while not (result := check()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {what} after {timeout}s; log {self.log_path}:\n{self.log_tail()}")
+            time.sleep(interval)
+        return result
+
+    # -- REST API v2 -------------------------------------------------------------------------------
     @property
     def client(self) -> httpx.Client:
-        assert self._client is not None, "server not started"
+        """The logged-in client (base URL and Bearer token set)."""
+        if self._client is None:
+            raise RuntimeError("AirflowServer is not started")
         return self._client
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.client.get(path, **kwargs)
+    def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        """``GET path`` (relative to the server, e.g. ``/api/v2/dags``)."""
+        return self.client.get(path, params=params)
 
     def post(self, path: str, json: Any = None) -> httpx.Response:
+        """``POST path`` with a JSON body."""
         return self.client.post(path, json=json)
 
     def patch(self, path: str, json: Any = None) -> httpx.Response:
+        """``PATCH path`` with a JSON body."""
         return self.client.patch(path, json=json)
 
-    def _poll(self, what: str, check: Any, timeout: float, interval: float = 1.0) -> Any:
-        deadline = time.monotonic() + timeout
+    def _all(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a paginated collection, in pages of 100 (the default ``maximum_page_limit``)."""
+        items: list[dict[str, Any]] = []
         while True:
-            result = check()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what}\n{self.log_tail()}")
-            time.sleep(interval)
+            response = self.get(path, params={"limit": 100, "offset": len(items)})
+            response.raise_for_status()
+            page = response.json()
+            items.extend(page[key])
+            if not page[key] or len(items) >= page["total_entries"]:
+                return items
 
-    def wait_for_dags(self, dag_ids: list[str], timeout: float = 120) -> None:
-        self._poll(
-            f"DAGs {dag_ids}",
-            lambda: all(self.get(f"/api/v2/dags/{d}").status_code == 200 for d in dag_ids),
-            timeout,
-        )
+    def wait_for_dags(self, dag_ids: Iterable[str], timeout: float = 120) -> None:
+        """Wait until every DAG in ``dag_ids`` has been parsed and is known to the API."""
+        pending = set(dag_ids)
+
+        def done() -> bool:
+            pending.difference_update([d for d in pending if self.get(f"/api/v2/dags/{d}").is_success])
+            return not pending
+
+        self._poll(f"DAGs {sorted(pending)}", done, timeout)
 
     def import_errors(self) -> list[dict[str, Any]]:
-        response = self.get("/api/v2/importErrors", params={"limit": 100})
-        response.raise_for_status()
-        return list(response.json()["import_errors"])
+        """All import errors; ``filename`` is relative to the dags folder, ``stack_trace`` the error."""
+        return self._all("/api/v2/importErrors", "import_errors")
 
-    def wait_for_import_errors(self, filename_parts: list[str], timeout: float = 120) -> None:
-        self._poll(
-            f"import errors for {filename_parts}",
-            lambda: all(any(p in e["filename"] for e in self.import_errors()) for p in filename_parts),
-            timeout,
-        )
+    def wait_for_import_errors(
+        self, filename_substrings: Iterable[str], timeout: float = 120
+    ) -> list[dict[str, Any]]:
+        """Wait until each substring is in some import error's filename; return all import errors."""
+        parts = list(filename_substrings)
+
+        def seen() -> list[dict[str, Any]] | None:
+            errors = self.import_errors()
+            return errors if all(any(p in e["filename"] for e in errors) for p in parts) else None
+
+        return self._poll(f"import errors for {parts}", seen, timeout)
 
     def unpause(self, dag_id: str) -> None:
+        """Unpause a DAG (new DAGs are paused: ``dags_are_paused_at_creation``)."""
         self.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False}).raise_for_status()
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> httpx.Response:
+        """Trigger a run now (no logical date); the response is returned unchecked."""
         return self.post(f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict[str, Any]:
+        """Poll a run until its state is ``success`` or ``failed``; return its JSON."""
+
         def finished() -> dict[str, Any] | None:
             run: dict[str, Any] = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()
             return run if run.get("state") in ("success", "failed") else None
 
-        return dict(self._poll(f"run {dag_id}/{run_id}", finished, timeout, interval=0.5))
+        return self._poll(f"finished run {dag_id}/{run_id}", finished, timeout)
 
     def trigger_and_wait(
         self, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 300
     ) -> dict[str, Any]:
+        """Trigger a run, assert it was accepted (200), wait until it finished; return the run JSON."""
         response = self.trigger(dag_id, conf)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 200, f"trigger {dag_id}: {response.status_code} {response.text}"
         return self.wait_for_run(dag_id, response.json()["dag_run_id"], timeout)
 
-    def task_instances(self, dag_id: str, run_id: str) -> dict[str, str]:
-        data = self.get(
-            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
-        ).json()
-        return {ti["task_id"]: ti["state"] for ti in data["task_instances"]}
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        """``task_id`` → state for a run; a mapped instance's key is ``task_id[map_index]``."""
+        tis = self._all(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances")
+        return {
+            ti["task_id"] + (f"[{ti['map_index']}]" if ti.get("map_index", -1) >= 0 else ""): ti["state"]
+            for ti in tis
+        }
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        response = self.get(
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
+    ) -> str:
+        """A task try's whole log as text, one ``[time] LEVEL logger: event key=value`` line a message."""
+        response = self.client.get(
             f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            params={"full_content": "true"},
+            params={"full_content": "true", "map_index": map_index},
             headers={"Accept": "application/json"},
         )
         response.raise_for_status()
-        lines = []
-        for item in response.json().get("content", []):
-            lines.append(item.get("event", "") if isinstance(item, dict) else str(item))
-        return "\n".join(lines)
+        return "\n".join(_log_line(item) for item in response.json().get("content", []))

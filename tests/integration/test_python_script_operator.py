@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -15,13 +16,19 @@ pytestmark = pytest.mark.integration
 
 
 class _TI:
-    """The one TaskInstance method the operator calls: pulling an upstream step's published outputs."""
+    """The TaskInstance calls a step task makes: pull what upstream steps published, push its own."""
 
     def __init__(self, published: dict[str, dict[str, str]]) -> None:
-        self.published = published
+        self.published = {
+            f"{step}.run": {"outputs": outs, "manifest_digest": "d" * 64} for step, outs in published.items()
+        }
+        self.pushed: dict[str, object] = {}
 
-    def xcom_pull(self, task_ids: str) -> dict[str, str] | None:
-        return self.published.get(task_ids)
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> object:
+        return self.published.get(task_ids) if key == "mlp_step" else None
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
 
 
 def _context(params: dict[str, Any] | None = None, published: dict[str, dict[str, str]] | None = None) -> Any:
@@ -72,27 +79,24 @@ def test_outputs_inputs_and_parameters_are_substituted(tmp_path: Path, airflow_h
         tmp_path,
         "copy.py",
         arguments=[[{"input": "data"}], [{"output": "result"}], ["--lr=", {"parameter": "lr"}]],
-        inputs={"data": {"task_id": "prep.run"}},
+        inputs={"data": {"step": "prep"}},
         outputs={"result": "workspaceblobstore"},
         parameters=["lr"],
     )
-    urls = op.execute(_context({"lr": 0.5}, {"prep.run": {"data": str(upstream)}}))
+    urls = op.execute(_context({"lr": 0.5}, {"prep": {"data": str(upstream)}}))
     out = Path(urls["result"])
-    assert (
-        out
-        == airflow_home
-        / "mlpipelines/datastore/workspaceblobstore/p/s/manual__2026-01-01T00_00_00_00_00/result"
-    )
+    base = airflow_home / "mlpipelines/datastore/workspaceblobstore/p/s"
+    assert out.parent.parent.parent == base
+    assert re.fullmatch(r"[0-9a-f]{16}", out.parent.parent.name)
+    assert out.parent.name == "manual__2026-01-01T00_00_00_00_00"
     assert (out / "out.txt").read_text() == "payload"
     assert (out / "lr.txt").read_text() == "--lr=0.5"
 
 
 def test_missing_upstream_output_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "x.py").write_text("pass\n")
-    op = _operator(
-        tmp_path, "x.py", arguments=[[{"input": "data"}]], inputs={"data": {"task_id": "prep.run"}}
-    )
-    with pytest.raises(StepExecutionError, match=r"input 'data' was not published by task 'prep\.run'"):
+    op = _operator(tmp_path, "x.py", arguments=[[{"input": "data"}]], inputs={"data": {"step": "prep"}})
+    with pytest.raises(StepExecutionError, match=r"upstream step 'prep' published no outputs"):
         op.execute(_context())
 
 
@@ -161,5 +165,7 @@ def test_remote_datastore_is_staged_through_object_storage(tmp_path: Path) -> No
         datastores={"remote": "memory://mlp-test/store"},
     )
     urls = op.execute(_context())
-    assert urls["result"] == "memory://mlp-test/store/p/s/manual__2026-01-01T00_00_00_00_00/result"
+    assert re.fullmatch(
+        r"memory://mlp-test/store/p/s/[0-9a-f]{16}/manual__2026-01-01T00_00_00_00_00/result", urls["result"]
+    )
     assert (ObjectStoragePath(urls["result"]) / "out.txt").read_text() == "REMOTE PAYLOAD"

@@ -106,10 +106,8 @@ class TestWarningsAndErrors:
         ("kwargs", "fragment"),
         [
             ({"compute_target": "gpu-cluster"}, "compute_target 'gpu-cluster' has no effect yet"),
-            ({"runconfig": RunConfiguration()}, "runconfig is recorded but has no effect yet"),
-            ({"allow_reuse": True}, "allow_reuse=True has no effect yet"),
-            ({"hash_paths": ["x.ipynb"]}, "hash_paths has no effect yet"),
-            ({"version": "2"}, "version has no effect yet"),
+            ({"runconfig": RunConfiguration()}, "runconfig only counts for reuse yet"),
+            ({"params": {"a": 1}}, "params has no effect yet"),
         ],
     )
     def test_no_effect_arguments_warn_at_the_users_line(
@@ -122,7 +120,9 @@ class TestWarningsAndErrors:
     def test_defaults_do_not_warn(self) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            PythonScriptStep(script_name="a.py", compute_target="local")
+            PythonScriptStep(
+                script_name="a.py", compute_target="local", allow_reuse=False, hash_paths=["x"], version="2"
+            )
 
     def test_unsupported_argument_names_the_line(self) -> None:
         step = PythonScriptStep(script_name="a.py", arguments=[object()])

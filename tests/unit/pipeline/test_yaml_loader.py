@@ -98,10 +98,7 @@ class TestValidDefinitions:
     ("key", "fragment"),
     [
         ("compute: gpu-cluster", "compute 'gpu-cluster' has no effect yet"),
-        ("allow_reuse: false", "allow_reuse: false has no effect yet"),
-        ("hash_paths: [x.ipynb]", "hash_paths has no effect yet"),
-        ("version: '2'", "version has no effect yet"),
-        ("environment: {image: 'x:1'}", "environment has no effect yet"),
+        ("environment: {image: 'x:1'}", "environment only counts for reuse yet"),
     ],
 )
 def test_keys_without_effect_warn_at_their_step(tmp_path: Path, key: str, fragment: str) -> None:

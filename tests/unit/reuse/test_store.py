@@ -24,6 +24,7 @@ def _commit(tmp_path: Path) -> tuple[str, dict[str, object]]:
         step="train",
         fingerprint=Fingerprint({"step": "x"}),
         outputs=store.describe_outputs(dirs),
+        urls=dirs,
         produced_by={"dag_id": "p", "run_id": "r1", "task_id": "train.run"},
     )
     store.commit(loc, manifest)
@@ -40,28 +41,28 @@ def test_commit_then_read_and_verify(tmp_path: Path) -> None:
     assert store.read_manifest(loc) == manifest
     files = manifest["outputs"]["model"]["files"]  # type: ignore[index]
     assert [f["path"] for f in files] == ["sub/meta.json", "weights.bin"]
-    assert store.verify(loc, manifest) == []
-    assert store.verify(loc, manifest, full=True) == []
+    assert store.verify(manifest) == []
+    assert store.verify(manifest, full=True) == []
     assert not [p for p in Path(loc).iterdir() if ".tmp-" in p.name]
 
 
 def test_missing_file_is_a_miss(tmp_path: Path) -> None:
     loc, manifest = _commit(tmp_path)
     (Path(loc) / "model" / "weights.bin").unlink()
-    assert store.verify(loc, manifest) == ["model/weights.bin is missing"]
+    assert store.verify(manifest) == ["model/weights.bin is missing"]
 
 
 def test_truncated_file_is_a_miss(tmp_path: Path) -> None:
     loc, manifest = _commit(tmp_path)
     (Path(loc) / "model" / "weights.bin").write_bytes(b"\1")
-    assert store.verify(loc, manifest) == ["model/weights.bin has 1 bytes, manifest says 3"]
+    assert store.verify(manifest) == ["model/weights.bin has 1 bytes, manifest says 3"]
 
 
 def test_same_size_corruption_needs_full_verification(tmp_path: Path) -> None:
     loc, manifest = _commit(tmp_path)
     (Path(loc) / "model" / "weights.bin").write_bytes(b"\x07\x07\x07")
-    assert store.verify(loc, manifest) == []
-    assert store.verify(loc, manifest, full=True) == ["model/weights.bin does not match its recorded SHA-256"]
+    assert store.verify(manifest) == []
+    assert store.verify(manifest, full=True) == ["model/weights.bin does not match its recorded SHA-256"]
 
 
 def test_corrupt_manifest_is_none(tmp_path: Path) -> None:

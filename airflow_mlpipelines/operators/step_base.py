@@ -1,0 +1,180 @@
+"""What the reuse sensor and the compute task of a step share: its definition, inputs and fingerprint."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, ObjectStoragePath
+
+from airflow_mlpipelines import settings
+from airflow_mlpipelines.exceptions import StepExecutionError
+from airflow_mlpipelines.operators import storage
+from airflow_mlpipelines.reuse import store
+from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
+from airflow_mlpipelines.reuse.source_tree import DigestCache, hash_tree
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_mlpipelines.runtime.script_step import Token
+
+STEP_KEY = "mlp_step"
+"""XCom key under which a step (its compute task, or its reuse sensor on a hit) publishes its outputs."""
+FINGERPRINT_KEY = "mlp_fingerprint"
+"""XCom key under which the reuse sensor hands its fingerprint to the compute task on a miss."""
+REUSE_TASK_ID = "reuse"
+COMPUTE_TASK_ID = "run"
+
+
+class StepOperatorBase(BaseOperator):
+    """Common arguments of a step's tasks (see :class:`PythonScriptStepOperator` for their meaning)."""
+
+    template_fields: Sequence[str] = ("arguments",)
+
+    def __init__(
+        self,
+        *,
+        pipeline: str,
+        step: str,
+        script_name: str,
+        source_directory: str,
+        arguments: Sequence[Sequence[Token]] = (),
+        inputs: Mapping[str, Mapping[str, Any]] | None = None,
+        outputs: Mapping[str, str] | None = None,
+        datastores: Mapping[str, str | None] | None = None,
+        parameters: Sequence[str] = (),
+        compute: str = "local",
+        kind: str = "python_script",
+        allow_reuse: bool = True,
+        hash_paths: Sequence[str] = (),
+        version: str | None = None,
+        environment: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pipeline = pipeline
+        self.step = step
+        self.script_name = script_name
+        self.source_directory = source_directory
+        self.arguments = [list(a) for a in arguments]
+        self.inputs = dict(inputs or {})
+        self.outputs = dict(outputs or {})
+        self.datastores = dict(datastores or {})
+        self.parameters = list(parameters)
+        self.compute = compute
+        self.kind = kind
+        self.allow_reuse = allow_reuse
+        self.hash_paths = list(hash_paths)
+        self.version = version
+        self.environment = dict(environment or {})
+
+    # -- where things are -------------------------------------------------------------------------
+    def published(self, context: Context, step: str) -> dict[str, Any]:
+        """What an upstream step published: by its compute task when it ran, else by its reuse sensor."""
+        ti = context["ti"]
+        for task in (COMPUTE_TASK_ID, REUSE_TASK_ID):
+            value = ti.xcom_pull(task_ids=f"{step}.{task}", key=STEP_KEY)
+            if isinstance(value, dict):
+                return value
+        raise StepExecutionError(f"step '{self.step}': upstream step '{step}' published no outputs")
+
+    def input_url(self, context: Context, name: str, spec: Mapping[str, Any]) -> str:
+        """URL of one input: an upstream output or a dataset path on its datastore."""
+        if "step" in spec:
+            outputs = self.published(context, spec["step"]).get("outputs", {})
+            if name not in outputs:
+                raise StepExecutionError(
+                    f"step '{self.step}': input '{name}' was not published by step '{spec['step']}'"
+                )
+            return str(outputs[name])
+        base = storage.datastore_url(spec["datastore"], self.datastores, settings.datastore_root())
+        return storage.join(base, spec["path"])
+
+    def manifest_location(self, fp: Fingerprint) -> str:
+        """Where this step's manifest for ``fp`` is committed."""
+        return store.location(
+            storage.join(settings.datastore_root(), "_manifests"), self.pipeline, self.step, fp
+        )
+
+    def output_urls(self, fp: Fingerprint, run_id: str) -> dict[str, str]:
+        """Fresh output folders: ``<datastore>/<pipeline>/<step>/<fingerprint>/<run>/<output>``.
+
+        The run segment means a forced re-run never overwrites outputs another run may be reading.
+        """
+        root = settings.datastore_root()
+        return {
+            name: storage.join(
+                storage.datastore_url(datastore, self.datastores, root),
+                self.pipeline,
+                self.step,
+                fp.short,
+                storage.safe_segment(run_id),
+                name,
+            )
+            for name, datastore in self.outputs.items()
+        }
+
+    # -- fingerprint ------------------------------------------------------------------------------
+    def parameter_values(self, context: Context) -> dict[str, Any]:
+        """Values of the parameters this step uses (defaults merged with the run's conf)."""
+        params = context["params"]
+        return {name: params[name] for name in self.parameters}
+
+    def compute_fingerprint(self, context: Context) -> Fingerprint:
+        """Hash everything the step's result depends on, at run time (paths may move between parses)."""
+        cache = DigestCache.load(settings.digest_cache_path())
+        tree = hash_tree(self.source_directory, cache)
+        hash_paths = {
+            p: self._path_digest(os.path.join(self.source_directory, p), cache) for p in self.hash_paths
+        }
+        inputs = {name: self._input_digest(context, name, spec, cache) for name, spec in self.inputs.items()}
+        cache.save()
+        return fingerprint(
+            StepState(
+                kind=self.kind,
+                name=self.step,
+                script_name=self.script_name,
+                source_digest=tree.digest,
+                source_files=tree.files,
+                arguments=self.arguments,
+                parameters=self.parameter_values(context),
+                inputs=inputs,
+                hash_paths=hash_paths,
+                environment=self.environment,
+                compute=self.compute,
+                version=self.version,
+            )
+        )
+
+    def _input_digest(self, context: Context, name: str, spec: Mapping[str, Any], cache: DigestCache) -> str:
+        if "step" in spec:
+            # The producer's manifest digest covers its outputs' content: identical data, same digest.
+            return str(self.published(context, spec["step"])["manifest_digest"])
+        return self._path_digest(self.input_url(context, name, spec), cache)
+
+    def _path_digest(self, url: str, cache: DigestCache) -> str:
+        local = storage.local_path(url)
+        if local is not None:
+            if os.path.isdir(local):
+                return hash_tree(local, cache).digest
+            if os.path.isfile(local):
+                return cache.digest(local, os.stat(local))
+            raise StepExecutionError(f"step '{self.step}': {local} does not exist")
+        path = ObjectStoragePath(url)
+        if not path.exists():
+            raise StepExecutionError(f"step '{self.step}': {url} does not exist")
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        return digest_of({str(p.relative_to(path)) if p != path else "": _stream_digest(p) for p in files})
+
+
+def _stream_digest(path: ObjectStoragePath) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:  # type: ignore[no-untyped-call]
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
