@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,12 +20,29 @@ EXAMPLES = REPO / "dags_examples"
 _HOME = Path(tempfile.mkdtemp(prefix="mlp-airflow-home-"))
 _DAGS = _HOME / "dags"
 shutil.copytree(EXAMPLES, _DAGS, ignore=shutil.ignore_patterns("__pycache__"))
+# Pipelines that tests write and run with dag.test() live in a second DAG bundle, so the examples'
+# bundle stays exactly the examples.
+_SCRATCH = _HOME / "scratch"
+_SCRATCH.mkdir()
+_BUNDLES = [
+    {
+        "name": "dags-folder",
+        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(_DAGS)},
+    },
+    {
+        "name": "scratch",
+        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(_SCRATCH)},
+    },
+]
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(_DAGS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(_BUNDLES),
     }
 )
 
@@ -39,6 +57,15 @@ def airflow_home() -> Path:
 def examples_dags() -> Path:
     """A copy of dags_examples/ that is this session's Airflow dags folder."""
     return _DAGS
+
+
+@pytest.fixture
+def scratch_dags(request: pytest.FixtureRequest) -> Path:
+    """A fresh folder inside the session's dags folder (so dag.test() can serialise its DAGs)."""
+    folder = _SCRATCH / request.node.name.replace("[", "_").replace("]", "")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,8 @@ def _import(path: str) -> dict[str, object]:
     except Exception as exc:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
         line = frames[-1].lineno if frames else None
+        if isinstance(exc, SyntaxError) and exc.filename == path:
+            line = exc.lineno  # raised while compiling, so no traceback frame is in the module
         raise DefinitionError(
             f"the definition module raised {type(exc).__name__}: {exc}", location=SourceLocation(path, line)
         ) from exc

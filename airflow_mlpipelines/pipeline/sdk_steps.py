@@ -6,7 +6,7 @@ import os
 import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning
+from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
     ArgPart,
@@ -192,16 +192,19 @@ def _pipeline_data_of(item: Any) -> PipelineData | None:
     return None
 
 
-def _flatten(steps: Iterable[Any]) -> list[PythonScriptStep]:
+def _flatten(steps: Iterable[Any], location: SourceLocation) -> list[PythonScriptStep]:
+    """Nested lists of steps, flattened; a step object listed twice is one step."""
     flat: list[PythonScriptStep] = []
     for item in steps:
         if isinstance(item, list | tuple):
-            flat.extend(_flatten(item))
+            flat.extend(_flatten(item, location))
         elif isinstance(item, PythonScriptStep):
             flat.append(item)
         else:
-            raise DefinitionError(f"Pipeline steps must be steps, got {item!r}", field="steps")
-    return flat
+            raise DefinitionError(
+                f"Pipeline steps must be steps, got {item!r}", location=location, field="steps"
+            )
+    return list(dict.fromkeys(flat))
 
 
 class Pipeline:
@@ -228,7 +231,7 @@ class Pipeline:
     ) -> None:
         self.location = _caller_location()
         self.workspace = workspace
-        self.steps = _flatten(steps)
+        self.steps = _flatten(steps, self.location)
         self.description = description
         self.default_source_directory = default_source_directory
         self.resolve_closure = resolve_closure

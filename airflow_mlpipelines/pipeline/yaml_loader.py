@@ -151,9 +151,41 @@ def _locate(data: Any, loc: tuple[Any, ...]) -> tuple[int | None, str | None]:
     return line, step
 
 
+def _data_loc(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """Drop the union-member tags pydantic puts in error locations (``str``, ``OutputModel``, ...).
+
+    Returns the location in the document and the error's site (the location up to the first tag),
+    so that the failures of every member of one union count as one problem.
+    """
+    kept: list[Any] = []
+    site: tuple[Any, ...] | None = None
+    node = data
+    for i, key in enumerate(loc):
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        elif not (missing and i == len(loc) - 1):
+            site = tuple(kept) if site is None else site
+            continue
+        kept.append(key)
+    return tuple(kept), tuple(kept) if site is None else site
+
+
 def _from_validation_error(path: str, data: Any, exc: ValidationError) -> DefinitionError:
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
+    errors = exc.errors()
+    where = [_data_loc(data, tuple(e["loc"]), e["type"] == "missing") for e in errors]
+    # Of one union's failures, a misspelt or missing key says more than "not a string".
+    index = next(
+        (
+            i
+            for i, e in enumerate(errors)
+            if where[i][1] == where[0][1] and e["type"] in ("extra_forbidden", "missing")
+        ),
+        0,
+    )
+    err = errors[index]
+    loc = where[index][0]
     line, step = _locate(data, loc)
     field = ".".join(str(p) for p in loc if not isinstance(p, int)) or None
     if loc and loc[0] == "steps" and len(loc) > 2:
@@ -169,7 +201,7 @@ def _from_validation_error(path: str, data: Any, exc: ValidationError) -> Defini
         message = f"missing required key '{loc[-1]}'"
     else:
         message = f"{message} (got {err.get('input')!r})"
-    more = len(exc.errors()) - 1
+    more = len({site for _, site in where}) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return DefinitionError(message, location=SourceLocation(path, line), step=step, field=field, hint=hint)
@@ -310,6 +342,14 @@ def _argument(
     else:
         parts = _split_inline(str(value))
     for part in parts:
+        if isinstance(part, str) and "${{" in part:
+            raise DefinitionError(
+                f"unrecognised reference in argument {part!r}",
+                location=location,
+                step=step,
+                field=field,
+                hint="write ${{inputs.NAME}}, ${{outputs.NAME}} or ${{parameters.NAME}}",
+            )
         if isinstance(part, Ref) and part.kind == "input" and part.name not in inputs:
             inputs.append(part.name)
         if isinstance(part, Ref) and part.kind == "output" and part.name not in outputs:

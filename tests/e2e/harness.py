@@ -1,13 +1,9 @@
-"""Start a real Airflow 3 (``airflow standalone`` on SQLite + LocalExecutor) and drive it over REST API v2.
-
-Every process the server started is stopped on exit, also when start-up fails: the whole session of
-``airflow standalone`` (scheduler, DAG processor, triggerer, API server, executor workers, task
-supervisors and the task processes they put in process groups of their own).
-"""
+"""Start a real Airflow 3 (``airflow standalone`` on SQLite + LocalExecutor) and drive it over REST API v2."""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -22,12 +18,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs installed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_LOG_META_KEYS = ("timestamp", "event", "level", "logger")
+# Keys of a structured log message that are not shown as ``key=value`` (the task's identity repeats).
+_LOG_HIDDEN = {"timestamp", "event", "level", "logger", "filename", "lineno", "ti_id", "dag_id", "run_id"}
+_LOG_HIDDEN |= {"task_id", "map_index", "try_number"}
 
 
 def _free_port() -> int:
@@ -46,9 +44,25 @@ def _log_line(item: Any) -> str:
         str(item.get("level") or "").upper(),
         f"{item['logger']}:" if item.get("logger") else "",
         str(item.get("event", "")),
-        *(f"{k}={v}" for k, v in item.items() if k not in _LOG_META_KEYS),
+        *(f"{k}={v}" for k, v in item.items() if k not in _LOG_HIDDEN),
     ]
     return " ".join(p for p in parts if p)
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Whether a process still runs (a zombie only waits to be reaped by its parent)."""
+    with contextlib.suppress(psutil.Error):
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    return False
+
+
+def _names(procs: list[psutil.Process]) -> list[str]:
+    """``pid:name`` of each process, for log messages."""
+    names = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            names.append(f"{proc.pid}:{' '.join(proc.cmdline())[:60]}")
+    return names
 
 
 class AirflowServer:
@@ -81,6 +95,10 @@ class AirflowServer:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
+            # The log servers of scheduler and triggerer default to fixed ports 8793/8794 on all hosts.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__CORE__PARALLELISM": "8",  # LocalExecutor forks this many workers at start (default 32)
             # One secret for all components: tokens the scheduler signs must be valid at the API server.
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
@@ -119,7 +137,7 @@ class AirflowServer:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True,  # its own session: every process it starts can be found and stopped
             )
         atexit.register(self.stop)
         try:
@@ -157,33 +175,33 @@ class AirflowServer:
         for proc in psutil.process_iter():
             try:
                 if os.getsid(proc.pid) == self._proc.pid:
-                    found[proc.pid] = proc
-                    found.update((child.pid, child) for child in proc.children(recursive=True))
+                    found.update((p.pid, p) for p in (proc, *proc.children(recursive=True)))
             except (OSError, psutil.Error):
                 continue
-        return list(found.values())
+        return [p for p in found.values() if _running(p)]
 
-    def stop(self, grace: float = 10) -> None:
-        """Stop every process standalone started: SIGTERM, wait up to ``grace`` s, then SIGKILL."""
+    def stop(self, grace: float = 5) -> None:
+        """Stop every process standalone started: SIGTERM, wait up to ``grace`` s, then SIGKILL the rest."""
         atexit.unregister(self.stop)
         if self._client is not None:
             self._client.close()
             self._client = None
         if self._proc is None:
             return
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0), (signal.SIGKILL, 5.0)):
-            procs = self._processes()
-            if not procs:
+        # SIGTERM to all at once: standalone itself would wait for its components one after the other.
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5), (signal.SIGKILL, 5)):
+            if not (procs := self._processes()):
                 break
+            if sig == signal.SIGKILL:
+                log.warning("SIGKILL to processes left by airflow standalone: %s", _names(procs))
             for proc in procs:
-                try:
+                with contextlib.suppress(psutil.Error):
                     proc.send_signal(sig)
-                except psutil.Error:
-                    pass
             psutil.wait_procs(procs, timeout=wait)
-        self._proc.wait(timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=5)
         if left := self._processes():
-            log.error("airflow standalone left processes behind: %s", [p.pid for p in left])
+            log.error("processes of airflow standalone survived SIGKILL: %s", _names(left))
         self._proc = None
 
     def log_tail(self, lines: int = 80) -> str:

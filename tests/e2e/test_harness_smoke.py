@@ -10,7 +10,7 @@ from tests.e2e.conftest import ServerFactory
 
 pytestmark = pytest.mark.e2e
 
-GOOD_DAG = '''
+GOOD_DAG = """
 import logging
 
 from airflow.sdk import dag, task
@@ -35,7 +35,7 @@ def harness_smoke():
 
 
 harness_smoke()
-'''
+"""
 
 # dag_discovery_safe_mode only parses files that mention both "airflow" and "dag".
 BROKEN_DAG = """
