@@ -23,7 +23,7 @@ import psutil  # type: ignore[import-untyped]  # no stubs installed
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Keys of a structured log message that are not shown as ``key=value`` (the task's identity repeats).
+# Keys of a structured log message not shown as ``key=value``: the head of the line, the task's identity.
 _LOG_HIDDEN = {"timestamp", "event", "level", "logger", "filename", "lineno", "ti_id", "dag_id", "run_id"}
 _LOG_HIDDEN |= {"task_id", "map_index", "try_number"}
 
@@ -54,15 +54,6 @@ def _running(proc: psutil.Process) -> bool:
     with contextlib.suppress(psutil.Error):
         return bool(proc.status() != psutil.STATUS_ZOMBIE)
     return False
-
-
-def _names(procs: list[psutil.Process]) -> list[str]:
-    """``pid:name`` of each process, for log messages."""
-    names = []
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            names.append(f"{proc.pid}:{' '.join(proc.cmdline())[:60]}")
-    return names
 
 
 class AirflowServer:
@@ -193,7 +184,7 @@ class AirflowServer:
             if not (procs := self._processes()):
                 break
             if sig == signal.SIGKILL:
-                log.warning("SIGKILL to processes left by airflow standalone: %s", _names(procs))
+                log.warning("SIGKILL to processes left by airflow standalone: %s", [p.pid for p in procs])
             for proc in procs:
                 with contextlib.suppress(psutil.Error):
                     proc.send_signal(sig)
@@ -201,7 +192,7 @@ class AirflowServer:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=5)
         if left := self._processes():
-            log.error("processes of airflow standalone survived SIGKILL: %s", _names(left))
+            log.error("processes of airflow standalone survived SIGKILL: %s", [p.pid for p in left])
         self._proc = None
 
     def log_tail(self, lines: int = 80) -> str:

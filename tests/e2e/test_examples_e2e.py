@@ -101,3 +101,30 @@ def test_invalid_conf_is_rejected(server: AirflowServer, conf: dict[str, object]
     response = server.trigger("parameterised", conf)
     assert response.status_code == 400, response.text
     assert fragment in response.text
+
+
+def _runs_of(server: AirflowServer, dag_id: str, run_id: str) -> set[str]:
+    states = server.task_instances(dag_id, run_id)
+    return {t.split(".")[0] for t, s in states.items() if t.endswith(".run") and s == "success"}
+
+
+def test_reuse_through_rest(server: AirflowServer) -> None:
+    """Identical re-run reuses every step; a changed script re-runs its step only; regenerate re-runs all."""
+    steps = {"prepare", "train", "baseline", "compare"}
+    assert server.trigger_and_wait("seed004_yaml")["state"] == "success"
+    again = server.trigger_and_wait("seed004_yaml")
+    assert again["state"] == "success"
+    states = server.task_instances("seed004_yaml", again["dag_run_id"])
+    assert {t: s for t, s in states.items() if t.endswith(".run")} == {f"{s}.run": "skipped" for s in steps}
+    log = server.task_log("seed004_yaml", again["dag_run_id"], "train.reuse")
+    assert "reused train from seed004_yaml/" in log
+
+    compare = server.dags_folder / "definitions" / "src" / "compare" / "compare.py"
+    compare.write_text(compare.read_text() + "\n# tweaked\n")
+    changed = server.trigger_and_wait("seed004_yaml")
+    assert _runs_of(server, "seed004_yaml", changed["dag_run_id"]) == {"compare"}
+    log = server.task_log("seed004_yaml", changed["dag_run_id"], "compare.reuse")
+    assert "not reused: source file compare.py changed" in log
+
+    regenerated = server.trigger_and_wait("seed004_yaml", {"regenerate_outputs": True})
+    assert _runs_of(server, "seed004_yaml", regenerated["dag_run_id"]) == steps
