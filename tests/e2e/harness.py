@@ -184,7 +184,7 @@ class AirflowServer:
             if not (procs := self._processes()):
                 break
             if sig == signal.SIGKILL:
-                log.warning("SIGKILL to processes left by airflow standalone: %s", [p.pid for p in procs])
+                log.info("SIGKILL to processes left by airflow standalone: %s", [p.pid for p in procs])
             for proc in procs:
                 with contextlib.suppress(psutil.Error):
                     proc.send_signal(sig)

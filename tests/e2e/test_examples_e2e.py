@@ -82,6 +82,8 @@ def test_seed004_sdk_and_fan_out_in(server: AirflowServer) -> None:
 def test_parameters_from_conf(server: AirflowServer) -> None:
     run = server.trigger_and_wait("parameterised", {"shrink": 0.25, "run_label": "experiment", "epochs": 9})
     assert run["state"] == "success"
+    again = server.trigger_and_wait("parameterised", {"shrink": 0.25, "run_label": "experiment", "epochs": 9})
+    assert _runs_of(server, "parameterised", again["dag_run_id"]) == {"report"}  # allow_reuse: false
     report = json.loads(
         (_output(server, "parameterised", "report", run["dag_run_id"], "report") / "report.json").read_text()
     )
@@ -125,6 +127,11 @@ def test_reuse_through_rest(server: AirflowServer) -> None:
     assert _runs_of(server, "seed004_yaml", changed["dag_run_id"]) == {"compare"}
     log = server.task_log("seed004_yaml", changed["dag_run_id"], "compare.reuse")
     assert "not reused: source file compare.py changed" in log
+
+    forced = server.trigger_and_wait("seed004_yaml", {"force_rerun": ["train"]})
+    assert _runs_of(server, "seed004_yaml", forced["dag_run_id"]) == {"train"}
+    log = server.task_log("seed004_yaml", forced["dag_run_id"], "train.reuse")
+    assert "not reused: the run's conf lists this step in force_rerun" in log
 
     regenerated = server.trigger_and_wait("seed004_yaml", {"regenerate_outputs": True})
     assert _runs_of(server, "seed004_yaml", regenerated["dag_run_id"]) == steps
