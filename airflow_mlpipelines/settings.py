@@ -53,3 +53,19 @@ def verify_mode() -> str:
     from airflow.sdk import conf
 
     return str(conf.get(SECTION, "verify", fallback="size"))
+
+
+@cache
+def lease_seconds() -> float:
+    """How long a step's in-flight lease lasts without renewal (the running step renews it)."""
+    from airflow.sdk import conf
+
+    return conf.getfloat(SECTION, "lease_seconds", fallback=300.0)
+
+
+@cache
+def lease_poll_seconds() -> float:
+    """How often a run waiting for the same step in another run checks for its outputs."""
+    from airflow.sdk import conf
+
+    return conf.getfloat(SECTION, "lease_poll_seconds", fallback=2.0)

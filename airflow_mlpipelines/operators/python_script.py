@@ -2,21 +2,59 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
+import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_mlpipelines import settings
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
-from airflow_mlpipelines.operators.step_base import FINGERPRINT_KEY, REUSE_TASK_ID, STEP_KEY, StepOperatorBase
-from airflow_mlpipelines.reuse import store
+from airflow_mlpipelines.operators.step_base import (
+    FINGERPRINT_KEY,
+    REUSE_TASK_ID,
+    STEP_KEY,
+    StepOperatorBase,
+    lease_holder,
+)
+from airflow_mlpipelines.reuse import lease, store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint
 from airflow_mlpipelines.runtime.script_step import ScriptProcess, resolve_arguments
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow.sdk import Context
+
+
+@contextlib.contextmanager
+def held_lease(directory: str | None, holder: str) -> Iterator[None]:
+    """Keep renewing this run's in-flight lease on the step while it runs; release it afterwards.
+
+    Released on failure too, so a run waiting for the same step takes over at once instead of waiting
+    for the lease to expire.
+    """
+    if directory is None:
+        yield
+        return
+    seconds = settings.lease_seconds()
+    lease.try_acquire(directory, holder, seconds)
+    stop = threading.Event()
+
+    def keep_alive() -> None:
+        while not stop.wait(seconds / 3):
+            lease.renew(directory, holder, seconds)
+
+    thread = threading.Thread(target=keep_alive, name="mlp-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        lease.release(directory, holder)
 
 
 class PythonScriptStepOperator(StepOperatorBase):
@@ -53,6 +91,12 @@ class PythonScriptStepOperator(StepOperatorBase):
                 "compute target %r is not supported yet; running as a local process", self.compute
             )
         fp = self._fingerprint(context)
+        with held_lease(
+            storage.local_path(self.manifest_location(fp)), lease_holder(self.dag_id, context["run_id"])
+        ):
+            return self._execute(context, fp)
+
+    def _execute(self, context: Context, fp: Fingerprint) -> dict[str, str]:
         output_urls = self.output_urls(fp, context["run_id"])
         with tempfile.TemporaryDirectory(prefix=f"mlp-{self.step}-") as staging:
             input_paths = {

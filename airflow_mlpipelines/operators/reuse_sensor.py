@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.skipmixin import SkipMixin
 
 from airflow_mlpipelines import settings
 from airflow_mlpipelines.exceptions import did_you_mean
+from airflow_mlpipelines.operators import storage
 from airflow_mlpipelines.operators.step_base import (
     COMPUTE_TASK_ID,
     FINGERPRINT_KEY,
     STEP_KEY,
     StepOperatorBase,
+    lease_holder,
 )
-from airflow_mlpipelines.reuse import store
+from airflow_mlpipelines.reuse import lease, store
 from airflow_mlpipelines.reuse.explain import explain
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint
 
@@ -43,26 +46,59 @@ class ReuseSensor(StepOperatorBase, SkipMixin):
         self.known_parameters = list(known_parameters or [])
 
     def execute(self, context: Context) -> None:
-        """Decide: reuse (skip the compute task) or run."""
+        """Decide: reuse (skip the compute task), wait for the same step in another run, or run."""
         conf = getattr(context.get("dag_run"), "conf", None) or {}
         self._warn_unknown_conf(conf)
         fp = self.compute_fingerprint(context)
         loc = self.manifest_location(fp)
         forced = self._forced(conf)
-        manifest = store.read_manifest(loc)
-        if forced is None and manifest is not None:
-            problems = store.verify(manifest, full=settings.verify_mode() == "full")
-            if not problems:
-                self._reuse(context, fp, manifest)
-                return
-            self.log.warning(
-                "not reused: stored outputs of fingerprint %s do not verify: %s", fp.short, problems
-            )
-        elif forced is not None:
+        if forced is not None:
             self.log.info("not reused: %s (fingerprint %s)", forced, fp.short)
         else:
+            manifest = self._verified(loc)
+            if manifest is not None:
+                self._reuse(context, fp, manifest)
+                return
             self._explain_miss(fp, loc)
+            manifest = self._claim_or_wait(context, fp, loc)
+            if manifest is not None:
+                self._reuse(context, fp, manifest)
+                return
         context["ti"].xcom_push(key=FINGERPRINT_KEY, value=fp.to_json())
+
+    def _verified(self, loc: str) -> dict[str, Any] | None:
+        manifest = store.read_manifest(loc)
+        if manifest is None:
+            return None
+        problems = store.verify(manifest, full=settings.verify_mode() == "full")
+        if problems:
+            self.log.warning("not reused: stored outputs at %s do not verify: %s", loc, problems)
+            return None
+        return manifest
+
+    def _claim_or_wait(self, context: Context, fp: Fingerprint, loc: str) -> dict[str, Any] | None:
+        """Take the step's in-flight lease (return None: we run it), or wait for the run holding it.
+
+        Returns the holder's committed manifest when it finishes; takes the lease over when the holder
+        fails or its lease expires. Leases need a POSIX datastore root; on object stores runs don't wait.
+        """
+        directory = storage.local_path(loc)
+        if directory is None:
+            return None
+        holder = lease_holder(self.dag_id, context["run_id"])
+        while (held := lease.try_acquire(directory, holder, settings.lease_seconds())) is not None:
+            self.log.info(
+                "waiting: step %s with fingerprint %s is running in %s (lease expires in %.0fs)",
+                self.step,
+                fp.short,
+                held.holder,
+                held.expires_at - time.time(),
+            )
+            time.sleep(settings.lease_poll_seconds())
+            manifest = self._verified(loc)
+            if manifest is not None:
+                return manifest
+        return None
 
     def _forced(self, conf: dict[str, Any]) -> str | None:
         if not self.allow_reuse:

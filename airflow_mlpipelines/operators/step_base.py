@@ -29,6 +29,11 @@ REUSE_TASK_ID = "reuse"
 COMPUTE_TASK_ID = "run"
 
 
+def lease_holder(dag_id: str, run_id: str) -> str:
+    """The in-flight lease holder: one DAG run (its reuse sensor takes it, its compute task keeps it)."""
+    return f"{dag_id}/{run_id}"
+
+
 class StepOperatorBase(BaseOperator):
     """Common arguments of a step's tasks (see :class:`PythonScriptStepOperator` for their meaning)."""
 
