@@ -17,6 +17,24 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 DAG_IDS = list(EXAMPLE_DAG_IDS)
 
 
+DEDUPE_YAML = """\
+name: dedupe
+steps:
+  - name: slow
+    script: slow.py
+    source_directory: src/slow
+    arguments: [{output: result}]
+    outputs: [result]
+"""
+SLOW_SCRIPT = """\
+import os, sys, time
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "slow_calls.log"), "a") as fh:
+    fh.write("call\\n")
+time.sleep(8)
+open(os.path.join(sys.argv[1], "result.txt"), "w").write("done")
+"""
+
+
 def _safe(run_id: str) -> str:
     from airflow_mlpipelines.operators.storage import safe_segment
 
@@ -30,9 +48,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, airflow_server_factory) -> 
     shutil.copytree(EXAMPLES, dags, ignore=shutil.ignore_patterns("__pycache__"))
     (dags / "definitions" / "broken.yaml").write_text(BROKEN_YAML)
     shutil.copy(dags / "seed004_yaml.py", dags / "broken.py")
+    (dags / "definitions" / "dedupe.yaml").write_text(DEDUPE_YAML)
+    (dags / "definitions" / "src" / "slow").mkdir()
+    (dags / "definitions" / "src" / "slow" / "slow.py").write_text(SLOW_SCRIPT)
+    shutil.copy(dags / "seed004_yaml.py", dags / "dedupe.py")
     server: AirflowServer = airflow_server_factory(dags)
-    server.wait_for_dags(DAG_IDS)
-    for dag_id in DAG_IDS:
+    server.wait_for_dags([*DAG_IDS, "dedupe"])
+    for dag_id in [*DAG_IDS, "dedupe"]:
         server.unpause(dag_id)
     return server
 
@@ -47,7 +69,7 @@ def _output(server: AirflowServer, dag_id: str, step: str, run_id: str, name: st
 def test_broken_definition_is_an_import_error_of_its_own_file(server: AirflowServer) -> None:
     server.wait_for_import_errors(["broken.py"], timeout=120)
     errors = server.import_errors()
-    assert [e["filename"] for e in errors] == ["broken.py"]
+    assert [e["filename"] for e in errors] == ["broken.py"]  # dedupe.py, a scratch pipeline, loads fine
     assert "broken.yaml:5, step 'prepare', field 'argumentz'" in errors[0]["stack_trace"]
     assert "did you mean 'arguments'?" in errors[0]["stack_trace"]
     for dag_id in DAG_IDS:
@@ -135,3 +157,20 @@ def test_reuse_through_rest(server: AirflowServer) -> None:
 
     regenerated = server.trigger_and_wait("seed004_yaml", {"regenerate_outputs": True})
     assert _runs_of(server, "seed004_yaml", regenerated["dag_run_id"]) == steps
+
+
+def test_two_concurrent_runs_execute_a_step_once(server: AirflowServer) -> None:
+    responses = [server.trigger("dedupe"), server.trigger("dedupe")]
+    assert [r.status_code for r in responses] == [200, 200]
+    runs = [server.wait_for_run("dedupe", r.json()["dag_run_id"]) for r in responses]
+    assert [r["state"] for r in runs] == ["success", "success"]
+    states = sorted(server.task_instances("dedupe", r["dag_run_id"])["slow.run"] for r in runs)
+    assert states == ["skipped", "success"]
+    calls = (server.dags_folder / "definitions" / "slow_calls.log").read_text().splitlines()
+    assert calls == ["call"]
+    waiter = next(
+        r for r in runs if server.task_instances("dedupe", r["dag_run_id"])["slow.run"] == "skipped"
+    )
+    log = server.task_log("dedupe", waiter["dag_run_id"], "slow.reuse")
+    assert "waiting: step slow with fingerprint" in log
+    assert "reused slow from dedupe/" in log
