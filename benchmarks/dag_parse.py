@@ -11,8 +11,9 @@ Two dags folders are generated in a temporary directory:
 
 A verification pass first parses both folders, checks that every DAG of one variant equals its twin in
 the other (serialized DAG plus every step-operator argument) and that parsing opened no database
-connection (the metadata database URL points into a directory that does not exist). It also writes the
-``__pycache__`` of every file, as the DAG processor's first parse does.
+connection (the metadata database URL points into a directory that does not exist). It also fills a
+private bytecode cache (``PYTHONPYCACHEPREFIX``) for every module and DAG file, as a long-running DAG
+processor has after its first parse; the repository and site-packages are not written to.
 
 Each measurement then runs in a fresh interpreter, with a temporary ``AIRFLOW_HOME``, in four modes:
 
@@ -23,6 +24,9 @@ Each measurement then runs in a fresh interpreter, with a temporary ``AIRFLOW_HO
   forks one child per file: each file is parsed by ``DagBag(file)`` in a forked child, so every module
   outside ``airflow.*`` (our factory and operators, the pydantic schema) is imported once per *file*;
 * ``fork+ser``: as ``fork``, plus ``DagSerialization.to_dict`` of every DAG, as the processor's child does.
+* ``fork+pre``: as ``fork``, with the provider imported in the parent, as a deployment gets by adding
+  ``import airflow_mlpipelines.dag_factory`` to ``airflow_local_settings.py`` (Airflow pre-imports only
+  ``airflow.*`` modules before forking, so otherwise every parse imports the factory anew).
 
 Wall-clock seconds are the headline; CPU seconds (the process's, plus its forked children's) are also
 shown because they are far less disturbed by other load on the machine.
@@ -48,10 +52,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-REPO = Path(__file__).resolve().parents[1]
 GOAL = 1.2
 VARIANTS = ("factory", "hand-written")
-MODES = ("cold", "warm", "fork", "fork+ser")
+MODES = ("cold", "warm", "fork", "fork+ser", "fork+pre")
 TASKS_PER_STEP = 2
 """render.py gives every step a task group with a reuse sensor (``reuse``) and a compute task (``run``)."""
 STEP_ATTRS = (
@@ -272,12 +275,19 @@ def _parse_forked(path: str, parse: Callable[[str], dict[str, Any]], clock: _Clo
     return dict(json.loads(payload))
 
 
-def _child_fork(folder: str, serialize: bool = False) -> dict[str, Any]:
-    """Like ``DagFileProcessorManager``: Airflow imported, ``gc.freeze()``, then one fork per file."""
+def _child_fork(folder: str, serialize: bool = False, preload: bool = False) -> dict[str, Any]:
+    """Like ``DagFileProcessorManager``: Airflow imported, ``gc.freeze()``, then one fork per file.
+
+    ``preload`` imports this provider in the parent first, as the documented
+    ``airflow_local_settings.py`` line ``import airflow_mlpipelines.dag_factory`` does in a deployment.
+    """
     # The manager has Airflow loaded and pre-imports the airflow.* modules a DAG file imports.
     import airflow.sdk  # noqa: F401
     from airflow.dag_processing.dagbag import DagBag  # noqa: F401
     from airflow.serialization.serialized_objects import DagSerialization  # noqa: F401
+
+    if preload:
+        import airflow_mlpipelines.dag_factory  # noqa: F401
 
     gc.freeze()
     files = sorted(str(p) for p in Path(folder).glob("*.py"))
@@ -371,6 +381,7 @@ def child_main(argv: list[str]) -> int:
             "warm": _child_warm,
             "fork": _child_fork,
             "fork+ser": lambda f: _child_fork(f, serialize=True),
+            "fork+pre": lambda f: _child_fork(f, preload=True),
         }
         measured = runners[mode](folder)
     if measured["errors"]:
@@ -401,9 +412,10 @@ def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 def make_env(root: Path) -> dict[str, str]:
     """A throwaway AIRFLOW_HOME, no examples, a database URL that cannot be opened, and a bytecode cache.
 
-    Bytecode goes to a private ``PYTHONPYCACHEPREFIX`` tree (nothing is written into the repository or
-    site-packages) and the verification pass fills it, so the measurements see what a long-running DAG
-    processor sees: compiled modules *and* compiled DAG files, in both variants alike.
+    Bytecode goes to a private ``PYTHONPYCACHEPREFIX`` tree, filled by the verification pass, so the
+    measurements see what a long-running DAG processor sees: compiled modules *and* compiled DAG files,
+    in both variants alike (``PYTHONDONTWRITEBYTECODE`` would make every run recompile our package and
+    the hand-written DAG files).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -449,19 +461,20 @@ def print_table(medians: Medians, args: argparse.Namespace) -> None:
     for mode in MODES:
         for variant in VARIANTS:
             wall, cpu = medians[mode, variant, "seconds"], medians[mode, variant, "cpu"]
-            ratios = ("", "")
+            ratios = ["", ""]
             if variant == "factory":
-                ratios = tuple(
+                ratios = [
                     f"{medians[mode, variant, c] / medians[mode, 'hand-written', c]:.2f}"
                     for c in ("seconds", "cpu")
-                )
+                ]
             print(
                 f"{mode:8s} {variant:13s} {wall:9.3f} {1000 * wall / args.pipelines:11.1f} "
                 f"{ratios[0]:>13s} {cpu:8.3f} {ratios[1]:>10s}"
             )
     print("modes: cold = imports + DagBag(folder); warm = DagBag(folder) after importing airflow.sdk and")
     print("       our operators; fork = DAG-processor-like (Airflow imported once, gc.freeze(), one forked")
-    print("       child per file running DagBag(file)); fork+ser = fork + DagSerialization.to_dict per DAG")
+    print("       child per file running DagBag(file)); fork+ser = fork + DagSerialization.to_dict per DAG;")
+    print("       fork+pre = fork, airflow_mlpipelines preloaded by airflow_local_settings.py (README)")
     print(f"goal: factory <= {GOAL}x hand-written")
     for mode in MODES:
         ratio = medians[mode, "factory", "seconds"] / medians[mode, "hand-written", "seconds"]
@@ -476,7 +489,7 @@ def main() -> int:
     parser.add_argument("--pipelines", type=int, default=50)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it (for profiling)")
+    parser.add_argument("--keep", metavar="DIR", help="generate into DIR (new) and keep it, e.g. to profile")
     args = parser.parse_args()
     expected = (args.pipelines, args.pipelines * args.steps * TASKS_PER_STEP)
     with tempfile.TemporaryDirectory(prefix="mlp-bench-parse-") as tmp:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.dag_factory.render import render_pipeline
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesError, SourceLocation
-from airflow_mlpipelines.pipeline import YAML_SUFFIXES, load_definition
+from airflow_mlpipelines.pipeline import load_definition
+from airflow_mlpipelines.pipeline.yaml_loader import YAML_SUFFIXES
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping

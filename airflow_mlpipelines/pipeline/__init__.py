@@ -1,46 +1,51 @@
-"""The pure pipeline model and the Azure ML SDK v1 names that build it (no Airflow, no pandas)."""
+"""The pure pipeline model and the Azure ML SDK v1 names that build it (no Airflow, no pandas).
+
+Names are imported lazily: Airflow's DAG processor imports a DAG file in a fresh process every time
+it parses it, so a YAML stub should not pay for the SDK classes or the Python-definition loader.
+"""
 
 from __future__ import annotations
 
-from airflow_mlpipelines.pipeline.model import PipelineSpec, StepSpec
-from airflow_mlpipelines.pipeline.python_loader import load_python_pipelines
-from airflow_mlpipelines.pipeline.sdk import (
-    CondaDependencies,
-    Dataset,
-    DatasetConsumptionConfig,
-    Datastore,
-    Environment,
-    PipelineData,
-    PipelineParameter,
-    RunConfiguration,
-    Workspace,
-)
-from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep
-from airflow_mlpipelines.pipeline.yaml_loader import YAML_SUFFIXES, load_yaml_pipeline
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "YAML_SUFFIXES",
-    "CondaDependencies",
-    "Dataset",
-    "DatasetConsumptionConfig",
-    "Datastore",
-    "Environment",
-    "Pipeline",
-    "PipelineData",
-    "PipelineParameter",
-    "PipelineSpec",
-    "PythonScriptStep",
-    "RunConfiguration",
-    "StepSpec",
-    "Workspace",
-    "load_definition",
-    "load_python_pipelines",
-    "load_yaml_pipeline",
-]
+if TYPE_CHECKING:
+    from airflow_mlpipelines.pipeline.model import PipelineSpec
+
+_LAZY = {
+    "PipelineSpec": "model",
+    "StepSpec": "model",
+    "load_python_pipelines": "python_loader",
+    "CondaDependencies": "sdk",
+    "Dataset": "sdk",
+    "DatasetConsumptionConfig": "sdk",
+    "Datastore": "sdk",
+    "Environment": "sdk",
+    "PipelineData": "sdk",
+    "PipelineParameter": "sdk",
+    "RunConfiguration": "sdk",
+    "Workspace": "sdk",
+    "Pipeline": "sdk_steps",
+    "PythonScriptStep": "sdk_steps",
+    "YAML_SUFFIXES": "yaml_loader",
+    "load_yaml_pipeline": "yaml_loader",
+}
+
+__all__ = [*sorted(_LAZY), "load_definition"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_definition(path: str) -> list[PipelineSpec]:
     """Load a YAML (one pipeline) or Python (one or more pipelines) definition file."""
+    from airflow_mlpipelines.pipeline.yaml_loader import YAML_SUFFIXES, load_yaml_pipeline
+
     if path.endswith(YAML_SUFFIXES):
         return [load_yaml_pipeline(path)]
+    from airflow_mlpipelines.pipeline.python_loader import load_python_pipelines
+
     return load_python_pipelines(path)
