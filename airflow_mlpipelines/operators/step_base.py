@@ -12,7 +12,7 @@ from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
-from airflow_mlpipelines.reuse.source_tree import DigestCache, hash_tree
+from airflow_mlpipelines.reuse.source_tree import DigestCache, hash_tree, stream_digest
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -176,10 +176,5 @@ class StepOperatorBase(BaseOperator):
 
 
 def _stream_digest(path: ObjectStoragePath) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
     with path.open("rb") as fh:  # type: ignore[no-untyped-call]
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return stream_digest(fh)

@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_mlpipelines.reuse.store import join
+
+__all__ = ["datastore_url", "download", "fresh_local_dir", "join", "local_path", "safe_segment", "upload"]
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -24,11 +28,6 @@ def datastore_url(name: str, declared: Mapping[str, str | None], root: str) -> s
     """URL of a named datastore: its declared URL, else ``<root>/<name>``."""
     url = declared.get(name)
     return url if url else f"{root.rstrip('/')}/{name}"
-
-
-def join(url: str, *parts: str) -> str:
-    """Join path segments onto a path or URL without normalising away the scheme."""
-    return "/".join([url.rstrip("/"), *(p.strip("/") for p in parts if p)])
 
 
 def local_path(url: str) -> str | None:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import pathspec
 
@@ -26,13 +26,18 @@ ALWAYS_IGNORED = ("__pycache__/", "*.pyc", ".git/", ".ipynb_checkpoints/")
 CHUNK = 1 << 20
 
 
-def file_digest(path: str) -> str:
-    """SHA-256 of a file's bytes, streamed in 1 MiB chunks."""
+def stream_digest(fh: BinaryIO) -> str:
+    """SHA-256 of everything readable from a binary stream, read in 1 MiB chunks."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
+    while chunk := fh.read(CHUNK):
+        h.update(chunk)
     return h.hexdigest()
+
+
+def file_digest(path: str) -> str:
+    """SHA-256 of a local file's bytes."""
+    with open(path, "rb") as fh:
+        return stream_digest(fh)
 
 
 @dataclass

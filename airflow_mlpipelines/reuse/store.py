@@ -8,7 +8,6 @@ with the recorded size (and, with ``full`` verification, the recorded digest).
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import uuid
@@ -18,7 +17,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, digest_of
-from airflow_mlpipelines.reuse.source_tree import file_digest
+from airflow_mlpipelines.reuse.source_tree import file_digest, stream_digest
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -125,11 +124,8 @@ def verify(manifest: dict[str, Any], *, full: bool = False) -> list[str]:
 
 
 def _digest(fs: Any, path: str) -> str:
-    h = hashlib.sha256()
     with fs.open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return stream_digest(fh)
 
 
 def latest_manifest(prefix: str, exclude: str | None = None) -> dict[str, Any] | None:
