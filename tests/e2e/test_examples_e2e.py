@@ -30,7 +30,7 @@ SLOW_SCRIPT = """\
 import os, sys, time
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "slow_calls.log"), "a") as fh:
     fh.write("call\\n")
-time.sleep(8)
+time.sleep(15)  # long enough that the second run surely arrives while this one runs
 open(os.path.join(sys.argv[1], "result.txt"), "w").write("done")
 """
 
