@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_mlpipelines import settings
+from airflow_mlpipelines.digests import stream_digest
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
-from airflow_mlpipelines.reuse.source_tree import DigestCache, hash_tree, stream_digest
+from airflow_mlpipelines.reuse.source_tree import DigestCache, hash_tree
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -10,9 +10,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import pathspec
+
+from airflow_mlpipelines.digests import file_digest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -22,22 +24,6 @@ IGNORE_FILES = (".amlignore", ".gitignore")
 
 ALWAYS_IGNORED = ("__pycache__/", "*.pyc", ".git/", ".ipynb_checkpoints/")
 """Byproducts of running or editing code, which would otherwise change the digest on every run."""
-
-CHUNK = 1 << 20
-
-
-def stream_digest(fh: BinaryIO) -> str:
-    """SHA-256 of everything readable from a binary stream, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    while chunk := fh.read(CHUNK):
-        h.update(chunk)
-    return h.hexdigest()
-
-
-def file_digest(path: str) -> str:
-    """SHA-256 of a local file's bytes."""
-    with open(path, "rb") as fh:
-        return stream_digest(fh)
 
 
 @dataclass

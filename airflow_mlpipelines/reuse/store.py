@@ -16,8 +16,8 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from airflow_mlpipelines.digests import file_digest, stream_digest
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, digest_of
-from airflow_mlpipelines.reuse.source_tree import file_digest, stream_digest
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1

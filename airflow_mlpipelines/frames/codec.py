@@ -1,0 +1,168 @@
+"""DataFrame <-> Arrow IPC / Parquet files, with the rules that make a round trip exact; never pickle.
+
+Rules (documented in the README):
+- A default index (``RangeIndex`` 0..n-1, step 1, unnamed) is dropped; any other index is kept.
+- Column names are stored as strings in the file; the original names are restored when they are
+  ``str``, ``int``, ``float``, ``bool`` or ``None``. Other names, and names that collide once turned into
+  strings (``1`` and ``"1"``), are an error naming them. Duplicate names are an error.
+- Object columns of strings come back as object columns (pandas 3 would otherwise make them ``str``).
+- A column Arrow cannot represent (e.g. mixed ints and strings, arbitrary Python objects) is an error
+  naming the column: there is no pickle fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlpipelines.digests import file_digest
+from airflow_mlpipelines.exceptions import MLPipelinesError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+FORMATS = ("arrow", "arrow-lz4", "parquet")
+METADATA_KEY = b"mlpipelines.frame"
+_NAME_TYPES = (str, int, float, bool, type(None))
+
+
+class FrameError(MLPipelinesError):
+    """A DataFrame cannot be stored or read back exactly."""
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """What was written: enough to verify the file and to summarise it without reading it."""
+
+    format: str
+    rows: int
+    columns: list[tuple[str, str]]
+    size: int
+    sha256: str
+
+
+def _check_names(df: pd.DataFrame) -> list[str]:
+    names = list(df.columns)
+    bad = [n for n in names if not isinstance(n, _NAME_TYPES)]
+    if bad:
+        raise FrameError(
+            f"column names must be str, int, float, bool or None; got {bad[0]!r} ({type(bad[0]).__name__})"
+        )
+    as_str = [str(n) for n in names]
+    seen: dict[str, Any] = {}
+    for original, text in zip(names, as_str, strict=True):
+        if text in seen:
+            raise FrameError(
+                f"column names {seen[text]!r} and {original!r} are the same once stored as text ({text!r}); "
+                "rename one of them"
+            )
+        seen[text] = original
+    return as_str
+
+
+def _default_index(df: pd.DataFrame) -> bool:
+    import pandas as pd
+
+    index = df.index
+    return isinstance(index, pd.RangeIndex) and index.name is None and index.start == 0 and index.step == 1
+
+
+def to_table(df: pd.DataFrame) -> pa.Table:
+    """Convert a DataFrame to an Arrow table that carries what :func:`from_table` needs to restore it."""
+    import pyarrow as pa
+
+    originals = list(df.columns)
+    names = _check_names(df)
+    meta = {
+        "names": originals,
+        "object_columns": [str(c) for c, dt in zip(originals, df.dtypes, strict=True) if dt == "object"],
+    }
+    frame = df.set_axis(names, axis=1, copy=False) if names != originals else df
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=not _default_index(df))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise _column_error(frame, exc) from None
+    schema_meta = dict(table.schema.metadata or {})
+    schema_meta[METADATA_KEY] = json.dumps(meta).encode()
+    return table.replace_schema_metadata(schema_meta)
+
+
+def _column_error(frame: pd.DataFrame, exc: Exception) -> FrameError:
+    import pyarrow as pa
+
+    for name in frame.columns:
+        try:
+            pa.array(frame[name], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as col_exc:
+            return FrameError(
+                f"column {name!r} ({frame[name].dtype}) cannot be stored without pickle: {col_exc}"
+            )
+    return FrameError(f"the DataFrame cannot be stored without pickle: {exc}")
+
+
+def from_table(table: pa.Table) -> pd.DataFrame:
+    """Restore the DataFrame :func:`to_table` stored (names, object columns, index rule)."""
+    df = table.to_pandas()
+    raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        return df
+    meta = json.loads(raw)
+    for name in meta.get("object_columns", []):
+        if name in df.columns and df[name].dtype != "object":
+            df[name] = df[name].astype(object).where(df[name].notna(), None)
+    names = meta.get("names")
+    if names is not None and len(names) == len(df.columns):
+        df.columns = names
+    return df
+
+
+def write(df: pd.DataFrame, path: str, fmt: str = "arrow") -> FrameInfo:
+    """Write atomically (temp file + rename) in ``fmt`` and describe what was written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if fmt not in FORMATS:
+        raise FrameError(f"unknown frame format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    table = to_table(df)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    try:
+        if fmt == "parquet":
+            pq.write_table(table, tmp, compression="zstd")
+        else:
+            options = pa.ipc.IpcWriteOptions(compression="lz4" if fmt == "arrow-lz4" else None)
+            with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
+                writer.write_table(table)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    columns = [(str(n), str(t)) for n, t in zip(df.columns, df.dtypes, strict=True)]
+    return FrameInfo(fmt, len(df), columns, os.path.getsize(path), file_digest(path))
+
+
+def read(path: str, fmt: str = "arrow", expected: FrameInfo | None = None) -> pd.DataFrame:
+    """Read a frame back (memory-mapped for Arrow IPC); with ``expected``, verify size and digest first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not os.path.exists(path):
+        raise FrameError(f"stored frame {path} does not exist")
+    if expected is not None:
+        size = os.path.getsize(path)
+        if size != expected.size or file_digest(path) != expected.sha256:
+            raise FrameError(
+                f"stored frame {path} is corrupt ({size} bytes; expected {expected.size} and its SHA-256)"
+            )
+    try:
+        if fmt == "parquet":
+            table = pq.read_table(path)
+        else:
+            with pa.memory_map(path, "r") as source:
+                table = pa.ipc.open_file(source).read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FrameError(f"stored frame {path} cannot be read: {exc}") from None
+    return from_table(table)
