@@ -18,7 +18,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "ML Pipelines",
-                "python-modules": ["airflow_mlpipelines.operators.python_script"],
+                "python-modules": [
+                    "airflow_mlpipelines.operators.python_script",
+                    "airflow_mlpipelines.operators.reuse_sensor",
+                ],
             }
         ],
         "config": {
@@ -32,6 +35,50 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "s3://aws_default@bucket/mlpipelines",
                         "default": None,
+                    },
+                    "verify": {
+                        "description": "How stored step outputs are checked before reuse: size or full.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "full",
+                        "default": "size",
+                    },
+                    "digest_cache": {
+                        "description": "JSON cache of file digests keyed by path, size and mtime. "
+                        "Default: $AIRFLOW_HOME/mlpipelines/cache/digests.json.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": None,
+                        "default": None,
+                    },
+                    "lease_seconds": {
+                        "description": "Lifetime of a running step's in-flight lease (renewed while it runs).",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "300",
+                    },
+                    "lease_poll_seconds": {
+                        "description": "How often a run waiting for the same step in another run checks.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "2",
+                    },
+                    "xcom_path": {
+                        "description": "Folder of DataFrames stored by DataFrameXComBackend. "
+                        "Default: $AIRFLOW_HOME/mlpipelines/xcom.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": None,
+                        "default": None,
+                    },
+                    "xcom_format": {
+                        "description": "File format of stored DataFrames: arrow, arrow-lz4 or parquet.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "parquet",
+                        "default": "arrow",
                     },
                     "kill_grace_seconds": {
                         "description": "Seconds a step's process gets after SIGTERM before SIGKILL.",

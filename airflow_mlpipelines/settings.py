@@ -69,3 +69,23 @@ def lease_poll_seconds() -> float:
     from airflow.sdk import conf
 
     return conf.getfloat(SECTION, "lease_poll_seconds", fallback=2.0)
+
+
+@cache
+def xcom_frames_path() -> str:
+    """Where the XCom backend stores DataFrames. Default: ``$AIRFLOW_HOME/mlpipelines/xcom``."""
+    from airflow.sdk import conf
+
+    value = conf.get(SECTION, "xcom_path", fallback=None)
+    if value:
+        return str(value)
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return os.path.join(home, "mlpipelines", "xcom")
+
+
+@cache
+def xcom_frame_format() -> str:
+    """``arrow`` (default: fastest, memory-mapped reads), ``arrow-lz4`` or ``parquet`` (zstd)."""
+    from airflow.sdk import conf
+
+    return str(conf.get(SECTION, "xcom_format", fallback="arrow"))

@@ -17,15 +17,11 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from airflow_mlpipelines.digests import file_digest, stream_digest
+from airflow_mlpipelines.paths import join
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, digest_of
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
-
-
-def join(url: str, *parts: str) -> str:
-    """Join path segments onto a local path or URL."""
-    return "/".join([url.rstrip("/"), *(p.strip("/") for p in parts if p)])
 
 
 def step_prefix(root: str, pipeline: str, step: str) -> str:

@@ -1,0 +1,118 @@
+"""``DataFrameXComBackend``: pandas DataFrames (and pyarrow Tables) go to files; XCom rows hold a typed ref.
+
+Configure with ``[core] xcom_backend = airflow_mlpipelines.xcom.backend.DataFrameXComBackend``. Every
+other value keeps Airflow's own serialisation. The row holds ``{"__mlp_ref__": 1, "uri", "format",
+"rows", "columns", "bytes", "sha256", "producer"}``; a missing or corrupt file is an error naming the
+uri and the producing task, never a silent fallback to the reference.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from airflow.sdk.bases.xcom import BaseXCom
+
+from airflow_mlpipelines import settings
+from airflow_mlpipelines.exceptions import MLPipelinesError
+from airflow_mlpipelines.paths import join, local_path, safe_segment
+
+REF_MARKER = "__mlp_ref__"
+
+
+def _is_frame(value: Any) -> bool:
+    module = type(value).__module__
+    if module.startswith("pandas") and type(value).__name__ == "DataFrame":
+        return True
+    return module.startswith("pyarrow") and type(value).__name__ == "Table"
+
+
+def is_ref(value: Any) -> bool:
+    """Whether an XCom value is one of our frame references."""
+    return isinstance(value, dict) and value.get(REF_MARKER) == 1
+
+
+class DataFrameXComBackend(BaseXCom):
+    """Store DataFrames as Arrow IPC / Parquet files under ``[mlpipelines] xcom_path``."""
+
+    @staticmethod
+    def serialize_value(  # type: ignore[override]
+        value: Any,
+        *,
+        key: str | None = None,
+        task_id: str | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        map_index: int | None = None,
+    ) -> Any:
+        """Write a DataFrame to a file and return its reference; anything else goes to Airflow's serde."""
+        if not _is_frame(value):
+            return BaseXCom.serialize_value(value)
+        from airflow_mlpipelines.frames import codec
+
+        frame = value.to_pandas() if type(value).__name__ == "Table" else value
+        fmt = settings.xcom_frame_format()
+        base = join(
+            settings.xcom_frames_path(),
+            safe_segment(dag_id or "dag"),
+            safe_segment(run_id or "run"),
+            safe_segment(task_id or "task"),
+        )
+        directory = local_path(base)
+        if directory is None:
+            raise MLPipelinesError(f"xcom_path {base} must be a local or shared filesystem path (for now)")
+        os.makedirs(directory, exist_ok=True)
+        index = map_index if map_index is not None else -1
+        name = f"{safe_segment(key or 'return_value')}-{index}-{uuid.uuid4().hex[:8]}.{fmt}"
+        path = os.path.join(directory, name)
+        info = codec.write(frame, path, fmt)
+        ref = {
+            REF_MARKER: 1,
+            "uri": path,
+            "format": fmt,
+            "rows": info.rows,
+            "columns": [list(c) for c in info.columns],
+            "bytes": info.size,
+            "sha256": info.sha256,
+            "producer": {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "key": key},
+        }
+        return BaseXCom.serialize_value(ref)
+
+    @staticmethod
+    def deserialize_value(result: Any) -> Any:
+        """Read a referenced DataFrame back (verifying size and digest); other values pass through."""
+        value = BaseXCom.deserialize_value(result)
+        if not is_ref(value):
+            return value
+        from airflow_mlpipelines.frames import codec
+
+        producer = value.get("producer", {})
+        expected = codec.FrameInfo(
+            value["format"],
+            value["rows"],
+            [tuple(c) for c in value["columns"]],
+            value["bytes"],
+            value["sha256"],
+        )
+        try:
+            return codec.read(value["uri"], value["format"], expected=expected)
+        except codec.FrameError as exc:
+            raise codec.FrameError(
+                f"{exc} (XCom {producer.get('key')!r} of task "
+                f"{producer.get('dag_id')}.{producer.get('task_id')} in run {producer.get('run_id')})"
+            ) from None
+
+    @staticmethod
+    def purge(xcom: Any, *args: Any) -> None:  # type: ignore[override]
+        """Delete the file behind a reference when Airflow clears the XCom."""
+        value = getattr(xcom, "value", None)
+        try:
+            value = BaseXCom.deserialize_value(xcom) if not isinstance(value, dict) else value
+        except Exception:
+            return
+        if is_ref(value):
+            try:
+                os.remove(value["uri"])
+            except FileNotFoundError:
+                pass

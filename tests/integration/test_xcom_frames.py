@@ -1,0 +1,59 @@
+"""DataFrames cross task boundaries through DataFrameXComBackend on a real Airflow (dag.test())."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+
+DAG_FILE = textwrap.dedent(
+    """
+    import datetime
+    import pandas as pd
+    from airflow.sdk import DAG, task
+
+    with DAG("{dag_id}", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False):
+
+        @task
+        def produce():
+            return pd.DataFrame({{
+                "i": pd.array([1, None, 3], dtype="Int64"),
+                "s": pd.Series(["a", None, "c"], dtype="str"),
+                "ts": pd.date_range("2024-01-01", periods=3, tz="UTC"),
+                "raw": [b"x", b"y", b"z"],
+            }})
+
+        @task
+        def consume(df, **context):
+            pulled = context["ti"].xcom_pull(task_ids="produce")
+            assert pulled.equals(df)
+            assert str(df["i"].dtype) == "Int64"
+            assert str(df["ts"].dtype).endswith(", UTC]")
+            assert list(df["raw"]) == [b"x", b"y", b"z"]
+            with open("{out}", "w") as fh:
+                fh.write(df.to_json())
+            return {{"rows": len(df)}}
+
+        consume(produce())
+    """
+)
+
+
+def test_dataframe_passes_between_tasks(scratch_dags: Path, airflow_home: Path, tmp_path: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    out = tmp_path / "seen.json"
+    dag_id = f"xcom_{scratch_dags.name}"[:60]
+    (scratch_dags / f"{dag_id}.py").write_text(DAG_FILE.format(dag_id=dag_id, out=out))
+    (dag,) = DagBag(str(scratch_dags)).dags.values()
+    run = dag.test()
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states == {"produce": "success", "consume": "success"}
+    assert json.loads(out.read_text())["s"] == {"0": "a", "1": None, "2": "c"}
+    stored = list((airflow_home / "mlpipelines" / "xcom").rglob("*.arrow"))
+    assert len(stored) == 1
+    assert dag_id in str(stored[0])
