@@ -52,7 +52,7 @@ def get_provider_info() -> dict[str, Any]:
                         "default": None,
                     },
                     "lease_seconds": {
-                        "description": "Lifetime of a running step's in-flight lease (renewed while it runs).",
+                        "description": "Lifetime of a step's in-flight lease (renewed while it runs).",
                         "version_added": "0.1.0",
                         "type": "float",
                         "example": None,
