@@ -1,0 +1,151 @@
+"""DataFrame XCom round trips: our backend (each format) vs Airflow's default serde, common-io, raw paths.
+
+Run: ``.venv/bin/python benchmarks/xcom_frames.py [--rows 1000000 10000000]``
+
+Each variant runs in a fresh process (so peak RSS is its own): build the DESIGN.md §4 frame, then push
+(serialize_value) and pull (deserialize_value) through the backend's public methods, and check the frame
+came back equal. Printed: seconds, stored bytes, peak RSS over the frame's size, and ratios against a deep
+copy and against raw pyarrow Parquet-zstd measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+VARIANTS = [
+    "deep copy",
+    "raw Arrow IPC (mmap)",
+    "raw Parquet-zstd",
+    "ours: arrow",
+    "ours: arrow-lz4",
+    "ours: parquet",
+    "Airflow default serde",
+    "common-io backend",
+]
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, resource, sys, time, glob
+    import numpy as np, pandas as pd
+    variant, rows, workdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+    def frame(n):
+        rng = np.random.default_rng(0)
+        return pd.DataFrame({
+            "i": rng.integers(0, 1 << 40, n),
+            "u": rng.uniform(size=n),
+            "g": rng.normal(size=n),
+            "cat": pd.Categorical.from_codes(rng.integers(0, 4, n), list("abcd")),
+            "s": pd.Series(
+                np.array(["x", "y", "z", "w", None], dtype=object)[rng.integers(0, 5, n)], dtype="str"
+            ),
+            "ts": pd.date_range("2024-01-01", periods=n, freq="s", tz="UTC"),
+            "b": rng.integers(0, 2, n).astype(bool),
+        })
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    if variant.startswith("ours"):
+        from airflow_mlpipelines import settings
+        from airflow_mlpipelines.frames import codec  # noqa: F401  (warm worker: imported before timing)
+        from airflow_mlpipelines.xcom.backend import DataFrameXComBackend as B
+        settings.xcom_frames_path(), settings.xcom_frame_format()
+    elif variant.startswith("common-io"):
+        from airflow.providers.common.io.xcom.backend import XComObjectStorageBackend as B
+    else:
+        B = BaseXCom
+
+    class Row:
+        def __init__(self, value):
+            self.value = value
+
+    df = frame(rows)
+    mem = df.memory_usage(deep=True).sum()
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    stored = 0
+    t0 = time.perf_counter()
+    if variant == "deep copy":
+        back = df.copy(deep=True)
+    elif variant.startswith("raw"):
+        path = os.path.join(workdir, "raw")
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if "Parquet" in variant:
+            pq.write_table(table, path, compression="zstd")
+            back = pq.read_table(path).to_pandas()
+        else:
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+                w.write_table(table)
+            with pa.memory_map(path) as src:
+                back = pa.ipc.open_file(src).read_all().to_pandas()
+        stored = os.path.getsize(path)
+    else:
+        value = B.serialize_value(df, key="return_value", task_id="t", dag_id="d", run_id="r", map_index=-1)
+        back = B.deserialize_value(Row(value))
+        files = [p for p in glob.glob(os.path.join(workdir, "**", "*"), recursive=True) if os.path.isfile(p)]
+        stored = sum(os.path.getsize(p) for p in files) or len(str(value))
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    assert back.shape == df.shape and list(back.columns) == list(df.columns), (back.shape, df.shape)
+    assert back["i"].equals(df["i"]) and back["ts"].equals(df["ts"])
+    print(json.dumps({"seconds": seconds, "stored": stored, "mem": int(mem),
+                      "peak_over_frame": (peak - base_rss) / mem}))
+    """
+)
+
+
+def run(variant: str, rows: int, root: Path) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(dir=root))
+    fmt = variant.split(": ")[1] if variant.startswith("ours") else "arrow"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+        "AIRFLOW_HOME": str(root / "home"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__MLPIPELINES__XCOM_PATH": str(work),
+        "AIRFLOW__MLPIPELINES__XCOM_FORMAT": fmt,
+        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"file://{work}",
+        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": "0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, variant, str(rows), str(work)], capture_output=True, text=True, env=env
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{variant} failed:\n{out.stderr[-3000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mlp-bench-xcom-") as tmp:
+        root = Path(tmp)
+        for rows in args.rows:
+            results = {v: run(v, rows, root) for v in VARIANTS}
+            mem = results["deep copy"]["mem"] / 1e6
+            copy_s = results["deep copy"]["seconds"]
+            parquet_s = results["raw Parquet-zstd"]["seconds"]
+            print(f"\n{rows:,} rows x 7 columns ({mem:.0f} MB in memory)")
+            print(f"{'variant':24s} {'seconds':>8s} {'stored MB':>10s} {'peak/frame':>11s}", end="")
+            print(f" {'/copy':>7s} {'/raw pq':>8s}")
+            for variant, r in results.items():
+                print(
+                    f"{variant:24s} {r['seconds']:8.3f} {r['stored'] / 1e6:10.1f} {r['peak_over_frame']:11.2f} "
+                    f"{r['seconds'] / copy_s:7.2f} {r['seconds'] / parquet_s:8.2f}"
+                )
+    print(
+        "\ngoals: ours (arrow) <= 1.5x deep copy; ours (parquet) <= 1.1x raw Parquet-zstd; peak <= 2x frame"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
