@@ -137,10 +137,9 @@ def main() -> int:
             print(f"{'variant':24s} {'seconds':>8s} {'stored MB':>10s} {'peak/frame':>11s}", end="")
             print(f" {'/copy':>7s} {'/raw pq':>8s}")
             for variant, r in results.items():
-                print(
-                    f"{variant:24s} {r['seconds']:8.3f} {r['stored'] / 1e6:10.1f} {r['peak_over_frame']:11.2f} "
-                    f"{r['seconds'] / copy_s:7.2f} {r['seconds'] / parquet_s:8.2f}"
-                )
+                seconds, stored, peak = r["seconds"], r["stored"] / 1e6, r["peak_over_frame"]
+                print(f"{variant:24s} {seconds:8.3f} {stored:10.1f} {peak:11.2f}", end="")
+                print(f" {seconds / copy_s:7.2f} {seconds / parquet_s:8.2f}")
     print(
         "\ngoals: ours (arrow) <= 1.5x deep copy; ours (parquet) <= 1.1x raw Parquet-zstd; peak <= 2x frame"
     )
