@@ -28,6 +28,32 @@ def _is_frame(value: Any) -> bool:
     return module.startswith("pyarrow") and type(value).__name__ == "Table"
 
 
+PREVIEW_ROWS = 5
+
+
+def preview(frame: Any) -> dict[str, Any]:
+    """Shape and first rows as text, so the UI and REST XCom views show something readable.
+
+    (Airflow's XCom endpoints show the stored row, not what the backend would load.)
+    """
+    head = frame.head(PREVIEW_ROWS)
+    rows = [[None if _missing(v) else str(v)[:80] for v in row] for row in head.itertuples(index=False)]
+    return {
+        "shape": [int(frame.shape[0]), int(frame.shape[1])],
+        "columns": [str(c) for c in frame.columns],
+        "head": rows,
+    }
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value) is True)  # NaN, NaT, None and pandas.NA; arrays are not missing
+    except (TypeError, ValueError):
+        return False
+
+
 def is_ref(value: Any) -> bool:
     """Whether an XCom value is one of our frame references."""
     return isinstance(value, dict) and value.get(REF_MARKER) == 1
@@ -76,6 +102,7 @@ class DataFrameXComBackend(BaseXCom):
             "bytes": info.size,
             "sha256": info.sha256,
             "producer": {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "key": key},
+            "preview": preview(frame),
         }
         return BaseXCom.serialize_value(ref)
 

@@ -35,6 +35,28 @@ open(os.path.join(sys.argv[1], "result.txt"), "w").write("done")
 """
 
 
+FRAMES_DAG = """\
+import datetime
+
+from airflow.sdk import DAG, task
+
+with DAG("frames_flow", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False):
+
+    @task
+    def produce():
+        import pandas as pd
+
+        return pd.DataFrame({"n": pd.array([1, None, 3], dtype="Int64"), "s": ["a", "b", None]})
+
+    @task
+    def consume(df):
+        assert str(df["n"].dtype) == "Int64", df.dtypes
+        return int(df["n"].sum())
+
+    consume(produce())
+"""
+
+
 def _safe(run_id: str) -> str:
     from airflow_mlpipelines.operators.storage import safe_segment
 
@@ -52,9 +74,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, airflow_server_factory) -> 
     (dags / "definitions" / "src" / "slow").mkdir()
     (dags / "definitions" / "src" / "slow" / "slow.py").write_text(SLOW_SCRIPT)
     shutil.copy(dags / "seed004_yaml.py", dags / "dedupe.py")
-    server: AirflowServer = airflow_server_factory(dags)
-    server.wait_for_dags([*DAG_IDS, "dedupe"])
-    for dag_id in [*DAG_IDS, "dedupe"]:
+    (dags / "frames_flow.py").write_text(FRAMES_DAG)
+    server: AirflowServer = airflow_server_factory(
+        dags, {"AIRFLOW__CORE__XCOM_BACKEND": "airflow_mlpipelines.xcom.backend.DataFrameXComBackend"}
+    )
+    server.wait_for_dags([*DAG_IDS, "dedupe", "frames_flow"])
+    for dag_id in [*DAG_IDS, "dedupe", "frames_flow"]:
         server.unpause(dag_id)
     return server
 
@@ -174,3 +199,20 @@ def test_two_concurrent_runs_execute_a_step_once(server: AirflowServer) -> None:
     log = server.task_log("dedupe", waiter["dag_run_id"], "slow.reuse")
     assert "waiting: step slow with fingerprint" in log
     assert "reused slow from dedupe/" in log
+
+
+def test_dataframe_xcom_across_worker_processes(server: AirflowServer) -> None:
+    run = server.trigger_and_wait("frames_flow")
+    assert run["state"] == "success"
+    base = f"/api/v2/dags/frames_flow/dagRuns/{run['dag_run_id']}/taskInstances"
+    stored = server.get(f"{base}/produce/xcomEntries/return_value").json()["value"]
+    ref = json.loads(stored) if isinstance(stored, str) else stored
+    assert ref["__mlp_ref__"] == 1
+    assert ref["preview"] == {
+        "shape": [3, 2],
+        "columns": ["n", "s"],
+        "head": [["1", "a"], [None, "b"], ["3", None]],
+    }
+    assert Path(ref["uri"]).is_file()
+    total = server.get(f"{base}/consume/xcomEntries/return_value").json()["value"]
+    assert (json.loads(total) if isinstance(total, str) else total) == 4
