@@ -91,6 +91,18 @@ def _render(paths: Sequence[str]) -> int:
     return 0
 
 
+def _xcom_orphans(delete: bool, older_than: float) -> int:
+    from airflow_mlpipelines.xcom.cleanup import orphans
+
+    for path in orphans(older_than_seconds=older_than):
+        if delete:
+            os.remove(path)
+            _out(f"deleted {path}")
+        else:
+            _out(path)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="mlpipelines", description=__doc__)
@@ -102,12 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_stubs.add_argument("--check", action="store_true", help="only report missing or stale stubs")
     p_render = sub.add_parser("render", help="show the DAG each definition becomes")
     p_render.add_argument("paths", nargs="+")
+    p_orphans = sub.add_parser("xcom-orphans", help="list stored DataFrame files no XCom row references")
+    p_orphans.add_argument("--delete", action="store_true", help="delete them")
+    p_orphans.add_argument("--older-than", type=float, default=3600.0, help="seconds (default 3600)")
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":
             return _validate(args.paths)
         if args.command == "stubs":
             return _stubs(args.dags_folder, args.check)
+        if args.command == "xcom-orphans":
+            return _xcom_orphans(args.delete, args.older_than)
         return _render(args.paths)
     except MLPipelinesError as exc:
         _out(f"error: {exc}")

@@ -57,3 +57,32 @@ def test_dataframe_passes_between_tasks(scratch_dags: Path, airflow_home: Path, 
     stored = list((airflow_home / "mlpipelines" / "xcom").rglob("*.arrow"))
     assert len(stored) == 1
     assert dag_id in str(stored[0])
+
+
+def test_orphaned_frame_files_are_listed_and_deleted(
+    scratch_dags: Path, airflow_home: Path, tmp_path: Path
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_mlpipelines.cli import main
+
+    dag_id = f"xcom_{scratch_dags.name}"[:60]
+    (scratch_dags / f"{dag_id}.py").write_text(DAG_FILE.format(dag_id=dag_id, out=tmp_path / "seen.json"))
+    (dag,) = DagBag(str(scratch_dags)).dags.values()
+    assert dag.test().state == "success"
+    xcom_root = airflow_home / "mlpipelines" / "xcom"
+    referenced = [p for p in xcom_root.rglob("*.arrow") if dag_id in str(p)]
+    assert len(referenced) == 1
+    stray = xcom_root / dag_id / "crashed" / "return_value-0-deadbeef.arrow"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"partial")
+
+    from airflow_mlpipelines.xcom.cleanup import orphans
+
+    assert str(stray) not in orphans()  # too young: its XCom row may be on its way
+    found = orphans(older_than_seconds=0)
+    assert str(stray) in found
+    assert str(referenced[0]) not in found
+    assert main(["xcom-orphans", "--delete", "--older-than", "0"]) == 0
+    assert not stray.exists()
+    assert referenced[0].exists()
