@@ -30,6 +30,8 @@ VARIANTS = [
     "common-io backend",
 ]
 
+BASELINES = ("deep copy", "raw Parquet-zstd")
+
 CHILD = textwrap.dedent(
     """
     import json, os, resource, sys, time, glob
@@ -125,11 +127,13 @@ def run(variant: str, rows: int, root: Path) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--only", nargs="*", default=None, help="extra variants besides the two baselines")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlp-bench-xcom-") as tmp:
         root = Path(tmp)
         for rows in args.rows:
-            results = {v: run(v, rows, root) for v in VARIANTS}
+            chosen = [v for v in VARIANTS if args.only is None or v in args.only or v in BASELINES]
+            results = {v: run(v, rows, root) for v in chosen}
             mem = results["deep copy"]["mem"] / 1e6
             copy_s = results["deep copy"]["seconds"]
             parquet_s = results["raw Parquet-zstd"]["seconds"]
