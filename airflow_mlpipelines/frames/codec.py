@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlpipelines.digests import file_digest
+from airflow_mlpipelines.digests import fast_file_digest
 from airflow_mlpipelines.exceptions import MLPipelinesError
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class FrameInfo:
     rows: int
     columns: list[tuple[str, str]]
     size: int
-    sha256: str
+    digest: str
 
 
 def _check_names(df: pd.DataFrame) -> list[str]:
@@ -106,7 +106,8 @@ def _column_error(frame: pd.DataFrame, exc: Exception) -> FrameError:
 
 def from_table(table: pa.Table) -> pd.DataFrame:
     """Restore the DataFrame :func:`to_table` stored (names, object columns, index rule)."""
-    df = table.to_pandas()
+    # split_blocks: one block per column, so pandas does not copy every column into 2-D blocks (10x faster)
+    df = table.to_pandas(split_blocks=True)
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         return df
@@ -141,7 +142,7 @@ def write(df: pd.DataFrame, path: str, fmt: str = "arrow") -> FrameInfo:
         if os.path.exists(tmp):
             os.remove(tmp)
     columns = [(str(n), str(t)) for n, t in zip(df.columns, df.dtypes, strict=True)]
-    return FrameInfo(fmt, len(df), columns, os.path.getsize(path), file_digest(path))
+    return FrameInfo(fmt, len(df), columns, os.path.getsize(path), fast_file_digest(path))
 
 
 def read(path: str, fmt: str = "arrow", expected: FrameInfo | None = None) -> pd.DataFrame:
@@ -153,9 +154,9 @@ def read(path: str, fmt: str = "arrow", expected: FrameInfo | None = None) -> pd
         raise FrameError(f"stored frame {path} does not exist")
     if expected is not None:
         size = os.path.getsize(path)
-        if size != expected.size or file_digest(path) != expected.sha256:
+        if size != expected.size or fast_file_digest(path) != expected.digest:
             raise FrameError(
-                f"stored frame {path} is corrupt ({size} bytes; expected {expected.size} and its SHA-256)"
+                f"stored frame {path} is corrupt ({size} bytes; expected {expected.size} and its digest)"
             )
     try:
         if fmt == "parquet":

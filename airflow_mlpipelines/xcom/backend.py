@@ -2,8 +2,8 @@
 
 Configure with ``[core] xcom_backend = airflow_mlpipelines.xcom.backend.DataFrameXComBackend``. Every
 other value keeps Airflow's own serialisation. The row holds ``{"__mlp_ref__": 1, "uri", "format",
-"rows", "columns", "bytes", "sha256", "producer"}``; a missing or corrupt file is an error naming the
-uri and the producing task, never a silent fallback to the reference.
+"rows", "columns", "bytes", "digest", "producer", "preview"}``; a missing or corrupt file is an error
+naming the uri and the producing task, never a silent fallback to the reference.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class DataFrameXComBackend(BaseXCom):
             "rows": info.rows,
             "columns": [list(c) for c in info.columns],
             "bytes": info.size,
-            "sha256": info.sha256,
+            "digest": info.digest,
             "producer": {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "key": key},
             "preview": preview(frame),
         }
@@ -120,7 +120,7 @@ class DataFrameXComBackend(BaseXCom):
             value["rows"],
             [tuple(c) for c in value["columns"]],
             value["bytes"],
-            value["sha256"],
+            value["digest"],
         )
         try:
             return codec.read(value["uri"], value["format"], expected=expected)
