@@ -9,13 +9,14 @@ naming the uri and the producing task, never a silent fallback to the reference.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from typing import Any
 
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.bases.xcom import BaseXCom
 
 from airflow_mlpipelines import settings
-from airflow_mlpipelines.exceptions import MLPipelinesError
 from airflow_mlpipelines.paths import join, local_path, safe_segment
 
 REF_MARKER = "__mlp_ref__"
@@ -85,17 +86,22 @@ class DataFrameXComBackend(BaseXCom):
             safe_segment(run_id or "run"),
             safe_segment(task_id or "task"),
         )
-        directory = local_path(base)
-        if directory is None:
-            raise MLPipelinesError(f"xcom_path {base} must be a local or shared filesystem path (for now)")
-        os.makedirs(directory, exist_ok=True)
         index = map_index if map_index is not None else -1
         name = f"{safe_segment(key or 'return_value')}-{index}-{uuid.uuid4().hex[:8]}.{fmt}"
-        path = os.path.join(directory, name)
-        info = codec.write(frame, path, fmt)
+        directory = local_path(base)
+        if directory is not None:
+            os.makedirs(directory, exist_ok=True)
+            uri = os.path.join(directory, name)
+            info = codec.write(frame, uri, fmt)
+        else:
+            # Object storage: write a local file, then put it in one piece (an atomic put on S3/GCS/Azure).
+            uri = join(base, name)
+            with tempfile.TemporaryDirectory(prefix="mlp-xcom-") as tmp:
+                info = codec.write(frame, os.path.join(tmp, name), fmt)
+                ObjectStoragePath(f"file://{os.path.join(tmp, name)}").copy(ObjectStoragePath(uri))
         ref = {
             REF_MARKER: 1,
-            "uri": path,
+            "uri": uri,
             "format": fmt,
             "rows": info.rows,
             "columns": [list(c) for c in info.columns],
@@ -123,7 +129,16 @@ class DataFrameXComBackend(BaseXCom):
             value["digest"],
         )
         try:
-            return codec.read(value["uri"], value["format"], expected=expected)
+            uri = str(value["uri"])
+            if local_path(uri) is not None:
+                return codec.read(uri, value["format"], expected=expected)
+            with tempfile.TemporaryDirectory(prefix="mlp-xcom-") as tmp:
+                local = os.path.join(tmp, "frame")
+                remote = ObjectStoragePath(uri)
+                if not remote.exists():
+                    raise codec.FrameError(f"stored frame {uri} does not exist")
+                remote.copy(ObjectStoragePath(f"file://{local}"))
+                return codec.read(local, value["format"], expected=expected)
         except codec.FrameError as exc:
             raise codec.FrameError(
                 f"{exc} (XCom {producer.get('key')!r} of task "
@@ -139,7 +154,11 @@ class DataFrameXComBackend(BaseXCom):
         except Exception:
             return
         if is_ref(value):
+            uri = str(value["uri"])
+            if local_path(uri) is None:
+                ObjectStoragePath(uri).unlink(missing_ok=True)
+                return
             try:
-                os.remove(value["uri"])
+                os.remove(uri)
             except FileNotFoundError:
                 pass
