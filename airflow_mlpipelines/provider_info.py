@@ -74,11 +74,12 @@ def get_provider_info() -> dict[str, Any]:
                         "default": None,
                     },
                     "xcom_format": {
-                        "description": "File format of stored DataFrames: arrow, arrow-lz4 or parquet.",
+                        "description": "File format of stored DataFrames: arrow, arrow-lz4 or parquet. "
+                        "Default: arrow on local/shared disks, parquet (zstd) on object stores.",
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "parquet",
-                        "default": "arrow",
+                        "default": None,
                     },
                     "kill_grace_seconds": {
                         "description": "Seconds a step's process gets after SIGTERM before SIGKILL.",

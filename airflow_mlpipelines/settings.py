@@ -84,8 +84,9 @@ def xcom_frames_path() -> str:
 
 
 @cache
-def xcom_frame_format() -> str:
-    """``arrow`` (default: fastest, memory-mapped reads), ``arrow-lz4`` or ``parquet`` (zstd)."""
+def xcom_frame_format() -> str | None:
+    """``arrow``, ``arrow-lz4`` or ``parquet``; None (unset) lets the backend choose per storage scheme."""
     from airflow.sdk import conf
 
-    return str(conf.get(SECTION, "xcom_format", fallback="arrow"))
+    value = conf.get(SECTION, "xcom_format", fallback=None)
+    return str(value) if value else None

@@ -79,13 +79,14 @@ class DataFrameXComBackend(BaseXCom):
         from airflow_mlpipelines.frames import codec
 
         frame = value.to_pandas() if type(value).__name__ == "Table" else value
-        fmt = settings.xcom_frame_format()
         base = join(
             settings.xcom_frames_path(),
             safe_segment(dag_id or "dag"),
             safe_segment(run_id or "run"),
             safe_segment(task_id or "task"),
         )
+        # Arrow IPC (uncompressed, memory-mapped reads) on local disks; Parquet-zstd where bytes cost time.
+        fmt = settings.xcom_frame_format() or ("arrow" if local_path(base) is not None else "parquet")
         index = map_index if map_index is not None else -1
         name = f"{safe_segment(key or 'return_value')}-{index}-{uuid.uuid4().hex[:8]}.{fmt}"
         directory = local_path(base)

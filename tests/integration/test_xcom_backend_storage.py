@@ -28,7 +28,7 @@ def backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     from airflow_mlpipelines import settings
     from airflow_mlpipelines.xcom.backend import DataFrameXComBackend
 
-    def use(path: str, fmt: str = "arrow") -> type[DataFrameXComBackend]:
+    def use(path: str, fmt: str | None = None) -> type[DataFrameXComBackend]:
         monkeypatch.setattr(settings, "xcom_frames_path", lambda: path)
         monkeypatch.setattr(settings, "xcom_frame_format", lambda: fmt)
         return DataFrameXComBackend
@@ -53,6 +53,11 @@ def test_local_round_trip_and_reference(backend: Any, tmp_path: Path, fmt: str) 
     pd.testing.assert_frame_equal(b.deserialize_value(_Row(stored)), _frame())
     b.purge(_Row(stored))
     assert not Path(ref["uri"]).exists()
+
+
+def test_default_format_on_local_disk_is_arrow(backend: Any, tmp_path: Path) -> None:
+    stored = _push(backend(str(tmp_path / "xcom")))
+    assert (json.loads(stored) if isinstance(stored, str) else stored)["format"] == "arrow"
 
 
 def test_plain_values_keep_airflow_serialisation(backend: Any, tmp_path: Path) -> None:
@@ -84,9 +89,10 @@ def test_object_storage_round_trip(backend: Any) -> None:
     from airflow.sdk.io import attach
 
     attach("memory", fs=fsspec.filesystem("memory"))
-    b = backend("memory://mlp-xcom/frames", "parquet")
+    b = backend("memory://mlp-xcom/frames")
     stored = _push(b)
     ref = json.loads(stored) if isinstance(stored, str) else stored
+    assert ref["format"] == "parquet"  # the default on object storage
     assert ref["uri"].startswith("memory://mlp-xcom/frames/d/r/t/return_value--1-")
     assert ObjectStoragePath(ref["uri"]).exists()
     pd.testing.assert_frame_equal(b.deserialize_value(_Row(stored)), _frame())
