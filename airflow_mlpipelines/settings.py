@@ -11,6 +11,17 @@ from functools import cache
 SECTION = "mlpipelines"
 
 
+def _path_option(option: str, *default_under_home: str) -> str:
+    """A path option, defaulting to ``$AIRFLOW_HOME/<default_under_home...>``."""
+    from airflow.sdk import conf
+
+    value = conf.get(SECTION, option, fallback=None)
+    if value:
+        return str(value)
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return os.path.join(home, *default_under_home)
+
+
 @cache
 def datastore_root() -> str:
     """Root URL or path under which named datastores and step outputs live.
@@ -18,13 +29,7 @@ def datastore_root() -> str:
     Default: ``$AIRFLOW_HOME/mlpipelines/datastore``. Any ``ObjectStoragePath`` URL works
     (``s3://bucket/prefix`` with ``conn_id`` in the URL user part, ``gs://``, ``abfs://``...).
     """
-    from airflow.sdk import conf
-
-    value = conf.get(SECTION, "datastore_root", fallback=None)
-    if value:
-        return str(value)
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return os.path.join(home, "mlpipelines", "datastore")
+    return _path_option("datastore_root", "mlpipelines", "datastore")
 
 
 @cache
@@ -38,13 +43,7 @@ def kill_grace_seconds() -> float:
 @cache
 def digest_cache_path() -> str:
     """JSON cache of file digests keyed by path + size + mtime (makes unchanged trees cheap to hash)."""
-    from airflow.sdk import conf
-
-    value = conf.get(SECTION, "digest_cache", fallback=None)
-    if value:
-        return str(value)
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return os.path.join(home, "mlpipelines", "cache", "digests.json")
+    return _path_option("digest_cache", "mlpipelines", "cache", "digests.json")
 
 
 @cache
@@ -74,13 +73,7 @@ def lease_poll_seconds() -> float:
 @cache
 def xcom_frames_path() -> str:
     """Where the XCom backend stores DataFrames. Default: ``$AIRFLOW_HOME/mlpipelines/xcom``."""
-    from airflow.sdk import conf
-
-    value = conf.get(SECTION, "xcom_path", fallback=None)
-    if value:
-        return str(value)
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return os.path.join(home, "mlpipelines", "xcom")
+    return _path_option("xcom_path", "mlpipelines", "xcom")
 
 
 @cache
