@@ -112,3 +112,17 @@ def test_corrupt_and_missing_files_are_errors(tmp_path: Path) -> None:
 def test_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(FrameError, match="unknown frame format 'csv'"):
         codec.write(pd.DataFrame({"v": [1]}), str(tmp_path / "f"), "csv")
+
+
+@pytest.mark.parametrize("fmt", codec.FORMATS)
+def test_frames_are_written_in_chunks_and_come_back_whole(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codec, "CHUNK_ROWS", 7)  # 50 rows -> 8 Parquet row groups
+    df = mixed().drop(columns=["dec", "nested", "struct", "raw"])
+    df.loc[:10, "obj"] = None  # a first chunk with only missing values must not fix the column's type
+    info = codec.write(df, str(tmp_path / "f"), fmt)
+    pd.testing.assert_frame_equal(codec.read(str(tmp_path / "f"), fmt, expected=info), df)
+    kept = df.set_index(pd.Index([f"r{k}" for k in range(len(df))], name="row"))
+    codec.write(kept, str(tmp_path / "g"), fmt)
+    pd.testing.assert_frame_equal(codec.read(str(tmp_path / "g"), fmt), kept)
