@@ -137,12 +137,16 @@ def _column_error(frame: pd.DataFrame, exc: Exception) -> FrameError:
     return FrameError(f"the DataFrame cannot be stored without pickle: {exc}")
 
 
-def from_table(table: pa.Table) -> pd.DataFrame:
-    """Restore the DataFrame :func:`to_table` stored (names, object columns, index rule)."""
-    # split_blocks: one block per column, so pandas does not copy every column into 2-D blocks (10x
-    # faster). No self_destruct: Arrow IPC tables are memory-mapped, and freeing those buffers crashes.
-    df = table.to_pandas(split_blocks=True)
+def from_table(table: pa.Table, *, self_destruct: bool = False) -> pd.DataFrame:
+    """Restore the DataFrame :func:`to_table` stored (names, object columns, index rule).
+
+    ``self_destruct`` frees each Arrow column once converted (the table is unusable afterwards), so a
+    table read into memory (Parquet) is not held twice; never for memory-mapped tables.
+    """
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    # split_blocks: one block per column, so pandas does not copy every column into 2-D blocks (10x
+    # faster).
+    df = table.to_pandas(split_blocks=True, self_destruct=self_destruct)
     if raw is None:
         return df
     meta = json.loads(raw)
@@ -197,7 +201,7 @@ def read(path: str, fmt: str = "arrow", expected: FrameInfo | None = None) -> pd
             )
     try:
         if fmt == "parquet":
-            table = pq.read_table(path)
+            return from_table(pq.read_table(path), self_destruct=True)
         else:
             with pa.memory_map(path, "r") as source:
                 table = pa.ipc.open_file(source).read_all()
