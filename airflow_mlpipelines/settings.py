@@ -83,3 +83,11 @@ def xcom_frame_format() -> str | None:
 
     value = conf.get(SECTION, "xcom_format", fallback=None)
     return str(value) if value else None
+
+
+@cache
+def xcom_offload_threshold() -> int:
+    """Bytes of JSON from which a non-DataFrame XCom value is stored as a file too; -1 (default) never."""
+    from airflow.sdk import conf
+
+    return conf.getint(SECTION, "xcom_offload_threshold", fallback=-1)
