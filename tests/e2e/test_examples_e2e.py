@@ -214,6 +214,11 @@ def test_dataframe_xcom_across_worker_processes(server: AirflowServer) -> None:
         "head": [["1", "a"], [None, "b"], ["3", None]],
     }
     assert Path(ref["uri"]).is_file()
+    # What the UI asks for (deserialize + stringify) is the reference's text, with the preview in it.
+    shown = server.get(
+        f"{base}/produce/xcomEntries/return_value", params={"deserialize": "true", "stringify": "true"}
+    ).json()["value"]
+    assert "'shape': [3, 2]" in shown or '"shape": [3, 2]' in shown, shown
     total = server.get(f"{base}/consume/xcomEntries/return_value").json()["value"]
     assert (json.loads(total) if isinstance(total, str) else total) == 4
 
