@@ -127,7 +127,8 @@ def find_target(
         location=step.location if step is not None else None,
         step=step.name if step is not None else None,
         field="compute",
-        hint=did_you_mean(name, known) or f"declared targets: {', '.join(known)} (add it under compute_targets)",
+        hint=did_you_mean(name, known)
+        or f"declared targets: {', '.join(known)} (add it under compute_targets)",
     )
 
 
@@ -176,7 +177,7 @@ def _check_target(target: ComputeTargetSpec, seen: set[str]) -> None:
             f"compute target '{target.name}' is local but requests {target.gpu_count} GPU(s)",
             location=target.location,
             field=f"compute_targets.{target.name}.gpu_count",
-            hint="a local step runs as a process on the Airflow worker; use kind docker or kubernetes for GPUs",
+            hint="a local step is a process on the Airflow worker; use kind docker or kubernetes for GPUs",
         )
     if target.name == LOCAL_COMPUTE and target.kind != "local":
         raise DefinitionError(
