@@ -148,4 +148,6 @@ def test_daemon_error_is_one_line_naming_step_and_target() -> None:
         check_daemon("unix:///nonexistent/docker.sock", step="train", target="box")
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith("step 'train': compute target 'box' (docker): the Docker daemon is not reachable")
+    assert message.startswith(
+        "step 'train': compute target 'box' (docker): the Docker daemon is not reachable"
+    )
