@@ -301,7 +301,9 @@ class TestSteps:
         env = RunConfiguration()
         env.environment.python.conda_dependencies = CondaDependencies.create(pip_packages=["numpy==2.0"])
         env.environment.docker.base_image = "python:3.11"
-        step = PythonScriptStep("a.py", allow_reuse=False, hash_paths=["model.bin"], version="7", runconfig=env)
+        step = PythonScriptStep(
+            "a.py", allow_reuse=False, hash_paths=["model.bin"], version="7", runconfig=env
+        )
         pipeline = Pipeline(steps=[step]).to_spec()
         spec = pipeline.steps[0]
         assert (spec.allow_reuse, spec.hash_paths, spec.version) == (False, ("model.bin",), "7")
