@@ -150,7 +150,8 @@ def test_pod_request_and_reuse_without_a_pod(pipeline: tuple[Path, str]) -> None
     plan = _plan(dag.dag_id, first.run_id)
     assert plan["source_directory"] == "/opt/steps/src"  # where the image holds the step's source
     assert plan["parameters"] == {"epochs": 3}
-    assert set(plan["inputs"]) == {"prepared"} and set(plan["outputs"]) == {"model"}
+    assert set(plan["inputs"]) == {"prepared"}
+    assert set(plan["outputs"]) == {"model"}
 
     pod = _pod(dag.get_task("train.run"), plan, dag, first.run_id)
     spec = pod.spec
@@ -228,6 +229,7 @@ def test_missing_kubernetes_provider_is_a_definition_error(
     with pytest.raises(DefinitionError) as info:
         render_pipeline(spec)
     assert info.value.step == "train"
-    assert info.value.location is not None and info.value.location.file.endswith(f"{name}.yaml")
+    assert info.value.location is not None
+    assert info.value.location.file.endswith(f"{name}.yaml")
     assert "compute target 'gpu-cluster' is of kind kubernetes" in str(info.value)
     assert "pip install 'airflow-mlpipelines[kubernetes]'" in str(info.value)
