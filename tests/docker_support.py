@@ -10,6 +10,53 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+DEFINITION = """\
+name: {name}
+parameters:
+  tag: x
+compute_targets:
+  box:
+    kind: docker
+    image: {image}
+    cpu_limit: "1"
+    memory_limit: 512Mi
+    env: {{FROM_TARGET: "t"}}
+    docker_url: {docker_url}
+environments:
+  runtime: {{image: {image}, env: {{FROM_ENV: "e"}}}}
+datastores:
+  local: {{url: data}}
+datasets:
+  raw: {{datastore: local, path: raw.txt}}
+steps:
+  - name: a
+    script: step.py
+    source_directory: src
+    arguments: [{{input: raw}}, {{output: out_a}}, a]
+    outputs: [out_a]
+  - name: b
+    script: step.py
+    source_directory: src
+    compute: box
+    environment: runtime
+    arguments: [{{input: out_a}}, {{output: out_b}}, "${{{{parameters.tag}}}}"]
+    outputs: [out_b]
+  - name: c
+    script: step.py
+    source_directory: src
+    arguments: [{{input: out_b}}, {{output: out_c}}, c]
+    outputs: [out_c]
+"""
+
+STEP = """\
+import os, sys
+src, out, tag = sys.argv[1], sys.argv[2], sys.argv[3]
+data = open(src if os.path.isfile(src) else os.path.join(src, "data.txt")).read()
+env = os.environ.get("FROM_TARGET", "") + os.environ.get("FROM_ENV", "")
+open(os.path.join(out, "data.txt"), "w").write(data + tag + env)
+print("python", sys.version_info[:2], "in container" if os.path.exists("/.dockerenv") else "on host")
+"""
+
 
 def docker_available() -> bool:
     """Whether a Docker daemon answers (``.ci/system-deps`` starts one)."""

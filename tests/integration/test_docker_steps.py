@@ -11,56 +11,9 @@ from typing import Any
 import pytest
 
 from airflow_mlpipelines.cli import STUB_TEMPLATE
-from tests.docker_support import containers_started, runtime_image
+from tests.docker_support import DEFINITION, STEP, containers_started, runtime_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
-
-DEFINITION = """\
-name: {name}
-parameters:
-  tag: x
-compute_targets:
-  box:
-    kind: docker
-    image: {image}
-    cpu_limit: "1"
-    memory_limit: 512Mi
-    env: {{FROM_TARGET: "t"}}
-    docker_url: {docker_url}
-environments:
-  runtime: {{image: {image}, env: {{FROM_ENV: "e"}}}}
-datastores:
-  local: {{url: data}}
-datasets:
-  raw: {{datastore: local, path: raw.txt}}
-steps:
-  - name: a
-    script: step.py
-    source_directory: src
-    arguments: [{{input: raw}}, {{output: out_a}}, a]
-    outputs: [out_a]
-  - name: b
-    script: step.py
-    source_directory: src
-    compute: box
-    environment: runtime
-    arguments: [{{input: out_a}}, {{output: out_b}}, "${{{{parameters.tag}}}}"]
-    outputs: [out_b]
-  - name: c
-    script: step.py
-    source_directory: src
-    arguments: [{{input: out_b}}, {{output: out_c}}, c]
-    outputs: [out_c]
-"""
-
-STEP = """\
-import os, sys
-src, out, tag = sys.argv[1], sys.argv[2], sys.argv[3]
-data = open(src if os.path.isfile(src) else os.path.join(src, "data.txt")).read()
-env = os.environ.get("FROM_TARGET", "") + os.environ.get("FROM_ENV", "")
-open(os.path.join(out, "data.txt"), "w").write(data + tag + env)
-print("python", sys.version_info[:2], "in container" if os.path.exists("/.dockerenv") else "on host")
-"""
 
 
 @pytest.fixture(scope="module")
