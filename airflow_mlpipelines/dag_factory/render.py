@@ -103,14 +103,14 @@ def render_pipeline(pipeline: PipelineSpec) -> DAG:
         for step in pipeline.steps:
             step_kwargs = _step_kwargs(pipeline, step, producers, datastores)
             with TaskGroup(group_id=step.name, tooltip=f"python {step.script_name}") as group:
+                target = step_target(pipeline, step)
                 reuse = ReuseSensor(
                     task_id=REUSE_TASK_ID,
                     known_parameters=parameters,
                     trigger_rule=TRIGGER_AFTER_UPSTREAM,
+                    docker_url=target.docker_url,
                     **step_kwargs,
                 )
-                target = step_target(pipeline, step)
-                reuse.docker_url = target.docker_url
                 reuse >> instantiate(task_spec(pipeline, step, step_kwargs), step, target.kind, target.name)
             groups[step.name] = group
         for name, upstream in step_upstream(pipeline).items():
