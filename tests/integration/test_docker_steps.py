@@ -66,6 +66,10 @@ def test_docker_step_between_local_steps_then_reused_without_a_container(
     assert manifest["fingerprint"]["details"]["compute"] == "docker"
     assert manifest["fingerprint"]["details"]["environment"]["image"] == image
     assert set(manifest["outputs"]) == {"out_b"}
+    # The reuse task took the in-flight lease; the container kept it and released it when done.
+    from airflow_mlpipelines.reuse import lease
+
+    assert lease.read(str(manifest_b.parent)) is None
 
     before = containers_started(image, since)
     state, states = _run(scratch_dags)
