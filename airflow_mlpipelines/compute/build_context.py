@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from airflow_mlpipelines.pipeline.compute import step_environment, step_target
+from airflow_mlpipelines.pipeline.compute import step_env_vars, step_image, step_pip, step_target
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.pipeline.model import PipelineSpec
@@ -44,13 +44,10 @@ def collect(pipeline: PipelineSpec) -> dict[str, _Context]:
         target = step_target(pipeline, step)
         if target.kind == "local":
             continue
-        described = step_environment(pipeline, step)
-        image = str(described.get("image"))
+        image = str(step_image(pipeline, step))
         ctx = contexts.setdefault(image, _Context(image, [], {}))
-        for requirement in list(described.get("pip") or []):  # type: ignore[call-overload]
-            if requirement not in ctx.pip:
-                ctx.pip.append(str(requirement))
-        ctx.env.update({str(k): str(v) for k, v in dict(described.get("env") or {}).items()})  # type: ignore[call-overload]
+        ctx.pip += [r for r in step_pip(pipeline, step) if r not in ctx.pip]
+        ctx.env.update(step_env_vars(pipeline, step))
         if target.kind == "kubernetes" and target.source_path:
             ctx.sources[step.source_directory] = target.source_path
     return contexts

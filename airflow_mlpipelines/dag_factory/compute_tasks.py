@@ -9,7 +9,7 @@ from airflow_mlpipelines import settings
 from airflow_mlpipelines.compute.base import TaskSpec, missing_provider
 from airflow_mlpipelines.operators.step_base import COMPUTE_TASK_ID, REUSE_TASK_ID
 from airflow_mlpipelines.paths import local_path
-from airflow_mlpipelines.pipeline.compute import step_environment, step_image, step_target
+from airflow_mlpipelines.pipeline.compute import step_env_vars, step_environment, step_image, step_target
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -36,7 +36,7 @@ def task_spec(pipeline: PipelineSpec, step: StepSpec, step_kwargs: dict[str, Any
     if target.kind == "local":
         return TaskSpec(LOCAL_OPERATOR, step_kwargs)
     image = step_image(pipeline, step) or ""
-    env = {k: str(v) for k, v in dict(step_environment(pipeline, step).get("env") or {}).items()}  # type: ignore[call-overload]
+    env = step_env_vars(pipeline, step)
     try:
         if target.kind == "docker":
             from airflow_mlpipelines.compute.docker import docker_task

@@ -76,6 +76,11 @@ class PythonScriptStepOperator(StepOperatorBase):
     :param parameters: Names of the pipeline parameters the arguments use.
     :param compute: Compute target name (a local target: Docker and Kubernetes targets render to the
         official operators instead, see :mod:`airflow_mlpipelines.compute`).
+    :param compute_kind: The target's kind (``local``, ``docker``, ``kubernetes``): a fingerprint component;
+        for container kinds the reuse sensor hands the run-time plan to the official operator.
+    :param container_source_directory: Where a pod finds ``source_directory`` (the target's
+        ``source_path``); None: the same path (Docker bind-mounts it).
+    :param environment: The step's environment content (image, pip, conda, env): a fingerprint component.
     """
 
     template_fields_renderers: ClassVar[dict[str, str]] = {"arguments": "json"}

@@ -220,3 +220,15 @@ def step_image(pipeline: PipelineSpec, step: StepSpec) -> str | None:
     """The image a container step runs in: its environment's, else its target's."""
     image = step_environment(pipeline, step).get("image")
     return str(image) if image else None
+
+
+def step_env_vars(pipeline: PipelineSpec, step: StepSpec) -> dict[str, str]:
+    """Environment variables the step's environment sets in its container or pod."""
+    env = step_environment(pipeline, step).get("env")
+    return {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {}
+
+
+def step_pip(pipeline: PipelineSpec, step: StepSpec) -> list[str]:
+    """Pip requirements baked into the step's image."""
+    pip = step_environment(pipeline, step).get("pip")
+    return [str(p) for p in pip] if isinstance(pip, list | tuple) else []

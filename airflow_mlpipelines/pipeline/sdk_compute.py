@@ -17,9 +17,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from airflow_mlpipelines.exceptions import SourceLocation
+    from airflow_mlpipelines.pipeline.compute import ComputeKind
 
 
-def _target_spec(name: str, kind: str, settings: Mapping[str, Any]) -> ComputeTargetSpec:
+def _target_spec(name: str, kind: ComputeKind, settings: Mapping[str, Any]) -> ComputeTargetSpec:
     values = dict(settings)
     node_selector = values.pop("node_selector", None) or {}
     tolerations = values.pop("tolerations", None) or []
@@ -31,7 +32,7 @@ def _target_spec(name: str, kind: str, settings: Mapping[str, Any]) -> ComputeTa
             values[key] = str(values[key])
     return ComputeTargetSpec(
         name=name,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         node_selector=tuple(sorted((str(k), str(v)) for k, v in node_selector.items())),
         tolerations=tuple(tuple(sorted((str(k), str(v)) for k, v in t.items())) for t in tolerations),
         env=tuple(sorted((str(k), str(v)) for k, v in env.items())),
@@ -57,7 +58,7 @@ class ComputeTarget:
         self.target: ComputeTargetSpec | None = None
 
     @classmethod
-    def _declare(cls, name: str, kind: str, settings: Mapping[str, Any]) -> ComputeTarget:
+    def _declare(cls, name: str, kind: ComputeKind, settings: Mapping[str, Any]) -> ComputeTarget:
         target = cls(None, name)
         target.target = _target_spec(name, kind, settings)
         return target
