@@ -1,7 +1,7 @@
 """``mlpipelines``: validate definitions, write or check the per-definition DAG stubs, show a DAG's shape.
 
-``validate`` and ``stubs`` use only the pure model; ``render`` also builds the Airflow DAG, so none of
-them needs a scheduler or a metadata database.
+``validate``, ``stubs`` and ``dockerfile`` use only the pure model; ``render`` also builds the Airflow
+DAG, so none of them needs a scheduler or a metadata database.
 """
 
 from __future__ import annotations
@@ -91,6 +91,19 @@ def _render(paths: Sequence[str]) -> int:
     return 0
 
 
+def _dockerfile(path: str, outdir: str, base: str) -> int:
+    from airflow_mlpipelines.compute.build_context import write_contexts
+    from airflow_mlpipelines.pipeline import load_definition
+
+    for spec in load_definition(path):
+        folders = write_contexts(spec, outdir, base)
+        for folder in folders:
+            _out(f"wrote {folder}/Dockerfile")
+        if not folders:
+            _out(f"pipeline '{spec.name}' has no Docker or Kubernetes steps")
+    return 0
+
+
 def _xcom_orphans(delete: bool, older_than: float) -> int:
     from airflow_mlpipelines.xcom.cleanup import orphans
 
@@ -114,6 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_stubs.add_argument("--check", action="store_true", help="only report missing or stale stubs")
     p_render = sub.add_parser("render", help="show the DAG each definition becomes")
     p_render.add_argument("paths", nargs="+")
+    p_docker = sub.add_parser(
+        "dockerfile", help="write a Docker build context per image of a pipeline's container steps"
+    )
+    p_docker.add_argument("definition")
+    p_docker.add_argument("outdir")
+    p_docker.add_argument("--base", default="python:3.11-slim", help="base image with Python 3")
     p_orphans = sub.add_parser("xcom-orphans", help="list stored DataFrame files no XCom row references")
     p_orphans.add_argument("--delete", action="store_true", help="delete them")
     p_orphans.add_argument("--older-than", type=float, default=3600.0, help="seconds (default 3600)")
@@ -123,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args.paths)
         if args.command == "stubs":
             return _stubs(args.dags_folder, args.check)
+        if args.command == "dockerfile":
+            return _dockerfile(args.definition, args.outdir, args.base)
         if args.command == "xcom-orphans":
             return _xcom_orphans(args.delete, args.older_than)
         return _render(args.paths)

@@ -70,6 +70,10 @@ class StepExecutionError(MLPipelinesError):
     """A step's user code failed (non-zero exit, killed, or missing script)."""
 
 
+class ComputeError(MLPipelinesError):
+    """A step's compute target cannot be used at run time (daemon unreachable, provider missing)."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """Return a 'did you mean ...?' hint for a misspelt name, or None when nothing is close."""
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

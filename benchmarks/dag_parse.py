@@ -73,7 +73,10 @@ STEP_ATTRS = (
     "hash_paths",
     "version",
     "environment",
+    "compute_kind",
+    "container_source_directory",
     "known_parameters",
+    "docker_url",
 )
 """Operator attributes compared between the variants (not all are in the serialized DAG)."""
 VOLATILE_KEYS = frozenset({"fileloc", "relative_fileloc", "doc_md", "_processor_dags_folder"})
@@ -163,9 +166,17 @@ def _hand_step(k: int, i: int, source_directory: str) -> list[str]:
         "hash_paths=[]",
         "version=None",
         "environment={}",
+        "compute_kind='local'",
+        "container_source_directory=None",
     ]
     pad = " " * 12
-    reuse = ["task_id='reuse'", "known_parameters=['lr']", "trigger_rule='none_failed'", *shared]
+    reuse = [
+        "task_id='reuse'",
+        "known_parameters=['lr']",
+        "trigger_rule='none_failed'",
+        "docker_url=None",
+        *shared,
+    ]
     return [
         f"    with TaskGroup(group_id='s{i}', tooltip='python step.py') as s{i}:",
         "        reuse = ReuseSensor(",

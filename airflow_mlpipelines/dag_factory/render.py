@@ -7,9 +7,10 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TaskGroup
 
-from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
+from airflow_mlpipelines.dag_factory.compute_tasks import compute_kwargs, instantiate, task_spec
 from airflow_mlpipelines.operators.reuse_sensor import ReuseSensor
-from airflow_mlpipelines.operators.step_base import COMPUTE_TASK_ID, REUSE_TASK_ID
+from airflow_mlpipelines.operators.step_base import REUSE_TASK_ID
+from airflow_mlpipelines.pipeline.compute import step_target
 from airflow_mlpipelines.pipeline.model import Argument, ParameterSpec, PipelineSpec, Ref, StepSpec
 from airflow_mlpipelines.pipeline.validate import step_upstream
 
@@ -70,7 +71,7 @@ def _step_kwargs(
         "allow_reuse": step.allow_reuse,
         "hash_paths": list(step.hash_paths),
         "version": step.version,
-        "environment": dict(step.environment),
+        **compute_kwargs(pipeline, step),
     }
 
 
@@ -102,13 +103,15 @@ def render_pipeline(pipeline: PipelineSpec) -> DAG:
         for step in pipeline.steps:
             step_kwargs = _step_kwargs(pipeline, step, producers, datastores)
             with TaskGroup(group_id=step.name, tooltip=f"python {step.script_name}") as group:
+                target = step_target(pipeline, step)
                 reuse = ReuseSensor(
                     task_id=REUSE_TASK_ID,
                     known_parameters=parameters,
                     trigger_rule=TRIGGER_AFTER_UPSTREAM,
+                    docker_url=target.docker_url,
                     **step_kwargs,
                 )
-                reuse >> PythonScriptStepOperator(task_id=COMPUTE_TASK_ID, **step_kwargs)
+                reuse >> instantiate(task_spec(pipeline, step, step_kwargs), step, target.kind, target.name)
             groups[step.name] = group
         for name, upstream in step_upstream(pipeline).items():
             for up in upstream:

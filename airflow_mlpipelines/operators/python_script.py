@@ -74,7 +74,13 @@ class PythonScriptStepOperator(StepOperatorBase):
     :param outputs: Output name -> datastore name.
     :param datastores: Declared datastore name -> URL (None: under ``[mlpipelines] datastore_root``).
     :param parameters: Names of the pipeline parameters the arguments use.
-    :param compute: Compute target name (only ``local`` runs today).
+    :param compute: Compute target name (a local target: Docker and Kubernetes targets render to the
+        official operators instead, see :mod:`airflow_mlpipelines.compute`).
+    :param compute_kind: The target's kind (``local``, ``docker``, ``kubernetes``): a fingerprint component;
+        for container kinds the reuse sensor hands the run-time plan to the official operator.
+    :param container_source_directory: Where a pod finds ``source_directory`` (the target's
+        ``source_path``); None: the same path (Docker bind-mounts it).
+    :param environment: The step's environment content (image, pip, conda, env): a fingerprint component.
     """
 
     template_fields_renderers: ClassVar[dict[str, str]] = {"arguments": "json"}
@@ -86,9 +92,11 @@ class PythonScriptStepOperator(StepOperatorBase):
 
     def execute(self, context: Context) -> dict[str, str]:
         """Resolve paths and values, run the script, commit the manifest, and return the output URLs."""
-        if self.compute != "local":
+        if self.compute_kind != "local":
             self.log.warning(
-                "compute target %r is not supported yet; running as a local process", self.compute
+                "compute target %r is of kind %s; this operator runs it as a local process",
+                self.compute,
+                self.compute_kind,
             )
         fp = self._fingerprint(context)
         with held_lease(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.skipmixin import SkipMixin
 
 from airflow_mlpipelines import settings
+from airflow_mlpipelines.compute.base import PLAN_KEY
 from airflow_mlpipelines.exceptions import did_you_mean
 from airflow_mlpipelines.operators import storage
 from airflow_mlpipelines.operators.step_base import (
@@ -41,9 +43,12 @@ class ReuseSensor(StepOperatorBase, SkipMixin):
 
     ui_color = "#e8f4e8"
 
-    def __init__(self, *, known_parameters: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, known_parameters: list[str] | None = None, docker_url: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.known_parameters = list(known_parameters or [])
+        self.docker_url = docker_url
 
     def execute(self, context: Context) -> None:
         """Decide: reuse (skip the compute task), wait for the same step in another run, or run."""
@@ -65,6 +70,32 @@ class ReuseSensor(StepOperatorBase, SkipMixin):
                 self._reuse(context, fp, manifest)
                 return
         context["ti"].xcom_push(key=FINGERPRINT_KEY, value=fp.to_json())
+        if self.compute_kind != "local":
+            self._prepare_container(context, fp)
+
+    def _prepare_container(self, context: Context, fp: Fingerprint) -> None:
+        """Hand a container step its plan (the official operator's templated command reads it).
+
+        Also makes sure what gets bind-mounted exists, and for Docker that the daemon answers, so a
+        missing daemon is one clear line here rather than a docker-py traceback in the compute task.
+        """
+        plan = self.build_plan(context, fp)
+        for url in [settings.datastore_root(), *self.datastores.values()]:
+            local = storage.local_path(url) if url else None
+            if local is not None:
+                os.makedirs(local, exist_ok=True)
+        if self.compute_kind == "docker":
+            from airflow_mlpipelines.compute.docker import check_daemon
+
+            check_daemon(self.docker_url, step=self.step, target=self.compute)
+        context["ti"].xcom_push(key=PLAN_KEY, value=plan)
+        self.log.info(
+            "step %s runs on %s target %s (fingerprint %s)",
+            self.step,
+            self.compute_kind,
+            self.compute,
+            fp.short,
+        )
 
     def _verified(self, loc: str) -> dict[str, Any] | None:
         manifest = store.read_manifest(loc)

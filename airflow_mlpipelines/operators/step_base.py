@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_mlpipelines import settings
+from airflow_mlpipelines.compute.base import PLAN_KEY
 from airflow_mlpipelines.digests import stream_digest
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
@@ -58,6 +59,8 @@ class StepOperatorBase(BaseOperator):
         hash_paths: Sequence[str] = (),
         version: str | None = None,
         environment: Mapping[str, Any] | None = None,
+        compute_kind: str = "local",
+        container_source_directory: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -76,16 +79,66 @@ class StepOperatorBase(BaseOperator):
         self.hash_paths = list(hash_paths)
         self.version = version
         self.environment = dict(environment or {})
+        self.compute_kind = compute_kind
+        self.container_source_directory = container_source_directory
 
     # -- where things are -------------------------------------------------------------------------
     def published(self, context: Context, step: str) -> dict[str, Any]:
-        """What an upstream step published: by its compute task when it ran, else by its reuse sensor."""
+        """What an upstream step published: by its compute task when it ran, else by its reuse sensor.
+
+        A container step's compute task is the official Docker/Kubernetes operator, which publishes
+        nothing of ours: its outputs are those of the manifest the container committed at the location
+        its plan named (read back and checked against the plan's fingerprint).
+        """
         ti = context["ti"]
         for task in (COMPUTE_TASK_ID, REUSE_TASK_ID):
             value = ti.xcom_pull(task_ids=f"{step}.{task}", key=STEP_KEY)
             if isinstance(value, dict):
                 return value
+        plan = ti.xcom_pull(task_ids=f"{step}.{REUSE_TASK_ID}", key=PLAN_KEY)
+        if isinstance(plan, dict):
+            manifest = store.read_manifest(str(plan["manifest"]))
+            if manifest is not None and manifest["fingerprint"]["digest"] == plan["fingerprint"]["digest"]:
+                return {
+                    "outputs": {name: out["url"] for name, out in manifest["outputs"].items()},
+                    "manifest_digest": manifest["digest"],
+                    "fingerprint": plan["fingerprint"]["digest"],
+                }
+            raise StepExecutionError(
+                f"step '{self.step}': upstream step '{step}' committed no manifest at {plan['manifest']}"
+            )
         raise StepExecutionError(f"step '{self.step}': upstream step '{step}' published no outputs")
+
+    def build_plan(self, context: Context, fp: Fingerprint) -> dict[str, Any]:
+        """Everything the runtime entrypoint in a container or pod needs to run this step."""
+        lease_dir = storage.local_path(self.manifest_location(fp))
+        group = self.task_id.rsplit(".", 1)[0] if "." in self.task_id else self.task_id
+        return {
+            "plan_version": 1,
+            "pipeline": self.pipeline,
+            "step": self.step,
+            "script_name": self.script_name,
+            "source_directory": self.container_source_directory or self.source_directory,
+            "arguments": self.arguments,
+            "inputs": {name: self.input_url(context, name, spec) for name, spec in self.inputs.items()},
+            "outputs": self.output_urls(fp, context["run_id"]),
+            "parameters": self.parameter_values(context),
+            "manifest": self.manifest_location(fp),
+            "fingerprint": fp.to_json(),
+            "produced_by": {
+                "dag_id": self.dag_id,
+                "run_id": context["run_id"],
+                "task_id": f"{group}.{COMPUTE_TASK_ID}",
+            },
+            "lease": None
+            if lease_dir is None
+            else {
+                "directory": lease_dir,
+                "holder": lease_holder(self.dag_id, context["run_id"]),
+                "seconds": settings.lease_seconds(),
+            },
+            "kill_grace_seconds": settings.kill_grace_seconds(),
+        }
 
     def input_url(self, context: Context, name: str, spec: Mapping[str, Any]) -> str:
         """URL of one input: an upstream output or a dataset path on its datastore."""
@@ -150,7 +203,7 @@ class StepOperatorBase(BaseOperator):
                 inputs=inputs,
                 hash_paths=hash_paths,
                 environment=self.environment,
-                compute=self.compute,
+                compute=self.compute_kind,
                 version=self.version,
             )
         )

@@ -17,6 +17,8 @@ _LAZY = {
     "StepSpec": "model",
     "load_python_pipelines": "python_loader",
     "CondaDependencies": "sdk",
+    "ComputeTarget": "sdk_compute",
+    "DockerConfiguration": "sdk_compute",
     "Dataset": "sdk",
     "DatasetConsumptionConfig": "sdk",
     "Datastore": "sdk",

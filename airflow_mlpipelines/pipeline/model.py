@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.exceptions import SourceLocation
+    from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
 
 RefKind = Literal["input", "output", "parameter"]
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
@@ -106,7 +107,7 @@ class ParameterSpec:
 
 @dataclass(frozen=True)
 class ComputeSpec:
-    """Where a step runs. Only ``local`` runs today; other names are kept for the compute targets."""
+    """Where a step runs: the name of a compute target (``PipelineSpec.compute_targets``, or ``local``)."""
 
     name: str = LOCAL_COMPUTE
 
@@ -133,6 +134,8 @@ class StepSpec:
     version: str | None = None
     environment: tuple[tuple[str, object], ...] = ()
     location: SourceLocation | None = None
+    environment_name: str | None = None
+    """A declared environment (``PipelineSpec.environments``); ``environment`` is then left empty."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,8 @@ class PipelineSpec:
     datasets: tuple[DatasetSpec, ...] = ()
     tags: tuple[str, ...] = ()
     source: SourceLocation | None = None
+    compute_targets: tuple[ComputeTargetSpec, ...] = ()
+    environments: tuple[EnvironmentSpec, ...] = ()
 
     def step(self, name: str) -> StepSpec:
         """Return the step called ``name``."""

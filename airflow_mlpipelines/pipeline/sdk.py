@@ -13,6 +13,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation
+from airflow_mlpipelines.pipeline.compute import EnvironmentSpec
 from airflow_mlpipelines.pipeline.model import (
     DEFAULT_DATASTORE,
     LOCAL_COMPUTE,
@@ -21,6 +22,7 @@ from airflow_mlpipelines.pipeline.model import (
     ParameterSpec,
     infer_param_type,
 )
+from airflow_mlpipelines.pipeline.sdk_compute import ComputeTarget, DockerConfiguration
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -243,21 +245,50 @@ class DockerSection:
     def __init__(self) -> None:
         self.enabled = False
         self.base_image: str | None = None
+        self.base_dockerfile: str | None = None
 
 
 class Environment:
-    """Azure ML's ``Environment``: a name, Python dependencies and an optional Docker image."""
+    """Azure ML's ``Environment``: a name, Python dependencies and an optional Docker image.
+
+    ``docker.base_image`` is the image container steps run in; the pip and conda packages are baked into
+    it (``mlpipelines dockerfile`` writes the build context); all of it is a fingerprint component.
+    """
 
     def __init__(self, name: str = "default") -> None:
         self.name = name
         self.python = PythonSection()
         self.docker = DockerSection()
+        self.environment_variables: dict[str, str] = {}
 
-    def describe(self) -> tuple[tuple[str, object], ...]:
-        """Canonical, hashable description (used later as a fingerprint component)."""
+    @classmethod
+    def get(cls, workspace: Any = None, name: str = "default", version: str | None = None) -> Environment:
+        """Azure ML's curated/registered environment by name: set ``docker.base_image`` to its image."""
+        return cls(name)
+
+    @classmethod
+    def from_pip_requirements(cls, name: str, file_path: str) -> Environment:
+        """An environment whose pip packages are the lines of a requirements file."""
+        env = cls(name)
+        with open(file_path, encoding="utf-8") as fh:
+            packages = [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+        env.python.conda_dependencies = CondaDependencies(pip_packages=packages)
+        return env
+
+    def spec(self, name: str) -> EnvironmentSpec:
+        """The pure model of this environment, declared under ``name``."""
         deps = self.python.conda_dependencies
-        pip = tuple(getattr(deps, "pip_packages", ()) or ())
-        return (("name", self.name), ("image", self.docker.base_image), ("pip", pip))
+        return EnvironmentSpec(
+            name=name,
+            image=self.docker.base_image,
+            pip=tuple(getattr(deps, "pip_packages", ()) or ()),
+            conda=tuple(getattr(deps, "conda_packages", ()) or ()),
+            env=tuple(sorted((str(k), str(v)) for k, v in self.environment_variables.items())),
+        )
+
+    def is_default(self) -> bool:
+        """True when nothing was set (a plain ``RunConfiguration()``): the step keeps no environment."""
+        return self.spec(self.name) == EnvironmentSpec(self.name) and self.name == "default"
 
 
 class CondaDependencies:
@@ -287,6 +318,7 @@ class RunConfiguration:
     ) -> None:
         self.target: Any = None
         self.environment = Environment()
+        self.docker = DockerConfiguration()
 
 
 def _compute_name(target: object) -> str:
@@ -295,3 +327,18 @@ def _compute_name(target: object) -> str:
     if isinstance(target, str):
         return target
     return str(getattr(target, "name", target))
+
+
+__all__ = [
+    "ComputeTarget",
+    "CondaDependencies",
+    "Dataset",
+    "DatasetConsumptionConfig",
+    "Datastore",
+    "DockerConfiguration",
+    "Environment",
+    "PipelineData",
+    "PipelineParameter",
+    "RunConfiguration",
+    "Workspace",
+]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation
+from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
     ArgPart,
@@ -29,7 +31,9 @@ from airflow_mlpipelines.pipeline.sdk import (
     _compute_name,
     _Dataset,
 )
+from airflow_mlpipelines.pipeline.sdk_compute import LOCAL_DOCKER, ComputeTarget
 from airflow_mlpipelines.pipeline.validate import build_pipeline
+from airflow_mlpipelines.pipeline.yaml_compute import inline_environment_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -80,13 +84,8 @@ class PythonScriptStep:
         self.register_outputs()
 
     def _warn_no_effect(self, runconfig_pipeline_params: object) -> None:
-        compute = _compute_name(self.compute_target)
-        if compute != LOCAL_COMPUTE:
-            _warn(
-                self.name, f"compute_target '{compute}' has no effect yet: the step runs as a local process"
-            )
-        if self.runconfig is not None or runconfig_pipeline_params is not None:
-            _warn(self.name, "runconfig only counts for reuse yet: the worker's Python runs the script")
+        if runconfig_pipeline_params is not None:
+            _warn(self.name, "runconfig_pipeline_params has no effect yet: set the runconfig directly")
         if self.params:
             _warn(self.name, "params has no effect yet: pass values through arguments or PipelineParameter")
 
@@ -122,7 +121,7 @@ class PythonScriptStep:
         for item in self.inputs:
             self._input_name(item, inputs, used)
         source = self.source_directory or default_source_directory or "."
-        env = self.runconfig.environment.describe() if self.runconfig is not None else ()
+        compute, env_name = self._compute(used)
         step = StepSpec(
             name=self.name,
             script_name=self.script_name,
@@ -130,15 +129,35 @@ class PythonScriptStep:
             arguments=args,
             inputs=tuple(dict.fromkeys(inputs)),
             outputs=tuple(o.spec() for o in self.outputs),
-            compute=ComputeSpec(_compute_name(self.compute_target)),
+            compute=ComputeSpec(compute),
             allow_reuse=self.allow_reuse,
             run_after=tuple(s.name for s in self._run_after),
             hash_paths=tuple(self.hash_paths),
             version=self.version,
-            environment=env,
             location=self.location,
+            environment_name=env_name,
         )
         return step, used
+
+    def _compute(self, used: list[Any]) -> tuple[str, str | None]:
+        """The target name and environment name; declared targets and environments go to ``used``."""
+        target = self.compute_target
+        if target is None and self.runconfig is not None:
+            target = self.runconfig.target
+        name = _compute_name(target)
+        if isinstance(target, ComputeTarget):
+            declared = target.spec(self.location)
+            if declared is not None:
+                used.append(declared)
+        env_name = None
+        if self.runconfig is not None and not self.runconfig.environment.is_default():
+            env_name = inline_environment_name(self.name)
+            used.append(replace(self.runconfig.environment.spec(env_name), location=self.location))
+        if self.runconfig is not None and self.runconfig.docker.use_docker and name == LOCAL_COMPUTE:
+            # Azure ML ran such a step in a container on the local machine: here, the local Docker daemon.
+            name = LOCAL_DOCKER
+            used.append(ComputeTargetSpec(LOCAL_DOCKER, kind="docker", location=self.location))
+        return name, env_name
 
     def _input_name(self, item: Any, inputs: list[str], used: list[Any]) -> str:
         data = _pipeline_data_of(item)
@@ -228,8 +247,10 @@ class Pipeline:
         name: str | None = None,
         schedule: str | None = None,
         tags: Sequence[str] = (),
+        compute_targets: Sequence[ComputeTarget] = (),
     ) -> None:
         self.location = _caller_location()
+        self.compute_targets = list(compute_targets)
         self.workspace = workspace
         self.steps = _flatten(steps, self.location)
         self.description = description
@@ -267,11 +288,14 @@ class Pipeline:
         params: dict[str, ParameterSpec] = {}
         datasets: dict[str, DatasetSpec] = {}
         datastores: dict[str, DatastoreSpec] = {}
+        targets = _declared_targets(self.compute_targets, used, self.location)
+        environments = [item for item in used if isinstance(item, EnvironmentSpec)]
         for item in used:
             if isinstance(item, PipelineParameter):
                 params.setdefault(item.name, item.spec())
-            else:
-                datasets.setdefault(item.name, _dataset_spec(item, datastores))
+            elif isinstance(item, DatasetConsumptionConfig):
+                datasets.setdefault(str(item.name), _dataset_spec(item, datastores))
+        _undeclared_run_locally(steps, targets)
         for step in self._all_steps():
             for out in step.outputs:
                 if out.datastore is not None:
@@ -292,7 +316,50 @@ class Pipeline:
             datasets=list(datasets.values()),
             tags=self.tags,
             source=self.location,
+            compute_targets=list(targets.values()),
+            environments=environments,
         )
+
+
+def _declared_targets(
+    listed: Sequence[ComputeTarget], used: Sequence[Any], location: SourceLocation
+) -> dict[str, ComputeTargetSpec]:
+    """Targets declared in ``Pipeline(compute_targets=...)`` or passed to steps; one name, one target."""
+    found: dict[str, ComputeTargetSpec] = {}
+    candidates = [t.spec(location) for t in listed] + [i for i in used if isinstance(i, ComputeTargetSpec)]
+    for spec in candidates:
+        if spec is None:
+            continue
+        first = found.setdefault(spec.name, spec)
+        if replace(first, location=None) != replace(spec, location=None):
+            raise DefinitionError(
+                f"compute target '{spec.name}' is declared twice with different settings "
+                f"(first at {first.location or 'unknown'})",
+                location=spec.location,
+                field="compute_target",
+                hint="declare each target once and pass the same object (or its name) to every step",
+            )
+    return found
+
+
+def _undeclared_run_locally(steps: list[StepSpec], targets: dict[str, ComputeTargetSpec]) -> None:
+    """Code ported from Azure ML names clusters it never declares here: with no declared targets at all,
+    such names run locally (with a warning at the step); once targets are declared, an unknown name is
+    an error (with did-you-mean) from validation."""
+    if any(t.name != LOCAL_DOCKER for t in targets.values()):
+        return
+    for step in steps:
+        name = step.compute.name
+        if name not in targets and name != LOCAL_COMPUTE:
+            targets[name] = ComputeTargetSpec(name, kind="local", location=step.location)
+            loc = step.location
+            warnings.warn_explicit(
+                f"step '{step.name}': compute_target '{name}' is not declared: the step runs as a local "
+                "process (declare it with ComputeTarget.docker/kubernetes/local(...))",
+                MLPipelinesWarning,
+                loc.file if loc else "<unknown>",
+                (loc.line or 0) if loc else 0,
+            )
 
 
 def _dataset_spec(config: DatasetConsumptionConfig, datastores: dict[str, DatastoreSpec]) -> DatasetSpec:

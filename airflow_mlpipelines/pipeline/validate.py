@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import DefinitionError, SourceLocation, did_you_mean
+from airflow_mlpipelines.pipeline.compute import check_compute
 from airflow_mlpipelines.pipeline.graph import topological_order, upstream_map
 from airflow_mlpipelines.pipeline.model import (
     DEFAULT_DATASTORE,
@@ -18,6 +19,8 @@ from airflow_mlpipelines.pipeline.model import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """Step, output and pipeline names become Airflow task/DAG ids, so they follow Airflow's key rule."""
@@ -123,6 +126,8 @@ def build_pipeline(
     datasets: Sequence[DatasetSpec] = (),
     tags: Sequence[str] = (),
     source: SourceLocation | None = None,
+    compute_targets: Sequence[ComputeTargetSpec] = (),
+    environments: Sequence[EnvironmentSpec] = (),
 ) -> PipelineSpec:
     """Validate a set of steps as one pipeline and return it with steps in execution order."""
     check_name(name, what="pipeline", location=source)
@@ -142,6 +147,7 @@ def build_pipeline(
             )
         _check_refs(step, parameters)
     _check_datastores(steps, datasets, datastores)
+    check_compute(steps, compute_targets, environments)
     upstream = upstream_map(steps, dataset_names)
     ordered = topological_order(steps, upstream)
     return PipelineSpec(
@@ -154,6 +160,8 @@ def build_pipeline(
         datasets=tuple(datasets),
         tags=tuple(tags),
         source=source,
+        compute_targets=tuple(compute_targets),
+        environments=tuple(environments),
     )
 
 

@@ -30,6 +30,12 @@ from airflow_mlpipelines.pipeline.model import (
     infer_param_type,
 )
 from airflow_mlpipelines.pipeline.validate import build_pipeline
+from airflow_mlpipelines.pipeline.yaml_compute import (
+    EnvironmentModel,
+    environment_spec,
+    inline_environment_name,
+    target_spec,
+)
 from airflow_mlpipelines.pipeline.yaml_schema import (
     KEYS_BY_SECTION,
     ArgumentValue,
@@ -43,6 +49,13 @@ from airflow_mlpipelines.pipeline.yaml_schema import (
 YAML_SUFFIXES = (".yaml", ".yml")
 _INLINE_REF = re.compile(r"\$\{\{\s*(inputs|outputs|parameters)\.([A-Za-z0-9_.-]+)\s*\}\}")
 _REF_KINDS = {"inputs": "input", "outputs": "output", "parameters": "parameter"}
+_NESTED_SECTIONS = {
+    "outputs": "outputs",
+    "tolerations": "tolerations",
+    "volumes": "volumes",
+    "secrets": "secrets",
+    "environment": "environments",
+}
 
 
 class _LineDict(dict[Any, Any]):
@@ -194,7 +207,8 @@ def _from_validation_error(path: str, data: Any, exc: ValidationError) -> Defini
     message = err["msg"]
     if err["type"] == "extra_forbidden":
         section = str(loc[0]) if len(loc) > 1 else ""
-        section = "outputs" if "outputs" in loc[:-1] else section
+        nested = [_NESTED_SECTIONS[str(k)] for k in loc[:-1] if str(k) in _NESTED_SECTIONS]
+        section = nested[-1] if nested else section
         message = f"unknown key '{loc[-1]}'"
         hint = did_you_mean(str(loc[-1]), KEYS_BY_SECTION.get(section, []))
     elif err["type"] == "missing":
@@ -242,6 +256,21 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
         ],
         tags=model.tags,
         source=SourceLocation(path, getattr(data, "line", 1)),
+        compute_targets=[
+            target_spec(name, t, SourceLocation(path, _locate(data, ("compute_targets", name))[0]))
+            for name, t in model.compute_targets.items()
+        ],
+        environments=[
+            *(
+                environment_spec(name, e, SourceLocation(path, _locate(data, ("environments", name))[0]))
+                for name, e in model.environments.items()
+            ),
+            *(
+                environment_spec(inline_environment_name(s.name), s.environment, SourceLocation(path))
+                for s in model.steps
+                if isinstance(s.environment, EnvironmentModel)
+            ),
+        ],
     )
 
 
@@ -275,20 +304,23 @@ def _dataset(name: str, model: DatasetModel, location: SourceLocation) -> Datase
     return DatasetSpec(name, model.datastore, paths, model.mode, model.kind, location)
 
 
-def _warn_no_effect(step: StepModel, compute: str, path: str, line: int | None) -> None:
-    """Keys kept for the compute targets that do not change how the step runs yet say so, at their line."""
-    notes = []
-    if compute != LOCAL_COMPUTE:
-        notes.append(f"compute '{compute}' has no effect yet: the step runs as a local process")
-    if step.environment:
-        notes.append("environment only counts for reuse yet: the worker's Python runs the script")
-    for note in notes:
-        warnings.warn_explicit(f"step '{step.name}': {note}", MLPipelinesWarning, path, line or 0)
+def _warn_no_effect(step: StepModel, model: PipelineModel, path: str, line: int | None) -> None:
+    """An environment on a local step only counts for reuse: say so at its line."""
+    compute = step.compute or model.defaults.compute
+    target = model.compute_targets.get(compute)
+    if step.environment and (target is None or target.kind == "local") and compute == LOCAL_COMPUTE:
+        warnings.warn_explicit(
+            f"step '{step.name}': environment only counts for reuse on the local target: the worker's "
+            "Python runs the script",
+            MLPipelinesWarning,
+            path,
+            line or 0,
+        )
 
 
 def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int | None) -> StepSpec:
     location = SourceLocation(path, line)
-    _warn_no_effect(step, step.compute or model.defaults.compute, path, line)
+    _warn_no_effect(step, model, path, line)
     inputs = list(step.inputs)
     outputs = [o if isinstance(o, OutputModel) else OutputModel(name=o) for o in step.outputs]
     output_names = [o.name for o in outputs]
@@ -309,8 +341,12 @@ def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int
         run_after=tuple(step.run_after),
         hash_paths=tuple(step.hash_paths),
         version=step.version,
-        environment=tuple(sorted((step.environment or {}).items())),
         location=location,
+        environment_name=(
+            inline_environment_name(step.name)
+            if isinstance(step.environment, EnvironmentModel)
+            else step.environment
+        ),
     )
 
 

@@ -7,6 +7,11 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE, LOCAL_COMPUTE
+from airflow_mlpipelines.pipeline.yaml_compute import (
+    COMPUTE_KEYS_BY_SECTION,
+    ComputeTargetModel,
+    EnvironmentModel,
+)
 
 Scalar = str | int | float | bool
 
@@ -67,7 +72,7 @@ class StepModel(_Strict):
     run_after: list[str] = []
     hash_paths: list[str] = []
     version: str | None = None
-    environment: dict[str, Any] | None = None
+    environment: str | EnvironmentModel | None = None
 
 
 class DefaultsModel(_Strict):
@@ -89,6 +94,8 @@ class PipelineModel(_Strict):
     datasets: dict[str, DatasetModel] = {}
     defaults: DefaultsModel = DefaultsModel()
     steps: list[StepModel]
+    compute_targets: dict[str, ComputeTargetModel] = {}
+    environments: dict[str, EnvironmentModel] = {}
 
 
 KEYS_BY_SECTION: dict[str, list[str]] = {
@@ -99,5 +106,6 @@ KEYS_BY_SECTION: dict[str, list[str]] = {
     "datasets": list(DatasetModel.model_fields),
     "defaults": list(DefaultsModel.model_fields),
     "outputs": list(OutputModel.model_fields),
+    **COMPUTE_KEYS_BY_SECTION,
 }
 """Known keys per section, for did-you-mean hints on misspelt keys."""

@@ -33,6 +33,8 @@ def _heavy_modules_after(code: str) -> list[str]:
     [
         "airflow_mlpipelines.pipeline",
         "airflow_mlpipelines.runtime.script_step",
+        "airflow_mlpipelines.runtime.step_main",
+        "airflow_mlpipelines.compute.build_context",
         "airflow_mlpipelines.exceptions",
     ],
 )

@@ -67,19 +67,18 @@ class _Seed004:
         ds_input = my_dataset.as_named_input("input1")
         output_data1 = PipelineData("output_data1", datastore=def_blob_store, output_name="output_data1")
         lr = PipelineParameter(name="learning_rate", default_value=0.01)
-        self.prep_line = _line() + 2
-        with pytest.warns(MLPipelinesWarning) as self.warnings:
-            self.prep = PythonScriptStep(
-                name="prepare",
-                script_name="prepare.py",
-                source_directory="./dataprep_src",
-                arguments=["--input", ds_input.as_download(), "--output", output_data1],
-                inputs=[ds_input],
-                outputs=[output_data1],
-                compute_target="cpu-cluster",
-                runconfig=RunConfiguration(),
-                allow_reuse=True,
-            )
+        self.prep_line = _line() + 1
+        self.prep = PythonScriptStep(
+            name="prepare",
+            script_name="prepare.py",
+            source_directory="./dataprep_src",
+            arguments=["--input", ds_input.as_download(), "--output", output_data1],
+            inputs=[ds_input],
+            outputs=[output_data1],
+            compute_target="cpu-cluster",
+            runconfig=RunConfiguration(),
+            allow_reuse=True,
+        )
         training_results = PipelineData(name="training_results", datastore=def_blob_store)
         self.train_line = _line() + 1
         self.train = PythonScriptStep(
@@ -147,15 +146,16 @@ class TestSeed004Shape:
         }
         assert spec.source == SourceLocation(THIS_FILE, seed.pipeline_line)
 
-    def test_arguments_without_effect_warned(self) -> None:
+    def test_undeclared_target_runs_locally_with_a_warning(self) -> None:
         seed = _Seed004()
-        messages = [str(w.message) for w in seed.warnings]
-        assert messages == [
-            "step 'prepare': compute_target 'cpu-cluster' has no effect yet: "
-            "the step runs as a local process",
-            "step 'prepare': runconfig only counts for reuse yet: the worker's Python runs the script",
+        with pytest.warns(MLPipelinesWarning) as record:
+            spec = seed.pipeline.to_spec(name="seed")
+        assert [str(w.message) for w in record] == [
+            "step 'prepare': compute_target 'cpu-cluster' is not declared: the step runs as a local "
+            "process (declare it with ComputeTarget.docker/kubernetes/local(...))",
         ]
-        assert {(w.filename, w.lineno) for w in seed.warnings} == {(THIS_FILE, seed.prep_line)}
+        assert {(w.filename, w.lineno) for w in record} == {(THIS_FILE, seed.prep_line)}
+        assert [(t.name, t.kind) for t in spec.compute_targets] == [("cpu-cluster", "local")]
 
     def test_closure_pulls_in_producers(self) -> None:
         seed = _Seed004()
@@ -301,21 +301,23 @@ class TestSteps:
         env = RunConfiguration()
         env.environment.python.conda_dependencies = CondaDependencies.create(pip_packages=["numpy==2.0"])
         env.environment.docker.base_image = "python:3.11"
-        with pytest.warns(MLPipelinesWarning, match="runconfig"):
-            step = PythonScriptStep(
-                "a.py", allow_reuse=False, hash_paths=["model.bin"], version="7", runconfig=env
-            )
-        spec = Pipeline(steps=[step]).to_spec().steps[0]
+        step = PythonScriptStep(
+            "a.py", allow_reuse=False, hash_paths=["model.bin"], version="7", runconfig=env
+        )
+        pipeline = Pipeline(steps=[step]).to_spec()
+        spec = pipeline.steps[0]
         assert (spec.allow_reuse, spec.hash_paths, spec.version) == (False, ("model.bin",), "7")
-        assert spec.environment == (("name", "default"), ("image", "python:3.11"), ("pip", ("numpy==2.0",)))
+        assert spec.environment_name == "a:inline"
+        (environment,) = pipeline.environments
+        assert (environment.image, environment.pip) == ("python:3.11", ("numpy==2.0",))
 
     def test_compute_target_object_name(self) -> None:
         class Cluster:
             name = "gpu-cluster"
 
+        step = PythonScriptStep("a.py", compute_target=Cluster())
         with pytest.warns(MLPipelinesWarning, match="compute_target 'gpu-cluster'"):
-            step = PythonScriptStep("a.py", compute_target=Cluster())
-        assert Pipeline(steps=[step]).to_spec().steps[0].compute == ComputeSpec("gpu-cluster")
+            assert Pipeline(steps=[step]).to_spec().steps[0].compute == ComputeSpec("gpu-cluster")
 
 
 class TestParameters:
@@ -524,12 +526,7 @@ class TestWarningsAndErrors:
     @pytest.mark.parametrize(
         ("kwargs", "message"),
         [
-            (
-                {"compute_target": "gpu-cluster"},
-                "compute_target 'gpu-cluster' has no effect yet: the step runs as a local process",
-            ),
-            ({"runconfig": RunConfiguration()}, "runconfig only counts for reuse yet"),
-            ({"runconfig_pipeline_params": {"a": 1}}, "runconfig only counts for reuse yet"),
+            ({"runconfig_pipeline_params": {"a": 1}}, "runconfig_pipeline_params has no effect yet"),
             ({"params": {"a": 1}}, "params has no effect yet"),
         ],
     )
@@ -604,9 +601,9 @@ _IMPORTS = "from airflow_mlpipelines.pipeline import Pipeline, PipelineData, Pyt
 class TestPythonLoader:
     def test_example_module(self) -> None:
         path = EXAMPLES / "seed004_sdk.py"
-        with pytest.warns(MLPipelinesWarning, match="step 'prepare': runconfig") as record:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
             (spec,) = load_python_pipelines(str(path))
-        assert [(w.filename, w.lineno) for w in record] == [(str(path), 28)]
         assert spec.name == "seed004_sdk"
         assert spec.description == "Seed 004's pipeline in Python with Azure ML SDK v1 names."
         assert [s.name for s in spec.steps] == ["prepare", "train", "compare"]

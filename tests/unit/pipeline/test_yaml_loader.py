@@ -11,6 +11,7 @@ import pytest
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning
 from airflow_mlpipelines.pipeline import load_definition, load_yaml_pipeline
+from airflow_mlpipelines.pipeline.compute import step_environment
 from airflow_mlpipelines.pipeline.model import (
     Argument,
     ComputeSpec,
@@ -397,7 +398,8 @@ class TestValidSyntax:
             )
         step = spec.steps[0]
         assert (step.allow_reuse, step.hash_paths, step.version) == (False, ("w.bin", "conf"), "3")
-        assert step.environment == (("image", "py:3"), ("pip", ["numpy"]))
+        assert step.environment_name == "s:inline"
+        assert step_environment(spec, step) == {"image": "py:3", "pip": ["numpy"], "conda": [], "env": {}}
 
     def test_run_after(self, tmp_path: Path) -> None:
         spec = _load(
@@ -490,11 +492,7 @@ class TestValidFixtures:
 class TestWarnings:
     @pytest.mark.parametrize(
         ("key", "fragment"),
-        [
-            ("compute: gpu-cluster", "step 's': compute 'gpu-cluster' has no effect yet"),
-            ("compute_target: gpu-cluster", "step 's': compute 'gpu-cluster' has no effect yet"),
-            ("environment: {image: 'x:1'}", "step 's': environment only counts for reuse yet"),
-        ],
+        [("environment: {image: 'x:1'}", "step 's': environment only counts for reuse on the local target")],
     )
     def test_keys_without_effect_warn_at_their_step(self, tmp_path: Path, key: str, fragment: str) -> None:
         path = _write(tmp_path, f"name: w\nsteps:\n  - name: s\n    script: s.py\n    {key}\n")
@@ -503,21 +501,20 @@ class TestWarnings:
         assert len(record) == 1
         assert (record[0].filename, record[0].lineno) == (str(path), 3)
 
-    def test_default_compute_warns_for_every_step(self, tmp_path: Path) -> None:
+    def test_default_compute_applies_to_every_step(self, tmp_path: Path) -> None:
         path = _write(
             tmp_path,
+            "compute_targets: {gpu: {kind: docker, image: 'x:1'}}\n"
             "defaults: {compute: gpu}\nsteps:\n"
             "  - {name: a, script: a.py}\n"
             "  - {name: b, script: b.py, compute: local}\n",
         )
-        with pytest.warns(MLPipelinesWarning, match="step 'a': compute 'gpu'") as record:
-            spec = load_yaml_pipeline(str(path))
-        assert [(r.lineno, str(r.message).split(":")[0]) for r in record] == [(3, "step 'a'")]
+        spec = load_yaml_pipeline(str(path))
         assert [s.compute.name for s in spec.steps] == ["gpu", "local"]
 
     @pytest.mark.parametrize(
         "key",
-        ["compute: local", "allow_reuse: false", "hash_paths: [x.ipynb]", "version: '2'", "environment: {}"],
+        ["compute: local", "allow_reuse: false", "hash_paths: [x.ipynb]", "version: '2'"],
     )
     def test_keys_that_take_effect_do_not_warn(self, tmp_path: Path, key: str) -> None:
         path = _write(tmp_path, f"steps:\n  - name: s\n    script: s.py\n    {key}\n")

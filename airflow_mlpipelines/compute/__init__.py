@@ -1,0 +1,3 @@
+"""Compute targets: a step's compute task as the official operator for its target (never subclassed)."""
+
+from __future__ import annotations

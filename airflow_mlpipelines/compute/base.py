@@ -1,0 +1,76 @@
+"""What every compute target shares: the task it renders to, and how the step's plan reaches it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_mlpipelines.exceptions import DefinitionError
+
+PLAN_KEY = "mlp_plan"
+"""XCom key under which the reuse sensor, on a miss, hands a container step its run-time plan."""
+RUNTIME_MODULE = "airflow_mlpipelines.runtime.step_main"
+"""What runs inside the container or pod (imports no Airflow)."""
+CONTAINER_PYTHON = "python3"
+
+PROVIDER_EXTRAS = {"docker": "docker", "kubernetes": "kubernetes"}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A compute task: the operator class (import path) and its keyword arguments.
+
+    Naming the class by path keeps ``compute`` free of the operators it configures (cosmos's ``Task``);
+    ``dag_factory`` imports and instantiates it as shipped.
+    """
+
+    operator_class: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_template(group: str, reuse_task_id: str) -> str:
+    """Jinja that renders, at run time, to the plan JSON the reuse sensor pushed on a miss."""
+    return (
+        "{{ ti.xcom_pull(task_ids='" + f"{group}.{reuse_task_id}" + "', key='" + PLAN_KEY + "') | tojson }}"
+    )
+
+
+def runtime_command(group: str, reuse_task_id: str) -> list[str]:
+    """``python3 -m airflow_mlpipelines.runtime.step_main <plan JSON>``."""
+    return [CONTAINER_PYTHON, "-m", RUNTIME_MODULE, plan_template(group, reuse_task_id)]
+
+
+def missing_provider(kind: str, target: str, step: str, exc: ImportError, location: Any) -> DefinitionError:
+    """The error for a container target whose Airflow provider is not installed."""
+    extra = PROVIDER_EXTRAS.get(kind, kind)
+    return DefinitionError(
+        f"compute target '{target}' is of kind {kind}, but its Airflow provider is not installed ({exc})",
+        location=location,
+        step=step,
+        field="compute",
+        hint=f"pip install 'airflow-mlpipelines[{extra}]'",
+    )
+
+
+def quantity_bytes(text: str) -> int:
+    """A Kubernetes memory quantity (``512Mi``, ``4Gi``, ``1G``, ``1000``) in bytes, for Docker."""
+    units = {
+        "Ki": 1024,
+        "Mi": 1024**2,
+        "Gi": 1024**3,
+        "Ti": 1024**4,
+        "k": 1000,
+        "K": 1000,
+        "M": 1000**2,
+        "G": 1000**3,
+        "T": 1000**4,
+    }
+    for suffix in sorted(units, key=len, reverse=True):
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * units[suffix])
+    return int(float(text))
+
+
+def quantity_cpus(text: str) -> float:
+    """A Kubernetes CPU quantity (``500m``, ``2``) as a number of CPUs, for Docker."""
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)

@@ -1,0 +1,126 @@
+"""Kubernetes target: the official ``KubernetesPodOperator`` configured from a compute target (the only
+module that imports the cncf-kubernetes provider and the kubernetes client)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlpipelines.compute.base import CONTAINER_PYTHON, RUNTIME_MODULE, TaskSpec, plan_template
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec
+
+OPERATOR = "airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator"
+GPU_RESOURCE = "nvidia.com/gpu"
+_POD_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+def _resources(target: ComputeTargetSpec) -> Any:
+    from kubernetes.client import models as k8s
+
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if target.cpu_request:
+        requests["cpu"] = target.cpu_request
+    if target.memory_request:
+        requests["memory"] = target.memory_request
+    if target.cpu_limit:
+        limits["cpu"] = target.cpu_limit
+    if target.memory_limit:
+        limits["memory"] = target.memory_limit
+    if target.gpu_count > 0:
+        # Extended resources are limits only (Kubernetes sets the request equal to the limit).
+        limits[GPU_RESOURCE] = str(target.gpu_count)
+    return k8s.V1ResourceRequirements(requests=requests or None, limits=limits or None)
+
+
+def _tolerations(target: ComputeTargetSpec) -> list[Any]:
+    from kubernetes.client import models as k8s
+
+    tolerations = [k8s.V1Toleration(**dict(t)) for t in target.tolerations]
+    if target.gpu_count and not any(t.key == GPU_RESOURCE for t in tolerations):
+        # GPU node pools are commonly tainted nvidia.com/gpu:NoSchedule; tolerate it unless told otherwise.
+        tolerations.append(k8s.V1Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule"))
+    return tolerations
+
+
+def _volumes(target: ComputeTargetSpec) -> tuple[list[Any], list[Any]]:
+    from kubernetes.client import models as k8s
+
+    volumes, mounts = [], []
+    for v in target.volumes:
+        if v.claim is not None:
+            source = {"persistent_volume_claim": k8s.V1PersistentVolumeClaimVolumeSource(claim_name=v.claim)}
+        else:
+            source = {"host_path": k8s.V1HostPathVolumeSource(path=v.host_path)}
+        volumes.append(k8s.V1Volume(name=v.name, **source))
+        mounts.append(k8s.V1VolumeMount(name=v.name, mount_path=v.mount_path, read_only=v.read_only))
+    return volumes, mounts
+
+
+def _env(target: ComputeTargetSpec, env: Mapping[str, str]) -> tuple[list[Any], list[Any]]:
+    from kubernetes.client import models as k8s
+
+    values = {**dict(target.env), **dict(env), "PYTHONUNBUFFERED": "1"}
+    env_vars = [k8s.V1EnvVar(name=k, value=v) for k, v in sorted(values.items())]
+    env_from = []
+    for s in target.secrets:
+        if s.env is not None:
+            ref = k8s.V1SecretKeySelector(name=s.secret, key=s.key or s.env)
+            env_vars.append(k8s.V1EnvVar(name=s.env, value_from=k8s.V1EnvVarSource(secret_key_ref=ref)))
+        else:
+            env_from.append(k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=s.secret)))
+    return env_vars, env_from
+
+
+def pod_name(pipeline: str, step: str) -> str:
+    """A DNS-1123 pod name prefix; the operator appends a random suffix."""
+    return (_POD_NAME.sub("-", f"{pipeline}-{step}".lower()).strip("-") or "step")[:50]
+
+
+def kubernetes_task(
+    *,
+    pipeline: str,
+    step: str,
+    group: str,
+    reuse_task_id: str,
+    target: ComputeTargetSpec,
+    image: str,
+    env: Mapping[str, str],
+) -> TaskSpec:
+    """The KubernetesPodOperator arguments: image, runtime command, GPU limits, scheduling, env, volumes."""
+    node_selector = dict(target.node_selector)
+    if target.gpu_type:
+        node_selector.setdefault(target.gpu_type_label, target.gpu_type)
+    volumes, volume_mounts = _volumes(target)
+    env_vars, env_from = _env(target, env)
+    kwargs: dict[str, Any] = {
+        "name": pod_name(pipeline, step),
+        "image": image,
+        "cmds": [CONTAINER_PYTHON, "-m", RUNTIME_MODULE],
+        "arguments": [plan_template(group, reuse_task_id)],
+        "container_resources": _resources(target),
+        "node_selector": node_selector or None,
+        "tolerations": _tolerations(target) or None,
+        "volumes": volumes,
+        "volume_mounts": volume_mounts,
+        "env_vars": env_vars,
+        "env_from": env_from or None,
+        "get_logs": True,
+        "on_finish_action": "delete_pod",
+        "do_xcom_push": False,
+        "labels": {"mlpipelines/pipeline": pod_name(pipeline, ""), "mlpipelines/step": pod_name(step, "")},
+    }
+    optional = {
+        "namespace": target.namespace,
+        "service_account_name": target.service_account,
+        "image_pull_policy": target.image_pull_policy,
+        "in_cluster": target.in_cluster,
+        "config_file": target.config_file,
+        "kubernetes_conn_id": target.kubernetes_conn_id,
+    }
+    kwargs.update({k: v for k, v in optional.items() if v is not None})
+    return TaskSpec(OPERATOR, kwargs)

@@ -1,0 +1,202 @@
+"""Compute targets and environments: the SDK names, their model, fingerprint content, and the Docker
+operator arguments built from a target (no daemon needed to build them)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from airflow_mlpipelines.cli import main
+from airflow_mlpipelines.compute.base import quantity_bytes, quantity_cpus, runtime_command
+from airflow_mlpipelines.compute.docker import docker_task
+from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning
+from airflow_mlpipelines.pipeline import load_yaml_pipeline
+from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, VolumeSpec, step_environment, step_target
+from airflow_mlpipelines.pipeline.sdk import CondaDependencies, Environment, RunConfiguration
+from airflow_mlpipelines.pipeline.sdk_compute import ComputeTarget, DockerConfiguration
+from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep
+
+
+class TestSdkTargets:
+    def test_declared_target_object_and_reference_by_name(self) -> None:
+        gpu = ComputeTarget.kubernetes(
+            "gpu-cluster", image="repo/train:1", gpu_count=2, node_selector={"a": "b"}
+        )
+        first = PythonScriptStep("a.py", name="a", compute_target=gpu)
+        second = PythonScriptStep("b.py", name="b", compute_target="gpu-cluster")
+        third = PythonScriptStep("c.py", name="c", compute_target=ComputeTarget(None, "gpu-cluster"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            spec = Pipeline(steps=[first, second, third]).to_spec()
+        assert [step_target(spec, s).name for s in spec.steps] == ["gpu-cluster"] * 3
+        (target,) = spec.compute_targets
+        assert (target.kind, target.image, target.gpu_count, target.node_selector) == (
+            "kubernetes",
+            "repo/train:1",
+            2,
+            (("a", "b"),),
+        )
+
+    def test_unknown_name_is_an_error_once_targets_are_declared(self) -> None:
+        gpu = ComputeTarget.docker("gpu-docker", image="x:1", gpu_count=1)
+        step = PythonScriptStep("a.py", compute_target="gpu-dockr")
+        with pytest.raises(DefinitionError, match="unknown compute target 'gpu-dockr'") as info:
+            Pipeline(steps=[step], compute_targets=[gpu]).to_spec()
+        assert info.value.hint == "did you mean 'gpu-docker'?"
+        assert info.value.step == "a"
+        assert info.value.location is not None
+        assert info.value.location.file == __file__
+
+    def test_same_name_two_settings_is_an_error(self) -> None:
+        a = PythonScriptStep("a.py", compute_target=ComputeTarget.docker("box", image="x:1"))
+        b = PythonScriptStep("b.py", compute_target=ComputeTarget.docker("box", image="x:2"))
+        with pytest.raises(DefinitionError, match="compute target 'box' is declared twice"):
+            Pipeline(steps=[a, b]).to_spec()
+
+    def test_gpu_on_a_local_target_is_an_error(self) -> None:
+        step = PythonScriptStep(
+            "a.py", compute_target=ComputeTarget._declare("cpu", "local", {"gpu_count": 1})
+        )
+        with pytest.raises(DefinitionError, match="compute target 'cpu' is local but requests 1 GPU"):
+            Pipeline(steps=[step]).to_spec()
+
+    def test_runconfig_environment_target_and_use_docker(self) -> None:
+        run = RunConfiguration()
+        run.environment = Environment("train-env")
+        run.environment.docker.base_image = "repo/py:3.11"
+        run.environment.python.conda_dependencies = CondaDependencies.create(
+            pip_packages=["scikit-learn==1.5"], conda_packages=["pandas"]
+        )
+        run.environment.environment_variables = {"OMP_NUM_THREADS": "1"}
+        run.docker = DockerConfiguration(use_docker=True)
+        spec = Pipeline(steps=[PythonScriptStep("a.py", runconfig=run)]).to_spec()
+        (step,) = spec.steps
+        assert (step_target(spec, step).name, step_target(spec, step).kind) == ("local-docker", "docker")
+        assert step_environment(spec, step) == {
+            "image": "repo/py:3.11",
+            "pip": ["scikit-learn==1.5"],
+            "conda": ["pandas"],
+            "env": {"OMP_NUM_THREADS": "1"},
+        }
+
+    def test_runconfig_target_is_used_without_compute_target(self) -> None:
+        run = RunConfiguration()
+        run.target = ComputeTarget.docker("box", image="x:1")
+        spec = Pipeline(steps=[PythonScriptStep("a.py", runconfig=run)]).to_spec()
+        assert step_target(spec, spec.steps[0]).kind == "docker"
+        assert step_environment(spec, spec.steps[0]) == {"image": "x:1"}
+
+    def test_use_docker_without_an_image_is_an_error(self) -> None:
+        run = RunConfiguration()
+        run.docker = DockerConfiguration(use_docker=True)
+        with pytest.raises(
+            DefinitionError, match="neither the target nor the step's environment names an image"
+        ):
+            Pipeline(steps=[PythonScriptStep("a.py", runconfig=run)]).to_spec()
+
+    def test_local_step_environment_is_unchanged_for_fingerprints(self) -> None:
+        spec = Pipeline(steps=[PythonScriptStep("a.py")]).to_spec()
+        assert step_environment(spec, spec.steps[0]) == {}
+        assert step_target(spec, spec.steps[0]).kind == "local"
+
+
+class TestDockerArguments:
+    def test_gpu_limits_mounts_env(self) -> None:
+        from docker.types import DeviceRequest
+
+        target = ComputeTargetSpec(
+            "gpu",
+            kind="docker",
+            image="x:1",
+            gpu_count=-1,
+            memory_limit="2Gi",
+            cpu_limit="1500m",
+            env=(("A", "1"),),
+            volumes=(VolumeSpec("models", "/models", host_path="/srv/models", read_only=True),),
+            network_mode="none",
+        )
+        spec = docker_task(
+            step="train",
+            group="train",
+            reuse_task_id="reuse",
+            target=target,
+            image="x:2",
+            env={"B": "2"},
+            local_paths=["/data/root", "/data/root/sub", "/other"],
+            source_directory="/dags/src",
+        )
+        kw = spec.kwargs
+        assert spec.operator_class == "airflow.providers.docker.operators.docker.DockerOperator"
+        assert kw["image"] == "x:2"
+        assert kw["command"] == runtime_command("train", "reuse")
+        assert kw["command"][-1] == "{{ ti.xcom_pull(task_ids='train.reuse', key='mlp_plan') | tojson }}"
+        assert kw["device_requests"] == [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        assert (kw["mem_limit"], kw["cpus"], kw["network_mode"]) == (2 * 1024**3, 1.5, "none")
+        assert kw["environment"] == {"A": "1", "B": "2", "PYTHONUNBUFFERED": "1"}
+        assert (kw["auto_remove"], kw["mount_tmp_dir"], kw["do_xcom_push"]) == ("success", False, False)
+        mounts = {m["Target"]: (m["Source"], m["Type"], m["ReadOnly"]) for m in kw["mounts"]}
+        assert mounts == {
+            "/data/root": ("/data/root", "bind", False),
+            "/other": ("/other", "bind", False),
+            "/dags/src": ("/dags/src", "bind", True),
+            "/models": ("/srv/models", "bind", True),
+        }
+
+    def test_no_gpu_no_device_requests(self) -> None:
+        spec = docker_task(
+            step="s",
+            group="s",
+            reuse_task_id="reuse",
+            target=ComputeTargetSpec("box", kind="docker", image="x:1"),
+            image="x:1",
+            env={},
+            local_paths=[],
+            source_directory="/src",
+        )
+        assert "device_requests" not in spec.kwargs
+
+    @pytest.mark.parametrize(
+        ("text", "value"),
+        [("512Mi", 512 * 1024**2), ("1G", 10**9), ("1000", 1000), ("1.5Gi", int(1.5 * 1024**3))],
+    )
+    def test_memory_quantities(self, text: str, value: int) -> None:
+        assert quantity_bytes(text) == value
+
+    def test_cpu_quantities(self) -> None:
+        assert (quantity_cpus("250m"), quantity_cpus("2")) == (0.25, 2.0)
+
+
+class TestDockerfileCommand:
+    def test_writes_a_build_context_per_image(self, tmp_path: Path) -> None:
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "train.py").write_text("print(1)\n")
+        definition = tmp_path / "p.yaml"
+        definition.write_text(
+            "name: p\n"
+            "compute_targets:\n"
+            "  gpu: {kind: kubernetes, image: 'repo/base:1', source_path: /opt/src}\n"
+            "environments:\n"
+            "  torch: {image: 'repo/torch:2', pip: [torch==2.3.0], env: {A: '1'}}\n"
+            "steps:\n"
+            "  - {name: a, script: train.py, source_directory: src, compute: gpu, environment: torch}\n"
+            "  - {name: b, script: train.py, source_directory: src}\n"
+        )
+        assert main(["dockerfile", str(definition), str(tmp_path / "out"), "--base", "python:3.11"]) == 0
+        (context,) = (tmp_path / "out").iterdir()
+        assert context.name == "repo_torch_2"
+        text = (context / "Dockerfile").read_text()
+        assert "FROM python:3.11\n" in text
+        assert "docker build -t repo/torch:2 ." in text
+        assert "ENV A='1'" in text
+        assert "COPY steps/0/ /opt/src/" in text
+        assert (context / "requirements.txt").read_text().split() == ["fsspec", "torch==2.3.0"]
+        assert (context / "site" / "airflow_mlpipelines" / "runtime" / "step_main.py").is_file()
+        assert (context / "steps" / "0" / "train.py").is_file()
+
+    def test_yaml_environment_on_local_step_warns(self, tmp_path: Path) -> None:
+        path = tmp_path / "p.yaml"
+        path.write_text("steps:\n  - {name: a, script: a.py, environment: {image: 'x:1'}}\n")
+        with pytest.warns(MLPipelinesWarning, match="environment only counts for reuse on the local target"):
+            load_yaml_pipeline(str(path))
