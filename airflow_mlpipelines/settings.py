@@ -83,3 +83,17 @@ def xcom_frame_format() -> str | None:
 
     value = conf.get(SECTION, "xcom_format", fallback=None)
     return str(value) if value else None
+
+
+@cache
+def api_base_path() -> str:
+    """The path part of ``[api] base_url`` without a trailing slash ('' when Airflow is served at /).
+
+    Links to the UI plugin's pages are paths on the API server, so they must keep this prefix.
+    """
+    from urllib.parse import urlsplit
+
+    from airflow.sdk import conf
+
+    base = conf.get("api", "base_url", fallback="") or ""
+    return urlsplit(base).path.rstrip("/")
