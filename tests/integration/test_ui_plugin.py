@@ -140,7 +140,7 @@ def _img_srcs(html: str) -> list[str]:
 class TestAuthentication:
     def test_anonymous_requests_get_401(self, client: Any, report_run: Any) -> None:
         page = _step_url(report_run, "report")
-        for url in (page, f"{page}/files/figures/petals.png", f"/mlpipelines/dags/plots_report/runs/x"):
+        for url in (page, f"{page}/files/figures/petals.png", "/mlpipelines/dags/plots_report/runs/x"):
             response = client.get(url)
             assert response.status_code == 401, (url, response.status_code)
             assert "petal" not in response.text
@@ -160,17 +160,23 @@ class TestAuthentication:
 
 
 class TestStepPage:
-    def test_every_png_and_the_frame_preview(self, client: Any, report_run: Any, auth: dict[str, str]) -> None:
+    def test_every_png_and_the_frame_preview(
+        self, client: Any, report_run: Any, auth: dict[str, str]
+    ) -> None:
         response = client.get(_step_url(report_run, "report"), headers=auth)
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("text/html")
         assert "default-src 'none'" in response.headers["content-security-policy"]
         html = response.text
         srcs = _img_srcs(html)
-        assert [s.rsplit("/", 2)[-2:] for s in srcs] == [["figures", "petals.png"], ["figures", "sepal_length.png"]]
+        assert [s.rsplit("/", 2)[-2:] for s in srcs] == [
+            ["figures", "petals.png"],
+            ["figures", "sepal_length.png"],
+        ]
         assert "3 rows × 9 columns" in html
         for column in ("label", "petal_length_mean", "sepal_width_std"):
-            assert f"<td>{column}</td>" in html and f"<th>{column}</th>" in html
+            assert f"<td>{column}</td>" in html
+            assert f"<th>{column}</th>" in html
         assert "computed in this run" in html
         for src in srcs:
             image = client.get(src, headers=auth)
@@ -179,8 +185,9 @@ class TestStepPage:
             assert image.content.startswith(PNG_SIGNATURE)
 
     def test_served_bytes_are_the_files(self, client: Any, report_run: Any, auth: dict[str, str]) -> None:
-        from airflow_mlpipelines.plugins.step_outputs import published_steps
         from airflow.utils.session import create_session
+
+        from airflow_mlpipelines.plugins.step_outputs import published_steps
 
         with create_session() as session:
             (published,) = published_steps(session, "plots_report", report_run.run_id, "report")
@@ -197,7 +204,8 @@ class TestStepPage:
             assert response.status_code == 200
             assert _img_srcs(response.text) == _img_srcs(step_html)
         run_page = client.get(base, headers=auth)
-        assert run_page.status_code == 200 and "Step <code>report</code>" in run_page.text
+        assert run_page.status_code == 200
+        assert "Step <code>report</code>" in run_page.text
 
     def test_unknown_step_or_run_is_404(self, client: Any, report_run: Any, auth: dict[str, str]) -> None:
         base = f"/mlpipelines/dags/plots_report/runs/{_q(report_run.run_id)}"
@@ -240,24 +248,30 @@ class TestEscaping:
     ) -> None:
         first, _ = hostile_runs
         html = client.get(_step_url(first, "hostile"), headers=auth).text
-        assert HOSTILE_COLUMN not in html and "<b>" not in html and HOSTILE_PNG not in html
+        assert HOSTILE_COLUMN not in html
+        assert "<b>" not in html
+        assert HOSTILE_PNG not in html
         assert "&lt;img src=x onerror=alert(1)&gt;" in html
         assert "&lt;b&gt;bold&lt;/b&gt;" in html
         assert "a&lt;b&gt;&amp;&quot;c.png" in html
-        assert "&lt;8 bytes&gt;" in html and "pickle" not in html
+        assert "&lt;8 bytes&gt;" in html
+        assert "pickle" not in html
         assert "fake.png: not shown: the file is not a PNG image" in html
-        assert "link.png" not in html and "nested.png" not in html
+        assert "link.png" not in html
+        assert "nested.png" not in html
         (src,) = _img_srcs(html)
         assert src.endswith("/files/out/" + _q(HOSTILE_PNG))
         image = client.get(src, headers=auth)
-        assert image.status_code == 200 and image.content.startswith(PNG_SIGNATURE)
+        assert image.status_code == 200
+        assert image.content.startswith(PNG_SIGNATURE)
 
     def test_a_reused_step_shows_its_stored_outputs(
         self, client: Any, hostile_runs: tuple[Any, Any], auth: dict[str, str]
     ) -> None:
         first, second = hostile_runs
         html = client.get(_step_url(second, "hostile"), headers=auth).text
-        assert "reused from an earlier run" in html and "hostile.reuse" in html
+        assert "reused from an earlier run" in html
+        assert "hostile.reuse" in html
         (src,) = _img_srcs(html)
         assert f"/runs/{_q(second.run_id)}/" in src
         assert client.get(src, headers=auth).content.startswith(PNG_SIGNATURE)
@@ -274,9 +288,13 @@ class TestRegistration:
             "task_instance": "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}/tasks/{TASK_ID}",
             "dag_run": "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}",
         }
-        assert ours["operator_extra_links"] == ["<airflow_mlpipelines.operators.links.StepOutputsLink object>"]
+        assert ours["operator_extra_links"] == [
+            "<airflow_mlpipelines.operators.links.StepOutputsLink object>"
+        ]
 
-    def test_step_tasks_carry_the_extra_link(self, client: Any, report_run: Any, auth: dict[str, str]) -> None:
+    def test_step_tasks_carry_the_extra_link(
+        self, client: Any, report_run: Any, auth: dict[str, str]
+    ) -> None:
         url = f"/api/v2/dags/plots_report/dagRuns/{_q(report_run.run_id)}/taskInstances/report.run/links"
         response = client.get(url, headers=auth)
         assert response.status_code == 200, response.text
