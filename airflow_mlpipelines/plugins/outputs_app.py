@@ -87,7 +87,8 @@ def step_file(
     for published in published_steps(session, dag_id, run_id, step):
         path = image_path(published, output, name)
         if path is not None:
-            headers = {**_HEADERS, "Cache-Control": "private, max-age=300"}
+            # Revalidated on every view (ETag), so a logged-out browser never shows a cached figure.
+            headers = {**_HEADERS, "Cache-Control": "private, no-cache"}
             return FileResponse(path, media_type="image/png", headers=headers)
     raise HTTPException(status.HTTP_404_NOT_FOUND, "no such PNG in this step's outputs")
 

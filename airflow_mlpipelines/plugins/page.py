@@ -22,9 +22,10 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:16px;color:#1f2933;background:#fff}
 h1{font-size:20px;margin:0 0 4px} h2{font-size:17px;margin:20px 0 6px} h3{font-size:15px;margin:14px 0 6px}
 code{background:#eef2f6;padding:0 3px;border-radius:3px} .meta,.url{color:#52606d;font-size:13px}
+.url{overflow-wrap:anywhere}
 .step{border-top:1px solid #d9e2ec;margin-top:18px;padding-top:8px}
 .figures{display:flex;flex-wrap:wrap;gap:14px} figure{margin:0;border:1px solid #d9e2ec;padding:6px}
-figure img{max-width:640px;height:auto;display:block} figcaption{font-size:12px;color:#52606d}
+figure img{max-width:min(640px,100%);height:auto;display:block} figcaption{font-size:12px;color:#52606d}
 table{border-collapse:collapse;font-size:13px;margin:4px 0 10px}
 th,td{border:1px solid #d9e2ec;padding:2px 6px}
 th{background:#f5f7fa;text-align:left} .problem{color:#a61b1b} .empty{color:#52606d;font-style:italic}
