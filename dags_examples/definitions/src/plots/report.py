@@ -1,4 +1,4 @@
-"""Per-label summary of the measurements as a Parquet DataFrame, and two figures saved as PNG."""
+"""Per-label summary of the prepared measurements as a Parquet DataFrame, and two figures saved as PNG."""
 
 import argparse
 import os
@@ -11,12 +11,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--input", required=True)
+parser.add_argument("--input", required=True, help="folder holding prepped.csv")
 parser.add_argument("--table", required=True)
 parser.add_argument("--plots", required=True)
 args = parser.parse_args()
 
-data = pd.read_csv(args.input)
+data = pd.read_csv(os.path.join(args.input, "prepped.csv"))
 summary = data.groupby("label").agg(["mean", "std"])
 summary.columns = [f"{column}_{stat}" for column, stat in summary.columns]
 summary = summary.reset_index()
