@@ -91,3 +91,17 @@ def xcom_offload_threshold() -> int:
     from airflow.sdk import conf
 
     return conf.getint(SECTION, "xcom_offload_threshold", fallback=-1)
+
+
+@cache
+def api_base_path() -> str:
+    """The path part of ``[api] base_url`` without a trailing slash ('' when Airflow is served at /).
+
+    Links to the UI plugin's pages are paths on the API server, so they must keep this prefix.
+    """
+    from urllib.parse import urlsplit
+
+    from airflow.sdk import conf
+
+    base = conf.get("api", "base_url", fallback="") or ""
+    return urlsplit(base).path.rstrip("/")

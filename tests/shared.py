@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-EXAMPLE_DAG_IDS = ("seed004_yaml", "seed004_sdk", "fan_out_in", "parameterised")
+EXAMPLE_DAG_IDS = ("seed004_yaml", "seed004_sdk", "fan_out_in", "parameterised", "plots_report")
 
 BROKEN_YAML = """\
 name: broken

@@ -12,6 +12,7 @@ from airflow_mlpipelines.compute.base import PLAN_KEY
 from airflow_mlpipelines.digests import stream_digest
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
+from airflow_mlpipelines.operators.links import StepOutputsLink
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
 from airflow_mlpipelines.reuse.source_tree import DigestCache, hash_tree
@@ -40,6 +41,8 @@ class StepOperatorBase(BaseOperator):
     """Common arguments of a step's tasks (see :class:`PythonScriptStepOperator` for their meaning)."""
 
     template_fields: Sequence[str] = ("arguments",)
+    # Both tasks of a step link to the step's outputs page (plots, DataFrame previews) in the UI plugin.
+    operator_extra_links = (StepOutputsLink(),)
 
     def __init__(
         self,

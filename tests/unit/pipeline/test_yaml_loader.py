@@ -66,7 +66,8 @@ class TestValidExamples:
     """The shipped examples: they load, and every path they name exists next to them."""
 
     def test_examples_are_found(self) -> None:
-        assert {p.stem for p in EXAMPLE_FILES} == {"fan_out_in", "parameterised", "seed004_yaml"}
+        expected = {"fan_out_in", "parameterised", "plots_report", "seed004_yaml"}
+        assert {p.stem for p in EXAMPLE_FILES} == expected
 
     @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
     def test_example_loads_without_warnings(self, path: Path) -> None:

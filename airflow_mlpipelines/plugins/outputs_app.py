@@ -1,0 +1,100 @@
+"""The FastAPI app the plugin mounts on Airflow's API server: step output pages and their PNGs.
+
+Airflow mounts a plugin's FastAPI app as it is, without its own authentication, so every route here
+depends on Airflow's ``requires_access_dag`` (the ``_token`` cookie the UI holds, or a Bearer JWT): an
+anonymous request gets 401, a user who may not read the DAG's XComs 403. No OpenAPI or docs routes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+
+# FastAPI reads the route annotations at run time, so SessionDep cannot move under TYPE_CHECKING.
+from airflow.api_fastapi.common.db.common import SessionDep  # noqa: TC002
+from airflow.api_fastapi.core_api.security import requires_access_dag
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, status
+from fastapi.responses import FileResponse, HTMLResponse
+
+from airflow_mlpipelines.plugins import page
+from airflow_mlpipelines.plugins.step_outputs import describe_output, image_path, published_steps, step_of
+
+_HEADERS = {
+    "Content-Security-Policy": page.CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+}
+
+Segment = Annotated[str, Path(min_length=1, max_length=512)]
+
+
+def _root(request: Request) -> str:
+    """Where this app is mounted (``/mlpipelines`` below any ``[api] base_url`` path)."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _html(body: str, status_code: int = status.HTTP_200_OK) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status_code, headers=_HEADERS)
+
+
+def _step_page(
+    request: Request, session: SessionDep, dag_id: str, run_id: str, step: str | None
+) -> HTMLResponse:
+    steps = published_steps(session, dag_id, run_id, step)
+    title = f"Outputs of step {step}" if step is not None else f"Outputs of {dag_id}"
+    if not steps:
+        what = f"step {step!r}" if step is not None else "any mlpipelines step"
+        text = f"No outputs published by {what} in run {run_id!r} of DAG {dag_id!r} (yet)."
+        return _html(page.message(title, text), status.HTTP_404_NOT_FOUND)
+    views = [(p, [describe_output(name, url) for name, url in sorted(p.outputs.items())]) for p in steps]
+    return _html(page.render(_root(request), dag_id, run_id, views, title))
+
+
+router = APIRouter(
+    dependencies=[Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.XCOM))]
+)
+
+
+@router.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse)
+def run_outputs(request: Request, session: SessionDep, dag_id: Segment, run_id: Segment) -> HTMLResponse:
+    """Every step of one DAG run."""
+    return _step_page(request, session, dag_id, run_id, None)
+
+
+@router.get("/dags/{dag_id}/runs/{run_id}/steps/{step}", response_class=HTMLResponse)
+def step_outputs(
+    request: Request, session: SessionDep, dag_id: Segment, run_id: Segment, step: Segment
+) -> HTMLResponse:
+    """One step of one DAG run (the operator extra link opens this)."""
+    return _step_page(request, session, dag_id, run_id, step)
+
+
+@router.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", response_class=HTMLResponse)
+def task_outputs(
+    request: Request, session: SessionDep, dag_id: Segment, run_id: Segment, task_id: Segment
+) -> HTMLResponse:
+    """The step of a task instance (the task-instance tab of the UI opens this)."""
+    return _step_page(request, session, dag_id, run_id, step_of(task_id))
+
+
+@router.get("/dags/{dag_id}/runs/{run_id}/steps/{step}/files/{output}/{name}", response_class=FileResponse)
+def step_file(
+    session: SessionDep, dag_id: Segment, run_id: Segment, step: Segment, output: Segment, name: Segment
+) -> FileResponse:
+    """One PNG of a step's output, only if the output folder's listing shows it as a servable PNG."""
+    for published in published_steps(session, dag_id, run_id, step):
+        path = image_path(published, output, name)
+        if path is not None:
+            # Revalidated on every view (ETag), so a logged-out browser never shows a cached figure.
+            headers = {**_HEADERS, "Cache-Control": "private, no-cache"}
+            return FileResponse(path, media_type="image/png", headers=headers)
+    raise HTTPException(status.HTTP_404_NOT_FOUND, "no such PNG in this step's outputs")
+
+
+def create_app() -> FastAPI:
+    """The app, without OpenAPI or docs routes (they would be reachable without authentication)."""
+    app = FastAPI(title="mlpipelines step outputs", openapi_url=None, docs_url=None, redoc_url=None)
+    app.include_router(router)
+    return app

@@ -1,0 +1,73 @@
+"""``MLPipelinesPlugin``: step output pages (PNGs, DataFrame previews) in the Airflow 3 UI.
+
+Registered through the ``airflow.plugins`` entry point. Airflow loads plugins in every component
+(scheduler, DAG processor, workers), so this module imports little: the page's FastAPI app, with its
+database and auth imports, is built on the API server's first request to it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.plugins_manager import AirflowPlugin
+
+from airflow_mlpipelines import settings
+from airflow_mlpipelines.operators.links import URL_PREFIX, StepOutputsLink
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, MutableMapping
+
+    from fastapi import FastAPI
+
+    Scope = MutableMapping[str, Any]
+    Message = MutableMapping[str, Any]
+
+
+class LazyOutputsApp:
+    """An ASGI app that builds :func:`outputs_app.create_app` on its first request, then delegates."""
+
+    def __init__(self) -> None:
+        self._app: FastAPI | None = None
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        """Serve one ASGI request (lifespan messages are not forwarded to mounted apps by Starlette)."""
+        if self._app is None:
+            from airflow_mlpipelines.plugins.outputs_app import create_app
+
+            self._app = create_app()
+        await self._app(scope, receive, send)
+
+
+def _external_views() -> list[dict[str, Any]]:
+    """Tabs in the UI: on a task instance (its step) and on a DAG run (every step); shown in an iframe."""
+    base = f"{settings.api_base_path()}{URL_PREFIX}/dags/{{DAG_ID}}/runs/{{RUN_ID}}"
+    return [
+        {
+            "name": "Step outputs",
+            "href": f"{base}/tasks/{{TASK_ID}}",
+            "destination": "task_instance",
+            "url_route": "mlpipelines-step-outputs",
+        },
+        {
+            "name": "Pipeline outputs",
+            "href": base,
+            "destination": "dag_run",
+            "url_route": "mlpipelines-run-outputs",
+        },
+    ]
+
+
+class MLPipelinesPlugin(AirflowPlugin):
+    """Pages of step outputs, a task-instance and a DAG-run tab that show them, and the step extra link."""
+
+    name = "mlpipelines"
+    fastapi_apps = [  # noqa: RUF012  (Airflow's plugin API is class attributes)
+        {"app": LazyOutputsApp(), "url_prefix": URL_PREFIX, "name": "mlpipelines step outputs"}
+    ]
+    external_views = _external_views()
+    operator_extra_links = [StepOutputsLink()]  # noqa: RUF012
