@@ -13,6 +13,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlpipelines.compute.base import PLAN_KEY
 from airflow_mlpipelines.frames.codec import FrameError
 from airflow_mlpipelines.frames.preview import FramePreview, preview_parquet
 from airflow_mlpipelines.operators.step_base import COMPUTE_TASK_ID, REUSE_TASK_ID, STEP_KEY
@@ -89,19 +90,25 @@ def published_steps(session: Session, dag_id: str, run_id: str, step: str | None
     from airflow.models.xcom import XComModel
 
     task_ids = None if step is None else [f"{step}.{COMPUTE_TASK_ID}", f"{step}.{REUSE_TASK_ID}"]
-    query = XComModel.get_many(run_id=run_id, key=STEP_KEY, dag_ids=dag_id, task_ids=task_ids)
     found: dict[str, Published] = {}
-    for result in session.scalars(query):
-        # get_many selects whole rows; depending on the SQLAlchemy result shape a row may come wrapped.
-        row: Any = result[0] if isinstance(result, tuple) else result
-        value = _decode(row.value)
-        if value is None:
-            continue
-        name = step_of(row.task_id)
-        outputs = {str(k): str(v) for k, v in value["outputs"].items()}
-        current = found.get(name)
-        if current is None or current.reused:
-            found[name] = Published(name, row.task_id, outputs)
+    planned: dict[str, Published] = {}
+    # A Docker/Kubernetes step's compute task is the official operator, which pushes nothing of ours: its
+    # output folders are those of the plan its reuse sensor handed over (used only without `mlp_step`).
+    for key, into in ((STEP_KEY, found), (PLAN_KEY, planned)):
+        query = XComModel.get_many(run_id=run_id, key=key, dag_ids=dag_id, task_ids=task_ids)
+        for result in session.scalars(query):
+            # get_many selects whole rows; depending on the SQLAlchemy result shape a row may come wrapped.
+            row: Any = result[0] if isinstance(result, tuple) else result
+            value = _decode(row.value)
+            if value is None:
+                continue
+            name = step_of(row.task_id)
+            task_id = f"{name}.{COMPUTE_TASK_ID}" if key == PLAN_KEY else row.task_id
+            outputs = {str(k): str(v) for k, v in value["outputs"].items()}
+            current = into.get(name)
+            if current is None or current.reused:
+                into[name] = Published(name, task_id, outputs)
+    found = {**planned, **found}
     return [found[name] for name in sorted(found)]
 
 

@@ -33,13 +33,18 @@ def _pipeline(folder: Path, image: str, docker_url: str = "unix://var/run/docker
 
 
 def _run(folder: Path, conf: dict[str, Any] | None = None) -> tuple[str, dict[str, str]]:
+    state, states, _ = _run_with_id(folder, conf)
+    return state, states
+
+
+def _run_with_id(folder: Path, conf: dict[str, Any] | None = None) -> tuple[str, dict[str, str], str]:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(str(folder))
     assert bag.import_errors == {}
     (dag,) = bag.dags.values()
     run = dag.test(run_conf=conf)
-    return str(run.state), {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    return str(run.state), {ti.task_id: str(ti.state) for ti in run.get_task_instances()}, run.run_id
 
 
 def test_docker_step_between_local_steps_then_reused_without_a_container(
@@ -48,7 +53,7 @@ def test_docker_step_between_local_steps_then_reused_without_a_container(
     name = _pipeline(scratch_dags, image)
     since = time.time() - 1
     before = containers_started(image, since)
-    state, states = _run(scratch_dags)
+    state, states, run_id = _run_with_id(scratch_dags)
     assert state == "success", states
     assert {t: s for t, s in states.items() if t.endswith(".run")} == {
         "a.run": "success",
@@ -66,6 +71,15 @@ def test_docker_step_between_local_steps_then_reused_without_a_container(
     assert manifest["fingerprint"]["details"]["compute"] == "docker"
     assert manifest["fingerprint"]["details"]["environment"]["image"] == image
     assert set(manifest["outputs"]) == {"out_b"}
+    # The UI plugin finds the Docker step's outputs through the plan (the official operator pushes none).
+    from airflow.utils.session import create_session
+
+    from airflow_mlpipelines.plugins.step_outputs import published_steps
+
+    with create_session() as session:
+        (published_b,) = published_steps(session, name, run_id, "b")
+    assert published_b.task_id == "b.run"
+    assert published_b.outputs == {"out_b": manifest["outputs"]["out_b"]["url"]}
     # The reuse task took the in-flight lease; the container kept it and released it when done.
     from airflow_mlpipelines.reuse import lease
 
