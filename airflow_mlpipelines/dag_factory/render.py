@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TaskGroup
 
+from airflow_mlpipelines.operators.execute_python_script import ExecutePythonScriptOperator
 from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
 from airflow_mlpipelines.operators.reuse_sensor import ReuseSensor
 from airflow_mlpipelines.operators.step_base import COMPUTE_TASK_ID, REUSE_TASK_ID
@@ -74,6 +75,26 @@ def _step_kwargs(
     }
 
 
+def _eps_settings(step: StepSpec) -> dict[str, Any]:
+    """An Execute Python Script step's settings, as both of its tasks receive them (``eps=``)."""
+    eps = step.eps
+    assert eps is not None  # noqa: S101 - only called for such steps
+    where = None
+    if eps.script is not None and step.location is not None and eps.script_line is not None:
+        where = f"{step.location.file}:{eps.script_line}"
+    return {
+        "script": eps.script,
+        "script_file": eps.script_file,
+        "script_where": where,
+        "bundle": eps.bundle,
+        "ports": dict(eps.ports),
+        "dataframe_output": eps.dataframe_output,
+        "visualizations_output": eps.visualizations_output,
+        "time_limit_seconds": eps.time_limit_seconds,
+        "memory_limit_mb": eps.memory_limit_mb,
+    }
+
+
 def _doc(pipeline: PipelineSpec) -> str:
     lines = [f"### Pipeline `{pipeline.name}`", ""]
     if pipeline.description:
@@ -101,6 +122,12 @@ def render_pipeline(pipeline: PipelineSpec) -> DAG:
         groups: dict[str, TaskGroup] = {}
         for step in pipeline.steps:
             step_kwargs = _step_kwargs(pipeline, step, producers, datastores)
+            compute_cls: type[PythonScriptStepOperator | ExecutePythonScriptOperator] = (
+                PythonScriptStepOperator
+            )
+            if step.eps is not None:
+                step_kwargs["eps"] = _eps_settings(step)
+                compute_cls = ExecutePythonScriptOperator
             with TaskGroup(group_id=step.name, tooltip=f"python {step.script_name}") as group:
                 reuse = ReuseSensor(
                     task_id=REUSE_TASK_ID,
@@ -108,7 +135,7 @@ def render_pipeline(pipeline: PipelineSpec) -> DAG:
                     trigger_rule=TRIGGER_AFTER_UPSTREAM,
                     **step_kwargs,
                 )
-                reuse >> PythonScriptStepOperator(task_id=COMPUTE_TASK_ID, **step_kwargs)
+                reuse >> compute_cls(task_id=COMPUTE_TASK_ID, **step_kwargs)
             groups[step.name] = group
         for name, upstream in step_upstream(pipeline).items():
             for up in upstream:

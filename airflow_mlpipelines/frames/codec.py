@@ -208,3 +208,20 @@ def read(path: str, fmt: str = "arrow", expected: FrameInfo | None = None) -> pd
     except (pa.ArrowInvalid, OSError) as exc:
         raise FrameError(f"stored frame {path} cannot be read: {exc}") from None
     return from_table(table)
+
+
+def frame_digest(df: pd.DataFrame) -> str:
+    """Content digest of a DataFrame (BLAKE3 of its Arrow IPC bytes, names and index rule included).
+
+    Used where a frame is an input of a fingerprinted step and has no file of its own.
+    """
+    import blake3
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    table = to_table(df)
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    hasher.update(memoryview(sink.getvalue()))
+    return f"blake3:{hasher.hexdigest()}"

@@ -1,0 +1,350 @@
+"""``ExecutePythonScriptOperator``: Azure ML Studio's "Execute Python Script" module (seeds 000/003).
+
+The operator is the Airflow side only: it resolves the inputs, prepares a sandbox, starts
+:mod:`airflow_mlpipelines.runtime.eps_main` (which runs the user's ``azureml_main`` in a child process
+and applies the seed's type rules), then commits the outputs like every step and returns the output
+DataFrame, so ``xcom_pull``/TaskFlow consumers get it through the DataFrame XCom backend.
+
+Outputs (the contract with the UI plugin): the DataFrame at ``<dataframe output>/data.parquet``
+(written by ``frames.codec``), the PNGs directly in ``<visualisations output>/``; both folders are
+``<datastore>/<pipeline>/<step>/<fingerprint>/<run>/<output>`` and published under XCom ``mlp_step``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_mlpipelines import settings
+from airflow_mlpipelines.exceptions import StepExecutionError
+from airflow_mlpipelines.operators import storage
+from airflow_mlpipelines.operators.eps_support import is_frame, script_text
+from airflow_mlpipelines.operators.python_script import held_lease
+from airflow_mlpipelines.operators.step_base import (
+    FINGERPRINT_KEY,
+    REUSE_TASK_ID,
+    STEP_KEY,
+    StepOperatorBase,
+    lease_holder,
+)
+from airflow_mlpipelines.reuse import store
+from airflow_mlpipelines.reuse.fingerprint import Fingerprint
+from airflow_mlpipelines.runtime.bundle import BundleError, BundleLimits, extract
+from airflow_mlpipelines.runtime.script_step import ScriptProcess
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+RUNNER_MODULE = "airflow_mlpipelines.runtime.eps_main"
+INLINE_SCRIPT_NAME = "azureml_main.py"
+DATA_FILE = "data.parquet"
+PORTS = ("dataframe1", "dataframe2")
+
+
+class ExecutePythonScriptOperator(StepOperatorBase):
+    """Run ``azureml_main(dataframe1, dataframe2)`` from a script, with an optional zip bundle.
+
+    In a pipeline the DAG factory builds it from a ``type: execute_python_script`` step (``eps`` holds
+    the step's settings). In a hand-written DAG, give the settings directly::
+
+        ExecutePythonScriptOperator(
+            task_id="rank", script=SCRIPT, dataframe1=load_frame(), bundle="/path/Hello.zip"
+        )
+
+    :param script: The script's text; it defines ``azureml_main``. It runs as ``azureml_main.py``.
+    :param script_file: Or a path to the script.
+    :param bundle: A zip of Python modules, extracted into the sandbox and put on ``sys.path``.
+    :param dataframe1: First DataFrame port: an input name of ``inputs``, a CSV/Parquet path or URL,
+        or a DataFrame (e.g. an ``XComArg``). (templated)
+    :param dataframe2: Second DataFrame port, the same. The first *connected* port is the first
+        argument of ``azureml_main`` (seed rule), so ``dataframe2`` alone is passed first.
+    :param dataframe_output: Name of the DataFrame output (default ``dataframe``).
+    :param visualizations_output: Name of the visualisations output (default ``visualizations``).
+    :param time_limit_seconds: Kill the process group after this long (default
+        ``[mlpipelines] eps_time_limit_seconds``; 0: none).
+    :param memory_limit_mb: Address-space limit of the child process (default
+        ``[mlpipelines] eps_memory_limit_mb``; 0: none).
+    """
+
+    template_fields = (*StepOperatorBase.template_fields, "dataframe1", "dataframe2")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"arguments": "json"}
+    ui_color = "#fbe7d9"
+
+    def __init__(
+        self,
+        *,
+        script: str | None = None,
+        script_file: str | None = None,
+        bundle: str | None = None,
+        dataframe1: Any = None,
+        dataframe2: Any = None,
+        dataframe_output: str = "dataframe",
+        visualizations_output: str = "visualizations",
+        time_limit_seconds: float | None = None,
+        memory_limit_mb: int | None = None,
+        eps: dict[str, Any] | None = None,
+        pipeline: str | None = None,
+        step: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if eps is None:
+            if (script is None) == (script_file is None):
+                raise ValueError("give exactly one of script (the text) and script_file (a path)")
+            eps = {
+                "script": script,
+                "script_file": os.path.abspath(script_file) if script_file else None,
+                "bundle": os.path.abspath(bundle) if bundle else None,
+                "ports": {"dataframe1": None, "dataframe2": None},
+                "dataframe_output": dataframe_output,
+                "visualizations_output": visualizations_output,
+                "time_limit_seconds": time_limit_seconds,
+                "memory_limit_mb": memory_limit_mb,
+            }
+            kwargs.setdefault(
+                "outputs",
+                {dataframe_output: "workspaceblobstore"} | {visualizations_output: "workspaceblobstore"},
+            )
+            kwargs.setdefault(
+                "script_name", os.path.basename(script_file) if script_file else INLINE_SCRIPT_NAME
+            )
+            kwargs.setdefault("source_directory", os.path.dirname(eps["script_file"] or os.getcwd()))
+            kwargs.setdefault("kind", "execute_python_script")
+        ports = eps.get("ports", {})
+        super().__init__(
+            pipeline=pipeline or "",
+            step=step or kwargs.get("task_id", "execute_python_script"),
+            eps=eps,
+            **kwargs,
+        )
+        if not self.pipeline:
+            self.pipeline = self.dag_id
+        self.dataframe1 = dataframe1 if dataframe1 is not None else ports.get("dataframe1")
+        self.dataframe2 = dataframe2 if dataframe2 is not None else ports.get("dataframe2")
+        self._process: ScriptProcess | None = None
+        self._timed_out = False
+
+    @property
+    def settings_(self) -> dict[str, Any]:
+        """The step's Execute Python Script settings (never None on this operator)."""
+        assert self.eps is not None  # noqa: S101 - set in __init__
+        return self.eps
+
+    # -- run --------------------------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        """Run the script in a sandbox, commit both outputs, publish ``mlp_step``, return the frame."""
+        fp = self._fingerprint(context)
+        with held_lease(
+            storage.local_path(self.manifest_location(fp)), lease_holder(self.dag_id, context["run_id"])
+        ):
+            return self._execute(context, fp)
+
+    def _fingerprint(self, context: Context) -> Fingerprint:
+        group = self.task_id.rsplit(".", 1)[0] if "." in self.task_id else None
+        if group is not None:
+            handed = context["ti"].xcom_pull(task_ids=f"{group}.{REUSE_TASK_ID}", key=FINGERPRINT_KEY)
+            if isinstance(handed, dict):
+                return Fingerprint.from_json(handed)
+        return self.compute_fingerprint(context)
+
+    def _execute(self, context: Context, fp: Fingerprint) -> Any:
+        from airflow_mlpipelines.frames import codec
+
+        eps = self.settings_
+        output_urls = self.output_urls(fp, context["run_id"])
+        df_name, vis_name = eps["dataframe_output"], eps["visualizations_output"]
+        with tempfile.TemporaryDirectory(prefix=f"mlp-eps-{storage.safe_segment(self.step)}-") as sandbox:
+            work = os.path.join(sandbox, "work")
+            os.makedirs(work)
+            output_paths = {name: self._output_dir(url, sandbox, name) for name, url in output_urls.items()}
+            job = {
+                "inputs": {port: self._port_input(context, port, sandbox) for port in PORTS},
+                "script": self._script_path(sandbox),
+                "script_label": self._script_label(),
+                "bundle_dir": self._bundle(sandbox),
+                "dataframe_output": output_paths[df_name],
+                "visualizations_output": output_paths[vis_name],
+                "memory_limit_bytes": self._memory_limit_mb() * 1024 * 1024,
+                "error_file": os.path.join(sandbox, "error.json"),
+                "result_file": os.path.join(sandbox, "result.json"),
+            }
+            job_file = os.path.join(sandbox, "job.json")
+            with open(job_file, "w", encoding="utf-8") as fh:
+                json.dump(job, fh)
+            self._run(job_file, work, job)
+            described = store.describe_outputs(output_paths)
+            frame = codec.read(os.path.join(output_paths[df_name], DATA_FILE), "parquet")
+            for name, url in output_urls.items():
+                if storage.local_path(url) is None:
+                    storage.upload(output_paths[name], url)
+        manifest = store.build_manifest(
+            pipeline=self.pipeline,
+            step=self.step,
+            fingerprint=fp,
+            outputs=described,
+            urls=output_urls,
+            produced_by={"dag_id": self.dag_id, "run_id": context["run_id"], "task_id": self.task_id},
+        )
+        store.commit(self.manifest_location(fp), manifest)
+        self.log.info("committed outputs of %s (fingerprint %s)", self.step, fp.short)
+        context["ti"].xcom_push(
+            key=STEP_KEY,
+            value={"outputs": output_urls, "manifest_digest": manifest["digest"], "fingerprint": fp.digest},
+        )
+        return frame
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def _port_input(self, context: Context, port: str, sandbox: str) -> dict[str, str] | None:
+        """Where the child reads a port's frame: a table file/folder, or an Arrow file we write."""
+        value = getattr(self, port)
+        if value is None:
+            return None
+        if is_frame(value):
+            from airflow_mlpipelines.frames import codec
+
+            path = os.path.join(sandbox, f"{port}.arrow")
+            codec.write(value, path, "arrow")
+            return {"path": path, "format": "arrow"}
+        if not isinstance(value, str):
+            raise StepExecutionError(
+                f"step '{self.step}': {port} must be an input name, a path or a DataFrame; "
+                f"got {type(value).__name__}"
+            )
+        spec = self.inputs.get(value)
+        url = self.input_url(context, value, spec) if spec is not None else value
+        local = storage.local_path(url)
+        if local is None:
+            local = storage.download(url, os.path.join(sandbox, "inputs", port))
+        elif not os.path.exists(local):
+            raise StepExecutionError(
+                f"step '{self.step}': input '{value}' on {port} does not exist at {local}"
+            )
+        return {"path": local, "format": "table"}
+
+    def _script_path(self, sandbox: str) -> str:
+        eps = self.settings_
+        if eps.get("script") is None:
+            script_text(eps, self.step)  # a clear error when the file is missing
+            return str(eps["script_file"])
+        path = os.path.join(sandbox, INLINE_SCRIPT_NAME)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(str(eps["script"]))
+        return path
+
+    def _script_label(self) -> str:
+        eps = self.settings_
+        if eps.get("script") is None:
+            return str(eps["script_file"])
+        where = eps.get("script_where")
+        if where:
+            return f"{INLINE_SCRIPT_NAME} (the inline script of step '{self.step}'; its line 1 is {where})"
+        return f"{INLINE_SCRIPT_NAME} (the inline script of step '{self.step}')"
+
+    def _bundle(self, sandbox: str) -> str | None:
+        bundle = self.settings_.get("bundle")
+        if not bundle:
+            return None
+        dest = os.path.join(sandbox, "bundle")
+        limits = BundleLimits(settings.eps_bundle_max_bytes(), settings.eps_bundle_max_files())
+        try:
+            files = extract(str(bundle), dest, limits)
+        except BundleError as exc:
+            raise StepExecutionError(f"step '{self.step}': {exc}") from None
+        self.log.info("extracted script bundle %s (%d files) onto sys.path", bundle, len(files))
+        return dest
+
+    @staticmethod
+    def _output_dir(url: str, sandbox: str, name: str) -> str:
+        local = storage.local_path(url)
+        return storage.fresh_local_dir(local if local is not None else os.path.join(sandbox, "outputs", name))
+
+    # -- the child process ------------------------------------------------------------------------
+    def _time_limit(self) -> float:
+        value = self.settings_.get("time_limit_seconds")
+        return float(value) if value else settings.eps_time_limit_seconds()
+
+    def _memory_limit_mb(self) -> int:
+        value = self.settings_.get("memory_limit_mb")
+        return int(value) if value else settings.eps_memory_limit_mb()
+
+    def _run(self, job_file: str, work: str, job: dict[str, Any]) -> None:
+        env = dict(os.environ)
+        env["MPLBACKEND"] = "Agg"  # the seed's first step for plots, preset
+        self.log.info("Running step %s: azureml_main from %s", self.step, job["script_label"])
+        # ``-m`` as the "script" runs the runner module: python -u -m airflow_mlpipelines.runtime.eps_main JOB
+        self._process = ScriptProcess(
+            python=sys.executable,
+            script="-m",
+            argv=[RUNNER_MODULE, job_file],
+            cwd=work,
+            env=env,
+            on_stdout=lambda line: self.log.info("%s", line),
+            on_stderr=lambda line: self.log.info("[stderr] %s", line),
+        )
+        limit = self._time_limit()
+        timer = threading.Timer(limit, self._time_out) if limit > 0 else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            result = self._process.run()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if self._timed_out:
+            raise StepExecutionError(
+                f"step '{self.step}': azureml_main ran longer than its time limit of {limit:g} s; "
+                "its process group was killed (time_limit_seconds, [mlpipelines] eps_time_limit_seconds)"
+            )
+        if result.returncode != 0:
+            raise self._failure(job, result.returncode, result.stderr_tail)
+        with open(job["result_file"], encoding="utf-8") as fh:
+            summary = json.load(fh)
+        self.log.info(
+            "azureml_main returned %d rows x %d columns; %d visualisation(s): %s",
+            summary["rows"],
+            len(summary["columns"]),
+            len(summary["visualizations"]),
+            ", ".join(summary["visualizations"]) or "none",
+        )
+
+    def _time_out(self) -> None:
+        self._timed_out = True
+        if self._process is not None:
+            self._process.terminate(min(settings.kill_grace_seconds(), 5.0))
+
+    def _failure(self, job: dict[str, Any], returncode: int, tail: list[str]) -> StepExecutionError:
+        try:
+            with open(job["error_file"], encoding="utf-8") as fh:
+                error = json.load(fh)
+        except (OSError, ValueError):
+            error = None
+        if error is not None and error.get("kind") == "user":
+            where = f" at line {error['line']} of {job['script_label']}" if error.get("line") else ""
+            hint = ""
+            if error.get("type") == "MemoryError" and self._memory_limit_mb():
+                hint = f" (the step's memory limit is {self._memory_limit_mb()} MiB)"
+            return StepExecutionError(
+                f"step '{self.step}': azureml_main raised {error['type']}: {error['message']}{where}{hint}; "
+                "its full traceback is in the task log above"
+            )
+        if error is not None:
+            return StepExecutionError(f"step '{self.step}': {error['message']}")
+        if returncode < 0:
+            return StepExecutionError(
+                f"step '{self.step}': the script's process was killed by signal {-returncode}"
+                + (f" (memory limit {self._memory_limit_mb()} MiB)" if self._memory_limit_mb() else "")
+            )
+        text = "\n".join(tail)
+        return StepExecutionError(
+            f"step '{self.step}': the script's process exited with code {returncode}; "
+            f"last lines of stderr:\n{text}"
+        )
+
+    def on_kill(self) -> None:
+        """Stop the script's whole process group when Airflow stops the task."""
+        if self._process is not None:
+            self._process.terminate(settings.kill_grace_seconds())
