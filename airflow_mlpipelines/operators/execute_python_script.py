@@ -12,11 +12,8 @@ Outputs (the contract with the UI plugin): the DataFrame at ``<dataframe output>
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import tempfile
-import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_mlpipelines import settings
@@ -34,13 +31,11 @@ from airflow_mlpipelines.operators.step_base import (
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint
 from airflow_mlpipelines.runtime.bundle import BundleError, BundleLimits, extract
-from airflow_mlpipelines.runtime.script_step import ScriptProcess
+from airflow_mlpipelines.runtime.eps_job import INLINE_SCRIPT_NAME, EpsJob, EpsRunner, write_inline_script
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-RUNNER_MODULE = "airflow_mlpipelines.runtime.eps_main"
-INLINE_SCRIPT_NAME = "azureml_main.py"
 DATA_FILE = "data.parquet"
 PORTS = ("dataframe1", "dataframe2")
 
@@ -124,8 +119,7 @@ class ExecutePythonScriptOperator(StepOperatorBase):
             self.pipeline = self.dag_id
         self.dataframe1 = dataframe1 if dataframe1 is not None else ports.get("dataframe1")
         self.dataframe2 = dataframe2 if dataframe2 is not None else ports.get("dataframe2")
-        self._process: ScriptProcess | None = None
-        self._timed_out = False
+        self._runner: EpsRunner | None = None
 
     @property
     def settings_(self) -> dict[str, Any]:
@@ -156,25 +150,35 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         eps = self.settings_
         output_urls = self.output_urls(fp, context["run_id"])
         df_name, vis_name = eps["dataframe_output"], eps["visualizations_output"]
+        # The seed: the script runs in a fresh working directory, deleted when the module finishes.
         with tempfile.TemporaryDirectory(prefix=f"mlp-eps-{storage.safe_segment(self.step)}-") as sandbox:
-            work = os.path.join(sandbox, "work")
-            os.makedirs(work)
             output_paths = {name: self._output_dir(url, sandbox, name) for name, url in output_urls.items()}
-            job = {
-                "inputs": {port: self._port_input(context, port, sandbox) for port in PORTS},
-                "script": self._script_path(sandbox),
-                "script_label": self._script_label(),
-                "bundle_dir": self._bundle(sandbox),
-                "dataframe_output": output_paths[df_name],
-                "visualizations_output": output_paths[vis_name],
-                "memory_limit_bytes": self._memory_limit_mb() * 1024 * 1024,
-                "error_file": os.path.join(sandbox, "error.json"),
-                "result_file": os.path.join(sandbox, "result.json"),
-            }
-            job_file = os.path.join(sandbox, "job.json")
-            with open(job_file, "w", encoding="utf-8") as fh:
-                json.dump(job, fh)
-            self._run(job_file, work, job)
+            job = EpsJob(
+                sandbox=sandbox,
+                script=self._script_path(sandbox),
+                script_label=self._script_label(),
+                dataframe_output=output_paths[df_name],
+                visualizations_output=output_paths[vis_name],
+                inputs={port: self._port_input(context, port, sandbox) for port in PORTS},
+                bundle_dir=self._bundle(sandbox),
+                memory_limit_bytes=self._memory_limit_mb() * 1024 * 1024,
+            )
+            self.log.info("Running step %s: azureml_main from %s", self.step, job.script_label)
+            self._runner = EpsRunner(
+                job,
+                step=self.step,
+                time_limit_seconds=self._time_limit(),
+                grace_seconds=settings.kill_grace_seconds(),
+                on_stdout=lambda line: self.log.info("%s", line),
+                on_stderr=lambda line: self.log.info("[stderr] %s", line),
+            )
+            summary = self._runner.run()
+            self.log.info(
+                "azureml_main returned %d rows x %d columns; visualisations: %s",
+                summary["rows"],
+                len(summary["columns"]),
+                ", ".join(summary["visualizations"]) or "none",
+            )
             described = store.describe_outputs(output_paths)
             frame = codec.read(os.path.join(output_paths[df_name], DATA_FILE), "parquet")
             for name, url in output_urls.items():
@@ -229,10 +233,7 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         if eps.get("script") is None:
             script_text(eps, self.step)  # a clear error when the file is missing
             return str(eps["script_file"])
-        path = os.path.join(sandbox, INLINE_SCRIPT_NAME)
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(str(eps["script"]))
-        return path
+        return write_inline_script(sandbox, str(eps["script"]))
 
     def _script_label(self) -> str:
         eps = self.settings_
@@ -270,81 +271,7 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         value = self.settings_.get("memory_limit_mb")
         return int(value) if value else settings.eps_memory_limit_mb()
 
-    def _run(self, job_file: str, work: str, job: dict[str, Any]) -> None:
-        env = dict(os.environ)
-        env["MPLBACKEND"] = "Agg"  # the seed's first step for plots, preset
-        self.log.info("Running step %s: azureml_main from %s", self.step, job["script_label"])
-        # ``-m`` as the "script" runs the runner module: python -u -m airflow_mlpipelines.runtime.eps_main JOB
-        self._process = ScriptProcess(
-            python=sys.executable,
-            script="-m",
-            argv=[RUNNER_MODULE, job_file],
-            cwd=work,
-            env=env,
-            on_stdout=lambda line: self.log.info("%s", line),
-            on_stderr=lambda line: self.log.info("[stderr] %s", line),
-        )
-        limit = self._time_limit()
-        timer = threading.Timer(limit, self._time_out) if limit > 0 else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        try:
-            result = self._process.run()
-        finally:
-            if timer is not None:
-                timer.cancel()
-        if self._timed_out:
-            raise StepExecutionError(
-                f"step '{self.step}': azureml_main ran longer than its time limit of {limit:g} s; "
-                "its process group was killed (time_limit_seconds, [mlpipelines] eps_time_limit_seconds)"
-            )
-        if result.returncode != 0:
-            raise self._failure(job, result.returncode, result.stderr_tail)
-        with open(job["result_file"], encoding="utf-8") as fh:
-            summary = json.load(fh)
-        self.log.info(
-            "azureml_main returned %d rows x %d columns; %d visualisation(s): %s",
-            summary["rows"],
-            len(summary["columns"]),
-            len(summary["visualizations"]),
-            ", ".join(summary["visualizations"]) or "none",
-        )
-
-    def _time_out(self) -> None:
-        self._timed_out = True
-        if self._process is not None:
-            self._process.terminate(min(settings.kill_grace_seconds(), 5.0))
-
-    def _failure(self, job: dict[str, Any], returncode: int, tail: list[str]) -> StepExecutionError:
-        try:
-            with open(job["error_file"], encoding="utf-8") as fh:
-                error = json.load(fh)
-        except (OSError, ValueError):
-            error = None
-        if error is not None and error.get("kind") == "user":
-            where = f" at line {error['line']} of {job['script_label']}" if error.get("line") else ""
-            hint = ""
-            if error.get("type") == "MemoryError" and self._memory_limit_mb():
-                hint = f" (the step's memory limit is {self._memory_limit_mb()} MiB)"
-            return StepExecutionError(
-                f"step '{self.step}': azureml_main raised {error['type']}: {error['message']}{where}{hint}; "
-                "its full traceback is in the task log above"
-            )
-        if error is not None:
-            return StepExecutionError(f"step '{self.step}': {error['message']}")
-        if returncode < 0:
-            return StepExecutionError(
-                f"step '{self.step}': the script's process was killed by signal {-returncode}"
-                + (f" (memory limit {self._memory_limit_mb()} MiB)" if self._memory_limit_mb() else "")
-            )
-        text = "\n".join(tail)
-        return StepExecutionError(
-            f"step '{self.step}': the script's process exited with code {returncode}; "
-            f"last lines of stderr:\n{text}"
-        )
-
     def on_kill(self) -> None:
         """Stop the script's whole process group when Airflow stops the task."""
-        if self._process is not None:
-            self._process.terminate(settings.kill_grace_seconds())
+        if self._runner is not None:
+            self._runner.terminate()

@@ -1,4 +1,4 @@
-"""Airflow DAG for pipeline definition definitions/eps_feature_importance.py (written by `mlpipelines stubs`)."""
+"""Airflow DAG for pipeline definition definitions/eps_features.py (written by `mlpipelines stubs`)."""
 
 from __future__ import annotations
 

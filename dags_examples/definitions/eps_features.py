@@ -1,6 +1,6 @@
 """Seeds 000/003's feature-importance example as Python definitions with SDK-v1-style names.
 
-# [START eps_feature_importance]
+# [START eps_features]
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ rank_step = ExecutePythonScriptStep(
 
 pipeline = Pipeline(
     steps=[rank_step],  # load_diabetes is pulled in as the producer of its input
-    name="eps_feature_importance",
+    name="eps_features",
     description="Rank the diabetes features by ExtraTrees importance (seeds 000/003).",
     tags=["example", "execute_python_script"],
 )
-# [END eps_feature_importance]
+# [END eps_features]
