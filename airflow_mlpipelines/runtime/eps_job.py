@@ -8,8 +8,10 @@ started), with ``MPLBACKEND=Agg`` preset; the failure message names the user's e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
@@ -137,6 +139,10 @@ class EpsRunner:
     def _time_out(self) -> None:
         self.timed_out = True
         self.terminate()
+        # What the script started may outlive it (its own children ignore or outlast SIGTERM).
+        if self.process.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
     def _failure(self, returncode: int, tail: list[str]) -> StepExecutionError:
         try:
