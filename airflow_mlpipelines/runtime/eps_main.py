@@ -10,8 +10,8 @@ in its own process group; this module then:
 4. loads the user's script under its own file name (``azureml_main.py`` for inline scripts), so a
    traceback points at *their* line, and calls ``azureml_main`` with the connected frames by position;
 5. turns the return value into the output frame (seed rules) and writes ``<dataframe output>/data.parquet``;
-6. saves figures left open as ``figure_<n>.png`` and copies every PNG from the working directory into
-   the visualisations output.
+6. copies every PNG from the working directory into the visualisations output, and saves figures
+   left open that the script never saved itself as ``figure_<n>.png``.
 
 A failure writes ``error.json`` beside the job (what the operator reports) and exits non-zero; the
 user's own exceptions print their traceback from the first frame of their code, without ours.
@@ -19,6 +19,10 @@ user's own exceptions print their traceback from the first frame of their code, 
 
 from __future__ import annotations
 
+import functools
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import inspect
 import json
 import os
@@ -106,13 +110,57 @@ def _entry_point(module: types.ModuleType, label: str, args: list[Any], ports: l
     return func
 
 
+_SAVED_FIGURES: set[int] = set()
+"""``id()`` of every figure the script saved itself (recorded by the wrapped ``Figure.savefig``)."""
+
+
+class SavefigRecorder(importlib.abc.MetaPathFinder):
+    """When the script imports matplotlib, wrap ``Figure.savefig`` to remember which figures it saved.
+
+    A meta-path hook instead of importing matplotlib up front: scripts that draw nothing do not pay
+    for matplotlib's import (~0.5 s).
+    """
+
+    def find_spec(
+        self, fullname: str, path: Any, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "matplotlib.figure":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        original = loader.exec_module
+
+        def exec_module(module: types.ModuleType) -> None:
+            original(module)
+            _record_savefig(module.Figure)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _record_savefig(figure_class: Any) -> None:
+    original = figure_class.savefig
+
+    @functools.wraps(original)
+    def savefig(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _SAVED_FIGURES.add(id(self))
+        return original(self, *args, **kwargs)
+
+    figure_class.savefig = savefig
+
+
 def _save_open_figures(vis_dir: str, taken: set[str]) -> list[str]:
-    """Figures still open when ``azureml_main`` returned, saved as ``figure_<n>.png``."""
+    """Figures still open when ``azureml_main`` returned and never saved, as ``figure_<n>.png``."""
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is None:
         return []
     saved = []
     for num in plt.get_fignums():
+        if id(plt.figure(num)) in _SAVED_FIGURES:
+            continue  # the script saved it under its own name
         name = f"figure_{num}.png"
         if name in taken:
             name = f"figure_{num}_open.png"
@@ -191,6 +239,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     timings["read"] = time.perf_counter() - start
     if job.get("bundle_dir"):
         sys.path.insert(0, job["bundle_dir"])
+    if "matplotlib.figure" not in sys.modules:
+        sys.meta_path.insert(0, SavefigRecorder())
     sys.argv = [job["script"]]
     start = time.perf_counter()
     try:

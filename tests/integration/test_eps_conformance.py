@@ -155,7 +155,10 @@ RETURNS = {
 class TestReturnValue:
     @pytest.mark.parametrize("form", list(RETURNS))
     def test_first_element_of_a_sequence_or_a_bare_frame(self, tmp_path: Path, form: str) -> None:
-        script = f"import numpy as np\nimport pandas as pd\ndef azureml_main():\n    df = pd.DataFrame({{'x': [1, 2]}})\n    {RETURNS[form]}\n"
+        script = (
+            "import numpy as np\nimport pandas as pd\n"
+            f"def azureml_main():\n    df = pd.DataFrame({{'x': [1, 2]}})\n    {RETURNS[form]}\n"
+        )
         assert run_script(tmp_path, script).frame.to_dict("list") == {"x": [1, 2]}
 
     def test_none_is_an_empty_output(self, tmp_path: Path) -> None:
@@ -207,7 +210,8 @@ class TestTypeTranslation:
         script = (
             "import pandas as pd\n"
             "def azureml_main(df):\n"
-            "    return pd.DataFrame({'n_is_na': [df['n'][1] is pd.NA], 'f_is_nan': [bool(pd.isna(df['f'][1]))]}),\n"
+            "    return pd.DataFrame({'n_is_na': [df['n'][1] is pd.NA],\n"
+            "                         'f_is_nan': [bool(pd.isna(df['f'][1]))]}),\n"
         )
         assert run_script(tmp_path, script, dataframe1=stored).frame.iloc[0].tolist() == [True, True]
 
@@ -215,7 +219,8 @@ class TestTypeTranslation:
         script = (
             "import numpy as np, pandas as pd\n"
             "def azureml_main():\n"
-            "    return pd.DataFrame({'f': [1.0, np.nan], 's': ['a', None], 'n': pd.array([None, 2], dtype='Int64')}),\n"
+            "    return pd.DataFrame({'f': [1.0, np.nan], 's': ['a', None],\n"
+            "                         'n': pd.array([None, 2], dtype='Int64')}),\n"
         )
         run_script(tmp_path, script)
         table = pq.read_table(tmp_path / "out" / "df" / "data.parquet")
@@ -280,7 +285,7 @@ class TestTypeTranslation:
         out = run_script(tmp_path, script, dataframe1=pd.DataFrame({"blob": [payload]}))
         assert out.frame["trap"][0] == payload
         assert isinstance(out.frame["model"][0], bytes)
-        assert pickle.loads(out.frame["model"][0]) == {"weights": [0.1, 0.2]}  # the user's own choice
+        assert pickle.loads(out.frame["model"][0]) == {"weights": [0.1, 0.2]}  # noqa: S301 - the user's own bytes
         assert str(pq.read_schema(tmp_path / "out" / "df" / "data.parquet").field("trap").type) == "binary"
         assert not marker.exists()
 
@@ -324,7 +329,10 @@ class TestBundle:
 
     def test_packages_in_folders_import(self, tmp_path: Path) -> None:
         bundle = _zip(tmp_path / "pkg.zip", {"mylib/__init__.py": "", "mylib/core.py": "VALUE = 7\n"})
-        script = "import pandas as pd\nfrom mylib.core import VALUE\ndef azureml_main():\n    return pd.DataFrame({'v': [VALUE]})\n"
+        script = (
+            "import pandas as pd\nfrom mylib.core import VALUE\n"
+            "def azureml_main():\n    return pd.DataFrame({'v': [VALUE]})\n"
+        )
         assert run_script(tmp_path, script, bundle=bundle).frame["v"].tolist() == [7]
 
     @pytest.mark.parametrize(
@@ -407,7 +415,8 @@ class TestSandboxAndErrors:
         script = (
             "import os, pandas as pd\n"
             "def azureml_main():\n"
-            "    return pd.DataFrame({'pid': [os.getpid()], 'cwd': [os.getcwd()], 'files': [len(os.listdir('.'))]}),\n"
+            "    return pd.DataFrame({'pid': [os.getpid()], 'cwd': [os.getcwd()],\n"
+            "                         'files': [len(os.listdir('.'))]}),\n"
         )
         out = run_script(tmp_path, script)
         assert out.frame["pid"][0] != os.getpid()
