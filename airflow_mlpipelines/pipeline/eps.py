@@ -26,7 +26,7 @@ KIND: Final = "execute_python_script"
 INLINE_SCRIPT_NAME = "azureml_main.py"
 """The file name an inline script runs under, so tracebacks name a real file and line."""
 ENTRY_POINT = "azureml_main"
-ENTRY_HINT = "define def azureml_main(dataframe1=None, dataframe2=None): ... and return a DataFrame"
+ENTRY_HINT = "define a function azureml_main that takes the connected DataFrames and returns a DataFrame"
 
 
 def default_output_names(step: str) -> tuple[str, str]:
