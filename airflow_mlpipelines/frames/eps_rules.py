@@ -39,7 +39,7 @@ def input_frame(df: pd.DataFrame) -> pd.DataFrame:
     if isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1:
         if df.index.name is None:
             return df
-    return df.set_axis(pd.RangeIndex(len(df)), axis=0, copy=False)
+    return df.set_axis(pd.RangeIndex(len(df)), axis=0)
 
 
 def connected_arguments(frames: dict[str, pd.DataFrame | None]) -> list[pd.DataFrame]:
@@ -125,7 +125,7 @@ def output_frame(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     names = unique_names(df.columns)
-    out = df.set_axis(pd.RangeIndex(len(df)), axis=0, copy=False)
+    out = df.set_axis(pd.RangeIndex(len(df)), axis=0)
     if names != list(df.columns) or not all(type(c) is str for c in df.columns):
-        out = out.set_axis(pd.Index(names, dtype=object), axis=1, copy=False)
+        out = out.set_axis(pd.Index(names, dtype=object), axis=1)
     return out
