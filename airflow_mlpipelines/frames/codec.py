@@ -111,9 +111,16 @@ def _batches(
     for start in range(0, max(len(frame), 1), step):
         chunk = frame.iloc[start : start + step]
         try:
-            yield pa.RecordBatch.from_pandas(chunk, schema=schema, preserve_index=keep_index)
+            try:
+                batches = [pa.RecordBatch.from_pandas(chunk, schema=schema, preserve_index=keep_index)]
+            except TypeError:
+                # Arrow-backed columns made of several chunks (strings read back from Parquet) cannot
+                # become one batch directly: go through a table and join each column's chunks.
+                table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=keep_index)
+                batches = table.combine_chunks().to_batches()
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
             raise _column_error(chunk, exc) from None
+        yield from batches
 
 
 def to_table(df: pd.DataFrame) -> pa.Table:

@@ -14,6 +14,7 @@ The reuse sensor and the compute task must compute the same fingerprint, so this
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.exceptions import StepExecutionError
@@ -23,6 +24,17 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from airflow_mlpipelines.reuse.source_tree import DigestCache
+
+
+@dataclass(frozen=True)
+class StagedFrame:
+    """A DataFrame port value already written for the child (Arrow IPC), with its file's digest.
+
+    Digesting the file the child reads anyway saves serialising a large frame a second time.
+    """
+
+    path: str
+    digest: str
 
 
 def is_frame(value: Any) -> bool:
@@ -54,7 +66,7 @@ def eps_components(
         if not os.path.isfile(bundle):
             raise StepExecutionError(f"step '{step}': script bundle {bundle} does not exist")
         bundle_digest = cache.digest(bundle, os.stat(bundle))
-    port_names = {p: (None if is_frame(v) else v) for p, v in ports.items()}
+    port_names = {p: (None if is_frame(v) or isinstance(v, StagedFrame) else v) for p, v in ports.items()}
     components = {
         "script_text": digest_of(text),
         "bundle": digest_of(bundle_digest),
@@ -66,7 +78,9 @@ def eps_components(
         "ports": port_names,
     }
     for port, value in ports.items():
-        if is_frame(value):
+        if isinstance(value, StagedFrame):
+            components[f"frame:{port}"] = value.digest
+        elif is_frame(value):
             from airflow_mlpipelines.frames.codec import frame_digest
 
             components[f"frame:{port}"] = frame_digest(value)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_mlpipelines import settings
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
-from airflow_mlpipelines.operators.eps_support import is_frame, script_text
+from airflow_mlpipelines.operators.eps_support import StagedFrame, is_frame, script_text
 from airflow_mlpipelines.operators.python_script import held_lease
 from airflow_mlpipelines.operators.step_base import (
     FINGERPRINT_KEY,
@@ -120,6 +120,7 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         self.dataframe1 = dataframe1 if dataframe1 is not None else ports.get("dataframe1")
         self.dataframe2 = dataframe2 if dataframe2 is not None else ports.get("dataframe2")
         self._runner: EpsRunner | None = None
+        self._staged: dict[str, StagedFrame] = {}
 
     @property
     def settings_(self) -> dict[str, Any]:
@@ -130,11 +131,29 @@ class ExecutePythonScriptOperator(StepOperatorBase):
     # -- run --------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         """Run the script in a sandbox, commit both outputs, publish ``mlp_step``, return the frame."""
-        fp = self._fingerprint(context)
-        with held_lease(
-            storage.local_path(self.manifest_location(fp)), lease_holder(self.dag_id, context["run_id"])
-        ):
-            return self._execute(context, fp)
+        # The seed: the script runs in a fresh working directory, deleted when the module finishes.
+        with tempfile.TemporaryDirectory(prefix=f"mlp-eps-{storage.safe_segment(self.step)}-") as sandbox:
+            self._stage_frames(sandbox)
+            fp = self._fingerprint(context)
+            with held_lease(
+                storage.local_path(self.manifest_location(fp)), lease_holder(self.dag_id, context["run_id"])
+            ):
+                return self._execute(context, fp, sandbox)
+
+    def _stage_frames(self, sandbox: str) -> None:
+        """Write DataFrames handed to the ports (e.g. XComArgs) as Arrow files for the child, once."""
+        from airflow_mlpipelines.frames import codec
+
+        self._staged = {}
+        for port in PORTS:
+            value = getattr(self, port)
+            if is_frame(value):
+                path = os.path.join(sandbox, f"{port}.arrow")
+                self._staged[port] = StagedFrame(path, codec.write(value, path, "arrow").digest)
+
+    def eps_ports(self) -> dict[str, Any]:
+        """Port values for the fingerprint: staged frames stand for the DataFrames they hold."""
+        return {port: self._staged.get(port, getattr(self, port)) for port in PORTS}
 
     def _fingerprint(self, context: Context) -> Fingerprint:
         group = self.task_id.rsplit(".", 1)[0] if "." in self.task_id else None
@@ -144,46 +163,44 @@ class ExecutePythonScriptOperator(StepOperatorBase):
                 return Fingerprint.from_json(handed)
         return self.compute_fingerprint(context)
 
-    def _execute(self, context: Context, fp: Fingerprint) -> Any:
+    def _execute(self, context: Context, fp: Fingerprint, sandbox: str) -> Any:
         from airflow_mlpipelines.frames import codec
 
         eps = self.settings_
         output_urls = self.output_urls(fp, context["run_id"])
         df_name, vis_name = eps["dataframe_output"], eps["visualizations_output"]
-        # The seed: the script runs in a fresh working directory, deleted when the module finishes.
-        with tempfile.TemporaryDirectory(prefix=f"mlp-eps-{storage.safe_segment(self.step)}-") as sandbox:
-            output_paths = {name: self._output_dir(url, sandbox, name) for name, url in output_urls.items()}
-            job = EpsJob(
-                sandbox=sandbox,
-                script=self._script_path(sandbox),
-                script_label=self._script_label(),
-                dataframe_output=output_paths[df_name],
-                visualizations_output=output_paths[vis_name],
-                inputs={port: self._port_input(context, port, sandbox) for port in PORTS},
-                bundle_dir=self._bundle(sandbox),
-                memory_limit_bytes=self._memory_limit_mb() * 1024 * 1024,
-            )
-            self.log.info("Running step %s: azureml_main from %s", self.step, job.script_label)
-            self._runner = EpsRunner(
-                job,
-                step=self.step,
-                time_limit_seconds=self._time_limit(),
-                grace_seconds=settings.kill_grace_seconds(),
-                on_stdout=lambda line: self.log.info("%s", line),
-                on_stderr=lambda line: self.log.info("[stderr] %s", line),
-            )
-            summary = self._runner.run()
-            self.log.info(
-                "azureml_main returned %d rows x %d columns; visualisations: %s",
-                summary["rows"],
-                len(summary["columns"]),
-                ", ".join(summary["visualizations"]) or "none",
-            )
-            described = store.describe_outputs(output_paths)
-            frame = codec.read(os.path.join(output_paths[df_name], DATA_FILE), "parquet")
-            for name, url in output_urls.items():
-                if storage.local_path(url) is None:
-                    storage.upload(output_paths[name], url)
+        output_paths = {name: self._output_dir(url, sandbox, name) for name, url in output_urls.items()}
+        job = EpsJob(
+            sandbox=sandbox,
+            script=self._script_path(sandbox),
+            script_label=self._script_label(),
+            dataframe_output=output_paths[df_name],
+            visualizations_output=output_paths[vis_name],
+            inputs={port: self._port_input(context, port, sandbox) for port in PORTS},
+            bundle_dir=self._bundle(sandbox),
+            memory_limit_bytes=self._memory_limit_mb() * 1024 * 1024,
+        )
+        self.log.info("Running step %s: azureml_main from %s", self.step, job.script_label)
+        self._runner = EpsRunner(
+            job,
+            step=self.step,
+            time_limit_seconds=self._time_limit(),
+            grace_seconds=settings.kill_grace_seconds(),
+            on_stdout=lambda line: self.log.info("%s", line),
+            on_stderr=lambda line: self.log.info("[stderr] %s", line),
+        )
+        summary = self._runner.run()
+        self.log.info(
+            "azureml_main returned %d rows x %d columns; visualisations: %s",
+            summary["rows"],
+            len(summary["columns"]),
+            ", ".join(summary["visualizations"]) or "none",
+        )
+        described = store.describe_outputs(output_paths)
+        frame = codec.read(os.path.join(output_paths[df_name], DATA_FILE), "parquet")
+        for name, url in output_urls.items():
+            if storage.local_path(url) is None:
+                storage.upload(output_paths[name], url)
         manifest = store.build_manifest(
             pipeline=self.pipeline,
             step=self.step,
@@ -206,12 +223,8 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         value = getattr(self, port)
         if value is None:
             return None
-        if is_frame(value):
-            from airflow_mlpipelines.frames import codec
-
-            path = os.path.join(sandbox, f"{port}.arrow")
-            codec.write(value, path, "arrow")
-            return {"path": path, "format": "arrow"}
+        if port in self._staged:
+            return {"path": self._staged[port].path, "format": "arrow"}
         if not isinstance(value, str):
             raise StepExecutionError(
                 f"step '{self.step}': {port} must be an input name, a path or a DataFrame; "

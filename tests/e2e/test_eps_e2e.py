@@ -97,8 +97,8 @@ def test_user_traceback_with_line_in_task_log(server: AirflowServer) -> None:
     assert run["state"] == "failed"
     log = server.task_log("eps_fails", run["dag_run_id"], "explode.run")
     assert "Traceback (most recent call last):" in log
-    assert "azureml_main.py\", line 7, in azureml_main" in log
-    assert "azureml_main.py\", line 4, in check" in log
+    assert 'azureml_main.py", line 7, in azureml_main' in log
+    assert 'azureml_main.py", line 4, in check' in log
     assert "ValueError: no rows to score" in log
     assert "eps_main.py" not in log
     assert "raised ValueError: no rows to score at line 4 of azureml_main.py" in log
