@@ -88,3 +88,10 @@ def read_table(path: str) -> pd.DataFrame:
     if len(frames) == 1:
         return frames[0]
     return pd.concat(frames, ignore_index=True)
+
+
+def preload() -> None:
+    """Import pandas and pyarrow (with Parquet) now: the Execute Python Script runner does this before it
+    caps its address space, so the cap limits the user's code rather than failing our own imports."""
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401

@@ -228,10 +228,11 @@ def _fail_contract(job: dict[str, Any], message: str) -> NoReturn:
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job (see the module docstring); returns what is written to ``result.json``."""
-    from airflow_mlpipelines.frames import codec, eps_rules
+    from airflow_mlpipelines.frames import codec, eps_rules, tables
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    tables.preload()
     frames = _read_inputs(job["inputs"])
     limit_memory(int(job.get("memory_limit_bytes") or 0))
     args = eps_rules.connected_arguments(frames)
