@@ -234,7 +234,10 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         url = self.input_url(context, value, spec) if spec is not None else value
         local = storage.local_path(url)
         if local is None:
-            local = storage.download(url, os.path.join(sandbox, "inputs", port))
+            # Keep the name: its suffix says how to read it (CSV or Parquet).
+            local = storage.download(
+                url, os.path.join(sandbox, "inputs", port, url.rstrip("/").rsplit("/", 1)[-1])
+            )
         elif not os.path.exists(local):
             raise StepExecutionError(
                 f"step '{self.step}': input '{value}' on {port} does not exist at {local}"

@@ -233,7 +233,10 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     tables.preload()
-    frames = _read_inputs(job["inputs"])
+    try:
+        frames = _read_inputs(job["inputs"])
+    except codec.FrameError as exc:
+        _fail_contract(job, f"cannot read an input DataFrame: {exc}")
     limit_memory(int(job.get("memory_limit_bytes") or 0))
     args = eps_rules.connected_arguments(frames)
     ports = [p for p in eps_rules.PORTS if frames.get(p) is not None]

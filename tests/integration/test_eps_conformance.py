@@ -205,6 +205,15 @@ class TestTypeTranslation:
         )
         assert run_script(tmp_path, script, dataframe1=csv).frame["na"].tolist() == [1, 1]
 
+    def test_an_unreadable_input_is_a_clear_error(self, tmp_path: Path) -> None:
+        folder = tmp_path / "no_tables"
+        folder.mkdir()
+        (folder / "model.pkl").write_bytes(b"\x80")
+        with pytest.raises(
+            StepExecutionError, match=r"cannot read an input DataFrame: input folder .* holds no table"
+        ):
+            run_script(tmp_path, "def azureml_main(df):\n    return df\n", dataframe1=folder)
+
     def test_parquet_input_nulls_arrive_as_na(self, tmp_path: Path) -> None:
         stored = pd.DataFrame({"n": pd.array([1, None], dtype="Int64"), "f": [0.5, np.nan]})
         script = (

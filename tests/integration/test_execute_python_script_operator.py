@@ -145,6 +145,40 @@ class TestInputsAndOutputs:
         assert frame["rows"].tolist() == [3, 1]
         assert frame["columns"].tolist() == ["k", "m"]
 
+    def test_remote_datastore_inputs_and_outputs(self, tmp_path: Path) -> None:
+        """A dataset on object storage (fsspec's memory filesystem) is downloaded; outputs are uploaded."""
+        import fsspec
+        from airflow.sdk import ObjectStoragePath
+        from airflow.sdk.io import attach
+
+        attach("memory", fs=fsspec.filesystem("memory"))
+        remote = ObjectStoragePath("memory://mlp-eps/store")
+        (remote / "raw").mkdir(parents=True, exist_ok=True)
+        (remote / "raw" / "in.csv").write_text("v\n1\n2\n")
+        script = (
+            "import matplotlib.pyplot as plt\n"
+            "def azureml_main(df):\n"
+            "    plt.plot(df['v'])\n"
+            "    df['double'] = df['v'] * 2\n"
+            "    return df,\n"
+        )
+        op = _operator(
+            tmp_path,
+            script,
+            {"raw": {"datastore": "remote", "path": "raw/in.csv", "mode": "download"}},
+            ports={"dataframe1": "raw", "dataframe2": None},
+        )
+        op.outputs = {"table": "remote", "plots": "remote"}
+        op.datastores = {"remote": "memory://mlp-eps/store"}
+        context = _context()
+        frame = op.execute(context)
+        assert frame["double"].tolist() == [2, 4]
+        urls = context["ti"].pushed["mlp_step"]["outputs"]
+        assert urls["table"].startswith("memory://mlp-eps/store/p/eps/")
+        with (ObjectStoragePath(urls["table"]) / "data.parquet").open("rb") as fh:
+            assert pd.read_parquet(fh)["double"].tolist() == [2, 4]
+        assert [p.name for p in ObjectStoragePath(urls["plots"]).iterdir()] == ["figure_1.png"]
+
     def test_bundle_problems_fail_the_task_naming_the_step(self, tmp_path: Path) -> None:
         bundle = tmp_path / "evil.zip"
         with zipfile.ZipFile(bundle, "w") as zf:
