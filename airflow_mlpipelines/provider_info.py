@@ -112,6 +112,15 @@ def get_provider_info() -> dict[str, Any]:
                         "example": None,
                         "default": "10000",
                     },
+                    "xcom_offload_threshold": {
+                        "description": "Size in bytes of its JSON from which a value that is not a DataFrame "
+                        "is also stored as a file under xcom_path (typed reference in the XCom row). "
+                        "-1: never (Airflow's own serialisation into the database).",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "1048576",
+                        "default": "-1",
+                    },
                     "kill_grace_seconds": {
                         "description": "Seconds a step's process gets after SIGTERM before SIGKILL.",
                         "version_added": "0.1.0",

@@ -115,3 +115,11 @@ def eps_bundle_max_files() -> int:
     from airflow.sdk import conf
 
     return conf.getint(SECTION, "eps_bundle_max_files", fallback=10_000)
+
+
+@cache
+def xcom_offload_threshold() -> int:
+    """Bytes of JSON from which a non-DataFrame XCom value is stored as a file too; -1 (default) never."""
+    from airflow.sdk import conf
+
+    return conf.getint(SECTION, "xcom_offload_threshold", fallback=-1)

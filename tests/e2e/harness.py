@@ -203,12 +203,27 @@ class AirflowServer:
             return "(no log)"
 
     def _poll(self, what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.5) -> T:
+        """Call ``check`` until it returns something truthy or ``timeout`` passes.
+
+        A read that times out is retried, not fatal: on a busy 2-core machine the API server can stall
+        for longer than one request's timeout while SQLite is locked, and the run is still going.
+        """
         deadline = time.monotonic() + timeout
-        while not (result := check()):
+        while True:
+            try:
+                result = check()
+            except httpx.TimeoutException as exc:
+                result, last = None, exc
+            else:
+                last = None
+            if result:
+                return result
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no {what} after {timeout}s; log {self.log_path}:\n{self.log_tail()}")
+                raise TimeoutError(
+                    f"no {what} after {timeout}s (last error: {last!r}); "
+                    f"log {self.log_path}:\n{self.log_tail()}"
+                )
             time.sleep(interval)
-        return result
 
     # -- REST API v2 -------------------------------------------------------------------------------
     @property

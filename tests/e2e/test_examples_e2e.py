@@ -214,5 +214,43 @@ def test_dataframe_xcom_across_worker_processes(server: AirflowServer) -> None:
         "head": [["1", "a"], [None, "b"], ["3", None]],
     }
     assert Path(ref["uri"]).is_file()
+    # What the UI asks for (deserialize + stringify) is the reference's text, with the preview in it.
+    shown = server.get(
+        f"{base}/produce/xcomEntries/return_value", params={"deserialize": "true", "stringify": "true"}
+    ).json()["value"]
+    assert "'shape': [3, 2]" in shown or '"shape": [3, 2]' in shown, shown
     total = server.get(f"{base}/consume/xcomEntries/return_value").json()["value"]
     assert (json.loads(total) if isinstance(total, str) else total) == 4
+
+
+def _xcom_ref(server: AirflowServer, base: str, task: str) -> dict[str, object]:
+    stored = server.get(f"{base}/{task}/xcomEntries/return_value").json()["value"]
+    ref: dict[str, object] = json.loads(stored) if isinstance(stored, str) else stored
+    return ref
+
+
+def test_clearing_a_task_purges_its_stored_dataframe(server: AirflowServer) -> None:
+    """Airflow deletes a cleared task's XComs when it runs again, calling the backend's purge first."""
+    run = server.trigger_and_wait("frames_flow")
+    run_id = run["dag_run_id"]
+    base = f"/api/v2/dags/frames_flow/dagRuns/{run_id}/taskInstances"
+    first = Path(str(_xcom_ref(server, base, "produce")["uri"]))
+    assert first.is_file()
+    response = server.post(
+        "/api/v2/dags/frames_flow/clearTaskInstances",
+        {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": ["produce"],
+            "include_downstream": True,
+            "only_failed": False,
+            "reset_dag_runs": True,
+        },
+    )
+    assert response.status_code == 200, response.text
+    again = server.wait_for_run("frames_flow", run_id)
+    assert again["state"] == "success"
+    second = Path(str(_xcom_ref(server, base, "produce")["uri"]))
+    assert second != first
+    assert second.is_file()
+    assert not first.exists(), "the cleared XCom's file was not purged"

@@ -98,3 +98,70 @@ def test_object_storage_round_trip(backend: Any) -> None:
     pd.testing.assert_frame_equal(b.deserialize_value(_Row(stored)), _frame())
     b.purge(_Row(stored))
     assert not ObjectStoragePath(ref["uri"]).exists()
+
+
+@pytest.fixture
+def offload(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from airflow_mlpipelines import settings
+
+    def use(threshold: int) -> None:
+        monkeypatch.setattr(settings, "xcom_offload_threshold", lambda: threshold)
+
+    return use
+
+
+def test_a_users_dict_carrying_the_marker_is_never_a_reference(backend: Any, tmp_path: Path) -> None:
+    b = backend(str(tmp_path / "xcom"))
+    lookalike = {"__mlp_ref__": 1, "uri": str(tmp_path / "nothing.arrow"), "format": "arrow"}
+    stored = b.serialize_value(lookalike, key="k", task_id="t", dag_id="d", run_id="r")
+    assert b.deserialize_value(_Row(stored)) == lookalike
+    b.purge(_Row(stored))  # must not try to delete the user's "uri"
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_values_over_the_threshold_are_stored_as_verified_json_files(
+    backend: Any, offload: Any, tmp_path: Path, where: str
+) -> None:
+    import fsspec
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io import attach
+
+    from airflow_mlpipelines.xcom.backend import StoredValueError
+
+    attach("memory", fs=fsspec.filesystem("memory"))
+    b = backend(str(tmp_path / "xcom") if where == "local" else "memory://mlp-xcom/json")
+    offload(1000)
+    small = {"metrics": [0.5, 0.25]}
+    kept = b.serialize_value(small, key="k", task_id="t", dag_id="d", run_id="r")
+    assert kept == {"metrics": [0.5, 0.25]}  # below the threshold: the value itself, in the database
+    assert b.deserialize_value(_Row(kept)) == small
+    big = {"rows": list(range(1000)), "name": "x" * 50}
+    stored = b.serialize_value(big, key="k", task_id="t", dag_id="d", run_id="r", map_index=2)
+    ref = json.loads(stored) if isinstance(stored, str) else stored
+    assert (ref["__mlp_ref__"], ref["format"]) == (1, "json")
+    assert ref["bytes"] > 1000
+    assert "rows" not in ref
+    assert ref["uri"].endswith(".json")
+    assert "/d/r/t/k-2-" in ref["uri"]
+    path = ObjectStoragePath(ref["uri"]) if where == "memory" else Path(ref["uri"])
+    assert b.deserialize_value(_Row(stored)) == big
+    data = bytearray(path.read_bytes())
+    data[5] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoredValueError, match=r"is corrupt .*XCom 'k' of task d\.t in run r"):
+        b.deserialize_value(_Row(stored))
+    b.purge(_Row(stored))
+    assert not path.exists()
+    with pytest.raises(StoredValueError, match=r"does not exist .*XCom 'k' of task d\.t"):
+        b.deserialize_value(_Row(stored))
+
+
+def test_offloaded_values_keep_airflow_serde_types(backend: Any, offload: Any, tmp_path: Path) -> None:
+    import datetime
+
+    b = backend(str(tmp_path / "xcom"))
+    offload(0)
+    value = {"when": datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC), "pair": (1, 2), "s": {3}}
+    stored = b.serialize_value(value, key="k", task_id="t", dag_id="d", run_id="r")
+    assert (json.loads(stored) if isinstance(stored, str) else stored)["format"] == "json"
+    assert b.deserialize_value(_Row(stored)) == value

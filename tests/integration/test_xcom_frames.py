@@ -14,6 +14,7 @@ DAG_FILE = textwrap.dedent(
     """
     import datetime
     import pandas as pd
+    from airflow.providers.standard.operators.bash import BashOperator
     from airflow.sdk import DAG, task
 
     with DAG("{dag_id}", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False):
@@ -38,7 +39,14 @@ DAG_FILE = textwrap.dedent(
                 fh.write(df.to_json())
             return {{"rows": len(df)}}
 
-        consume(produce())
+        frame = produce()
+        consume(frame)
+        # A templated pull renders the DataFrame the backend reads back, not its reference.
+        frame >> BashOperator(
+            task_id="templated",
+            bash_command="echo rows={{{{ ti.xcom_pull(task_ids='produce').shape[0] }}}} "
+            "total={{{{ ti.xcom_pull(task_ids='produce')['i'].sum() }}}} > {templated}",
+        )
     """
 )
 
@@ -48,11 +56,14 @@ def test_dataframe_passes_between_tasks(scratch_dags: Path, airflow_home: Path, 
 
     out = tmp_path / "seen.json"
     dag_id = f"xcom_{scratch_dags.name}"[:60]
-    (scratch_dags / f"{dag_id}.py").write_text(DAG_FILE.format(dag_id=dag_id, out=out))
+    templated = tmp_path / "templated.txt"
+    dag_file = DAG_FILE.format(dag_id=dag_id, out=out, templated=templated)
+    (scratch_dags / f"{dag_id}.py").write_text(dag_file)
     (dag,) = DagBag(str(scratch_dags)).dags.values()
     run = dag.test()
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    assert states == {"produce": "success", "consume": "success"}
+    assert states == {"produce": "success", "consume": "success", "templated": "success"}
+    assert templated.read_text().strip() == "rows=3 total=4"
     assert json.loads(out.read_text())["s"] == {"0": "a", "1": None, "2": "c"}
     stored = list((airflow_home / "mlpipelines" / "xcom").rglob("*.arrow"))
     assert len(stored) == 1
@@ -67,7 +78,8 @@ def test_orphaned_frame_files_are_listed_and_deleted(
     from airflow_mlpipelines.cli import main
 
     dag_id = f"xcom_{scratch_dags.name}"[:60]
-    (scratch_dags / f"{dag_id}.py").write_text(DAG_FILE.format(dag_id=dag_id, out=tmp_path / "seen.json"))
+    dag_file = DAG_FILE.format(dag_id=dag_id, out=tmp_path / "seen.json", templated=tmp_path / "t.txt")
+    (scratch_dags / f"{dag_id}.py").write_text(dag_file)
     (dag,) = DagBag(str(scratch_dags)).dags.values()
     assert dag.test().state == "success"
     xcom_root = airflow_home / "mlpipelines" / "xcom"
