@@ -28,6 +28,7 @@ from airflow_mlpipelines.operators.step_base import (
     StepOperatorBase,
     lease_holder,
 )
+from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint
 from airflow_mlpipelines.runtime.bundle import BundleError, BundleLimits, extract
@@ -101,12 +102,15 @@ class ExecutePythonScriptOperator(StepOperatorBase):
             }
             kwargs.setdefault(
                 "outputs",
-                {dataframe_output: "workspaceblobstore"} | {visualizations_output: "workspaceblobstore"},
+                {dataframe_output: DEFAULT_DATASTORE, visualizations_output: DEFAULT_DATASTORE},
             )
             kwargs.setdefault(
                 "script_name", os.path.basename(script_file) if script_file else INLINE_SCRIPT_NAME
             )
-            kwargs.setdefault("source_directory", os.path.dirname(eps["script_file"] or os.getcwd()))
+            # Not hashed for this kind (the script and bundle are): only where the script lives.
+            kwargs.setdefault(
+                "source_directory", os.path.dirname(eps["script_file"]) if eps["script_file"] else os.getcwd()
+            )
             kwargs.setdefault("kind", "execute_python_script")
         ports = eps.get("ports", {})
         super().__init__(
@@ -123,7 +127,7 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         self._staged: dict[str, StagedFrame] = {}
 
     @property
-    def settings_(self) -> dict[str, Any]:
+    def eps_settings(self) -> dict[str, Any]:
         """The step's Execute Python Script settings (never None on this operator)."""
         assert self.eps is not None  # noqa: S101 - set in __init__
         return self.eps
@@ -166,7 +170,7 @@ class ExecutePythonScriptOperator(StepOperatorBase):
     def _execute(self, context: Context, fp: Fingerprint, sandbox: str) -> Any:
         from airflow_mlpipelines.frames import codec
 
-        eps = self.settings_
+        eps = self.eps_settings
         output_urls = self.output_urls(fp, context["run_id"])
         df_name, vis_name = eps["dataframe_output"], eps["visualizations_output"]
         output_paths = {name: self._output_dir(url, sandbox, name) for name, url in output_urls.items()}
@@ -245,14 +249,14 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         return {"path": local, "format": "table"}
 
     def _script_path(self, sandbox: str) -> str:
-        eps = self.settings_
+        eps = self.eps_settings
         if eps.get("script") is None:
             script_text(eps, self.step)  # a clear error when the file is missing
             return str(eps["script_file"])
         return write_inline_script(sandbox, str(eps["script"]))
 
     def _script_label(self) -> str:
-        eps = self.settings_
+        eps = self.eps_settings
         if eps.get("script") is None:
             return str(eps["script_file"])
         where = eps.get("script_where")
@@ -261,7 +265,7 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         return f"{INLINE_SCRIPT_NAME} (the inline script of step '{self.step}')"
 
     def _bundle(self, sandbox: str) -> str | None:
-        bundle = self.settings_.get("bundle")
+        bundle = self.eps_settings.get("bundle")
         if not bundle:
             return None
         dest = os.path.join(sandbox, "bundle")
@@ -280,11 +284,11 @@ class ExecutePythonScriptOperator(StepOperatorBase):
 
     # -- the child process ------------------------------------------------------------------------
     def _time_limit(self) -> float:
-        value = self.settings_.get("time_limit_seconds")
+        value = self.eps_settings.get("time_limit_seconds")
         return float(value) if value else settings.eps_time_limit_seconds()
 
     def _memory_limit_mb(self) -> int:
-        value = self.settings_.get("memory_limit_mb")
+        value = self.eps_settings.get("memory_limit_mb")
         return int(value) if value else settings.eps_memory_limit_mb()
 
     def on_kill(self) -> None:
