@@ -21,6 +21,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_mlpipelines.operators.python_script",
                     "airflow_mlpipelines.operators.reuse_sensor",
+                    "airflow_mlpipelines.operators.execute_python_script",
                 ],
             }
         ],
@@ -80,6 +81,36 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "parquet",
                         "default": None,
+                    },
+                    "eps_time_limit_seconds": {
+                        "description": "Wall-clock limit of an Execute Python Script step's process "
+                        "(0: none); a step's time_limit_seconds overrides it.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "600",
+                        "default": "3600",
+                    },
+                    "eps_memory_limit_mb": {
+                        "description": "Address-space limit (RLIMIT_AS) of an Execute Python Script "
+                        "step's process in MiB (0: none); a step's memory_limit_mb overrides it.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "4096",
+                        "default": "0",
+                    },
+                    "eps_bundle_max_bytes": {
+                        "description": "Largest uncompressed size of an Execute Python Script bundle zip.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": None,
+                        "default": "268435456",
+                    },
+                    "eps_bundle_max_files": {
+                        "description": "Most entries an Execute Python Script bundle zip may hold.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": None,
+                        "default": "10000",
                     },
                     "xcom_offload_threshold": {
                         "description": "Size in bytes of its JSON from which a value that is not a DataFrame "

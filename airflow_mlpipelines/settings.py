@@ -86,6 +86,38 @@ def xcom_frame_format() -> str | None:
 
 
 @cache
+def eps_time_limit_seconds() -> float:
+    """Wall-clock limit of an Execute Python Script step's child process (0: none). Default one hour."""
+    from airflow.sdk import conf
+
+    return conf.getfloat(SECTION, "eps_time_limit_seconds", fallback=3600.0)
+
+
+@cache
+def eps_memory_limit_mb() -> int:
+    """Address-space limit (``RLIMIT_AS``) of an Execute Python Script child process in MiB (0: none)."""
+    from airflow.sdk import conf
+
+    return conf.getint(SECTION, "eps_memory_limit_mb", fallback=0)
+
+
+@cache
+def eps_bundle_max_bytes() -> int:
+    """Largest uncompressed size of an Execute Python Script bundle (zip-bomb guard). Default 256 MiB."""
+    from airflow.sdk import conf
+
+    return conf.getint(SECTION, "eps_bundle_max_bytes", fallback=256 * 1024 * 1024)
+
+
+@cache
+def eps_bundle_max_files() -> int:
+    """Most entries an Execute Python Script bundle may hold (zip-bomb guard). Default 10000."""
+    from airflow.sdk import conf
+
+    return conf.getint(SECTION, "eps_bundle_max_files", fallback=10_000)
+
+
+@cache
 def xcom_offload_threshold() -> int:
     """Bytes of JSON from which a non-DataFrame XCom value is stored as a file too; -1 (default) never."""
     from airflow.sdk import conf

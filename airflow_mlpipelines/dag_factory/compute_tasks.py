@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from airflow_mlpipelines.pipeline.model import PipelineSpec, StepSpec
 
 LOCAL_OPERATOR = "airflow_mlpipelines.operators.python_script.PythonScriptStepOperator"
+EPS_OPERATOR = "airflow_mlpipelines.operators.execute_python_script.ExecutePythonScriptOperator"
 
 
 def compute_kwargs(pipeline: PipelineSpec, step: StepSpec) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def task_spec(pipeline: PipelineSpec, step: StepSpec, step_kwargs: dict[str, Any
     """The compute task of ``step`` (a :class:`TaskSpec`; nothing is imported from a provider here)."""
     target = step_target(pipeline, step)
     if target.kind == "local":
-        return TaskSpec(LOCAL_OPERATOR, step_kwargs)
+        return TaskSpec(EPS_OPERATOR if step.eps is not None else LOCAL_OPERATOR, step_kwargs)
     image = step_image(pipeline, step) or ""
     env = step_env_vars(pipeline, step)
     try:

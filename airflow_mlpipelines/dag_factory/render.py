@@ -75,6 +75,26 @@ def _step_kwargs(
     }
 
 
+def _eps_settings(step: StepSpec) -> dict[str, Any]:
+    """An Execute Python Script step's settings, as both of its tasks receive them (``eps=``)."""
+    eps = step.eps
+    assert eps is not None  # noqa: S101 - only called for such steps
+    where = None
+    if eps.script is not None and step.location is not None and eps.script_line is not None:
+        where = f"{step.location.file}:{eps.script_line}"
+    return {
+        "script": eps.script,
+        "script_file": eps.script_file,
+        "script_where": where,
+        "bundle": eps.bundle,
+        "ports": dict(eps.ports),
+        "dataframe_output": eps.dataframe_output,
+        "visualizations_output": eps.visualizations_output,
+        "time_limit_seconds": eps.time_limit_seconds,
+        "memory_limit_mb": eps.memory_limit_mb,
+    }
+
+
 def _doc(pipeline: PipelineSpec) -> str:
     lines = [f"### Pipeline `{pipeline.name}`", ""]
     if pipeline.description:
@@ -102,6 +122,8 @@ def render_pipeline(pipeline: PipelineSpec) -> DAG:
         groups: dict[str, TaskGroup] = {}
         for step in pipeline.steps:
             step_kwargs = _step_kwargs(pipeline, step, producers, datastores)
+            if step.eps is not None:
+                step_kwargs["eps"] = _eps_settings(step)
             with TaskGroup(group_id=step.name, tooltip=f"python {step.script_name}") as group:
                 target = step_target(pipeline, step)
                 reuse = ReuseSensor(

@@ -111,9 +111,16 @@ def _batches(
     for start in range(0, max(len(frame), 1), step):
         chunk = frame.iloc[start : start + step]
         try:
-            yield pa.RecordBatch.from_pandas(chunk, schema=schema, preserve_index=keep_index)
+            try:
+                batches = [pa.RecordBatch.from_pandas(chunk, schema=schema, preserve_index=keep_index)]
+            except TypeError:
+                # Arrow-backed columns made of several chunks (strings read back from Parquet) cannot
+                # become one batch directly: go through a table and join each column's chunks.
+                table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=keep_index)
+                batches = table.combine_chunks().to_batches()
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
             raise _column_error(chunk, exc) from None
+        yield from batches
 
 
 def to_table(df: pd.DataFrame) -> pa.Table:
@@ -208,3 +215,20 @@ def read(path: str, fmt: str = "arrow", expected: FrameInfo | None = None) -> pd
     except (pa.ArrowInvalid, OSError) as exc:
         raise FrameError(f"stored frame {path} cannot be read: {exc}") from None
     return from_table(table)
+
+
+def frame_digest(df: pd.DataFrame) -> str:
+    """Content digest of a DataFrame (BLAKE3 of its Arrow IPC bytes, names and index rule included).
+
+    Used where a frame is an input of a fingerprinted step and has no file of its own.
+    """
+    import blake3
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    table = to_table(df)
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    hasher.update(memoryview(sink.getvalue()))
+    return f"blake3:{hasher.hexdigest()}"

@@ -13,9 +13,10 @@ from airflow_mlpipelines.digests import stream_digest
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
 from airflow_mlpipelines.operators.links import StepOutputsLink
+from airflow_mlpipelines.operators.eps_support import eps_components
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
-from airflow_mlpipelines.reuse.source_tree import DigestCache, hash_tree
+from airflow_mlpipelines.reuse.source_tree import DigestCache, TreeDigest, hash_tree
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -64,6 +65,7 @@ class StepOperatorBase(BaseOperator):
         environment: Mapping[str, Any] | None = None,
         compute_kind: str = "local",
         container_source_directory: str | None = None,
+        eps: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -84,6 +86,8 @@ class StepOperatorBase(BaseOperator):
         self.environment = dict(environment or {})
         self.compute_kind = compute_kind
         self.container_source_directory = container_source_directory
+        self.eps = dict(eps) if eps is not None else None
+        """Execute Python Script settings (script, bundle, ports, output names); None for other kinds."""
 
     # -- where things are -------------------------------------------------------------------------
     def published(self, context: Context, step: str) -> dict[str, Any]:
@@ -188,7 +192,14 @@ class StepOperatorBase(BaseOperator):
     def compute_fingerprint(self, context: Context) -> Fingerprint:
         """Hash everything the step's result depends on, at run time (paths may move between parses)."""
         cache = DigestCache.load(settings.digest_cache_path())
-        tree = hash_tree(self.source_directory, cache)
+        extra: tuple[dict[str, str], dict[str, Any]] = ({}, {})
+        if self.eps is not None:
+            # The script and bundle stand for the source tree: an inline script's folder is the
+            # definitions folder, whose other files must not invalidate this step.
+            tree = TreeDigest(digest_of(None), {}, None)
+            extra = eps_components(self.eps, self.eps_ports(), cache, self.step)
+        else:
+            tree = hash_tree(self.source_directory, cache)
         hash_paths = {
             p: self._path_digest(os.path.join(self.source_directory, p), cache) for p in self.hash_paths
         }
@@ -208,8 +219,15 @@ class StepOperatorBase(BaseOperator):
                 environment=self.environment,
                 compute=self.compute_kind,
                 version=self.version,
+                extra=extra[0],
+                extra_details=extra[1],
             )
         )
+
+    def eps_ports(self) -> dict[str, Any]:
+        """Execute Python Script ports: input names, or the values the compute task rendered (frames)."""
+        ports = (self.eps or {}).get("ports", {})
+        return {port: getattr(self, port, ports.get(port)) for port in ("dataframe1", "dataframe2")}
 
     def _input_digest(self, context: Context, name: str, spec: Mapping[str, Any], cache: DigestCache) -> str:
         if "step" in spec:

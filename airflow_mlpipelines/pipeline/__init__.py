@@ -29,6 +29,7 @@ _LAZY = {
     "Workspace": "sdk",
     "Pipeline": "sdk_steps",
     "PythonScriptStep": "sdk_steps",
+    "ExecutePythonScriptStep": "sdk_eps",
     "YAML_SUFFIXES": "yaml_loader",
     "load_yaml_pipeline": "yaml_loader",
 }

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 RefKind = Literal["input", "output", "parameter"]
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
-StepKind = Literal["python_script"]
+StepKind = Literal["python_script", "execute_python_script"]
 
 DEFAULT_DATASTORE = "workspaceblobstore"
 """Azure ML's default datastore name; it maps to the configured datastore root."""
@@ -113,6 +113,33 @@ class ComputeSpec:
 
 
 @dataclass(frozen=True)
+class ExecutePythonScriptSpec:
+    """What an Execute Python Script step adds to a step (Azure ML Studio's module, seeds 000/003).
+
+    Exactly one of ``script`` (inline text) and ``script_file`` (absolute path, read at run time) is
+    set. ``dataframe1``/``dataframe2`` name the inputs on the two DataFrame ports (datasets or other
+    steps' outputs; also listed in the step's ``inputs``); ``bundle`` is the zip of modules put on
+    ``sys.path``. The two outputs are also the step's ``outputs``, in this order.
+    """
+
+    dataframe_output: str
+    visualizations_output: str
+    script: str | None = None
+    script_file: str | None = None
+    script_line: int | None = None
+    bundle: str | None = None
+    dataframe1: str | None = None
+    dataframe2: str | None = None
+    time_limit_seconds: float | None = None
+    memory_limit_mb: int | None = None
+
+    @property
+    def ports(self) -> dict[str, str | None]:
+        """Port name -> connected input name (None when the port is not connected)."""
+        return {"dataframe1": self.dataframe1, "dataframe2": self.dataframe2}
+
+
+@dataclass(frozen=True)
 class StepSpec:
     """One step of a pipeline.
 
@@ -136,6 +163,8 @@ class StepSpec:
     location: SourceLocation | None = None
     environment_name: str | None = None
     """A declared environment (``PipelineSpec.environments``); ``environment`` is then left empty."""
+    eps: ExecutePythonScriptSpec | None = None
+    """Set exactly when ``kind`` is ``execute_python_script``."""
 
 
 @dataclass(frozen=True)

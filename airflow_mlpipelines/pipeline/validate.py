@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import DefinitionError, SourceLocation, did_you_mean
 from airflow_mlpipelines.pipeline.compute import check_compute
+from airflow_mlpipelines.pipeline.eps import check_ports
 from airflow_mlpipelines.pipeline.graph import topological_order, upstream_map
 from airflow_mlpipelines.pipeline.model import (
     DEFAULT_DATASTORE,
@@ -148,6 +149,7 @@ def build_pipeline(
         _check_refs(step, parameters)
     _check_datastores(steps, datasets, datastores)
     check_compute(steps, compute_targets, environments)
+    check_ports(steps, dataset_names)
     upstream = upstream_map(steps, dataset_names)
     ordered = topological_order(steps, upstream)
     return PipelineSpec(

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation, did_you_mean
+from airflow_mlpipelines.pipeline import eps
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
     ArgPart,
@@ -40,6 +41,7 @@ from airflow_mlpipelines.pipeline.yaml_schema import (
     KEYS_BY_SECTION,
     ArgumentValue,
     DatasetModel,
+    ExecutePythonScriptStepModel,
     OutputModel,
     ParameterModel,
     PipelineModel,
@@ -240,7 +242,9 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
     base = os.path.dirname(path)
     steps_data = data.get("steps", [])
     steps = [
-        _step(path, base, model, step, getattr(steps_data[i], "line", None))
+        _eps_step(path, base, step, steps_data[i])
+        if isinstance(step, ExecutePythonScriptStepModel)
+        else _step(path, base, model, step, getattr(steps_data[i], "line", None))
         for i, step in enumerate(model.steps)
     ]
     return build_pipeline(
@@ -316,6 +320,34 @@ def _warn_no_effect(step: StepModel, model: PipelineModel, path: str, line: int 
             path,
             line or 0,
         )
+
+
+def _eps_step(path: str, base: str, step: ExecutePythonScriptStepModel, data: Any) -> StepSpec:
+    """An Execute Python Script step; an inline script's first line is the line after ``script: |``."""
+    line = getattr(data, "line", None)
+    script_line = None
+    if step.script is not None and isinstance(data, _LineDict):
+        key_line = data.key_lines.get("script")
+        if key_line is not None:
+            script_line = key_line + 1 if "\n" in step.script else key_line
+    return eps.build_step(
+        name=step.name,
+        base_dir=base,
+        script=step.script,
+        script_file=step.script_file,
+        bundle=step.bundle,
+        dataframe1=step.dataframe1,
+        dataframe2=step.dataframe2,
+        dataframe_output=step.outputs.dataframe,
+        visualizations_output=step.outputs.visualizations,
+        allow_reuse=step.allow_reuse,
+        run_after=step.run_after,
+        version=step.version,
+        time_limit_seconds=step.time_limit_seconds,
+        memory_limit_mb=step.memory_limit_mb,
+        location=SourceLocation(path, line),
+        script_line=script_line,
+    )
 
 
 def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int | None) -> StepSpec:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    Tag,
+)
 
 from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE, LOCAL_COMPUTE
 from airflow_mlpipelines.pipeline.yaml_compute import (
@@ -61,7 +70,7 @@ class StepModel(_Strict):
     """``steps[]``: one PythonScriptStep."""
 
     name: str
-    type: Literal["python_script"] = "python_script"
+    type: Literal["python_script", "execute_python_script"] = "python_script"
     script: str = Field(validation_alias=AliasChoices("script", "script_name"))
     source_directory: str | None = None
     arguments: list[ArgumentValue] = []
@@ -73,6 +82,45 @@ class StepModel(_Strict):
     hash_paths: list[str] = []
     version: str | None = None
     environment: str | EnvironmentModel | None = None
+
+
+class EpsOutputsModel(_Strict):
+    """``steps[].outputs`` of an Execute Python Script step: names of its two output ports."""
+
+    dataframe: str | None = None
+    visualizations: str | None = None
+
+
+class ExecutePythonScriptStepModel(_Strict):
+    """``steps[]`` with ``type: execute_python_script``: Azure ML Studio's Execute Python Script module."""
+
+    name: str
+    type: Literal["execute_python_script"]
+    script: str | None = None
+    script_file: str | None = None
+    bundle: str | None = None
+    dataframe1: str | None = None
+    dataframe2: str | None = None
+    outputs: EpsOutputsModel = EpsOutputsModel()
+    allow_reuse: bool = True
+    run_after: list[str] = []
+    version: str | None = None
+    time_limit_seconds: PositiveFloat | None = None
+    memory_limit_mb: PositiveInt | None = None
+
+
+def _step_type(value: Any) -> str:
+    """Route a step mapping to its model by ``type`` (absent: a PythonScriptStep)."""
+    if isinstance(value, dict) and value.get("type") == "execute_python_script":
+        return "execute_python_script"
+    return "python_script"
+
+
+AnyStepModel = Annotated[
+    Annotated[StepModel, Tag("python_script")]
+    | Annotated[ExecutePythonScriptStepModel, Tag("execute_python_script")],
+    Discriminator(_step_type),
+]
 
 
 class DefaultsModel(_Strict):
@@ -93,19 +141,28 @@ class PipelineModel(_Strict):
     datastores: dict[str, DatastoreModel] = {}
     datasets: dict[str, DatasetModel] = {}
     defaults: DefaultsModel = DefaultsModel()
-    steps: list[StepModel]
+    steps: list[AnyStepModel]
     compute_targets: dict[str, ComputeTargetModel] = {}
     environments: dict[str, EnvironmentModel] = {}
 
 
 KEYS_BY_SECTION: dict[str, list[str]] = {
     "": list(PipelineModel.model_fields),
-    "steps": [*StepModel.model_fields, "script_name", "compute_target"],
+    "steps": list(
+        dict.fromkeys(
+            [
+                *StepModel.model_fields,
+                "script_name",
+                "compute_target",
+                *ExecutePythonScriptStepModel.model_fields,
+            ]
+        )
+    ),
     "parameters": list(ParameterModel.model_fields),
     "datastores": list(DatastoreModel.model_fields),
     "datasets": list(DatasetModel.model_fields),
     "defaults": list(DefaultsModel.model_fields),
-    "outputs": list(OutputModel.model_fields),
+    "outputs": list(dict.fromkeys([*OutputModel.model_fields, *EpsOutputsModel.model_fields])),
     **COMPUTE_KEYS_BY_SECTION,
 }
 """Known keys per section, for did-you-mean hints on misspelt keys."""

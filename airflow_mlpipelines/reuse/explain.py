@@ -39,6 +39,10 @@ def explain(old: Fingerprint, new: Fingerprint) -> list[str]:
             reasons.append(f"input {key} changed" if before and after else f"input {key} added or removed")
         elif kind == "source":
             reasons += _files(old.details.get("source_files", {}), new.details.get("source_files", {}))
+        elif kind == "frame":
+            reasons.append(f"the DataFrame on {key} changed")
+        elif kind == "script_text":
+            reasons.append(f"script changed: {old.details.get(kind)} -> {new.details.get(kind)}")
         elif kind == "step":
             reasons.append("step kind or name changed")
         else:

@@ -46,7 +46,8 @@ class Fingerprint:
     """Component name -> digest, plus the readable values that explain a difference.
 
     Component names: ``step``, ``script``, ``source``, ``hash_paths``, ``arguments``, ``environment``,
-    ``compute``, ``version``, ``parameter:<name>``, ``input:<name>``.
+    ``compute``, ``version``, ``parameter:<name>``, ``input:<name>``; step kinds may add their own
+    (Execute Python Script: ``script_text``, ``bundle``, ``ports``, ``frame:<port>``).
     """
 
     components: dict[str, str]
@@ -88,6 +89,10 @@ class StepState:
     environment: dict[str, Any] = field(default_factory=dict)
     compute: str = "local"
     version: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    """Step-kind components, already digests (Execute Python Script: ``script_text``, ``bundle``,
+    ``ports``, ``frame:<port>``)."""
+    extra_details: dict[str, Any] = field(default_factory=dict)
 
 
 def fingerprint(state: StepState) -> Fingerprint:
@@ -104,6 +109,7 @@ def fingerprint(state: StepState) -> Fingerprint:
     }
     components.update({f"parameter:{k}": digest_of(v) for k, v in state.parameters.items()})
     components.update({f"input:{k}": v for k, v in state.inputs.items()})
+    components.update(state.extra)
     details = {
         "script": state.script_name,
         "source_files": state.source_files,
@@ -113,5 +119,6 @@ def fingerprint(state: StepState) -> Fingerprint:
         "environment": state.environment,
         "compute": state.compute,
         "version": state.version,
+        **state.extra_details,
     }
     return Fingerprint(components, details)

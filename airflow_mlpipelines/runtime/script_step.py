@@ -118,6 +118,11 @@ class ScriptProcess:
             sink(line)
         stream.close()
 
+    @property
+    def pid(self) -> int | None:
+        """The script's process id, which is also its process group id (None before it starts)."""
+        return self._proc.pid if self._proc is not None else None
+
     def terminate(self, grace_seconds: float = 10.0) -> None:
         """SIGTERM the script's process group, then SIGKILL it if it has not exited within the grace time."""
         proc = self._proc

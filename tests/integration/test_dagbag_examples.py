@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.shared import BROKEN_YAML, EXAMPLE_DAG_IDS
+from tests.shared import ALL_EXAMPLE_DAG_IDS, BROKEN_YAML
 
 pytestmark = pytest.mark.integration
 
-EXPECTED = set(EXAMPLE_DAG_IDS)
+EXPECTED = set(ALL_EXAMPLE_DAG_IDS)
 
 
 def _dagbag(folder: Path):  # type: ignore[no-untyped-def]
@@ -92,3 +92,21 @@ def test_parse_does_no_io_on_datastores(examples_dags: Path, airflow_home: Path)
     before = snapshot()
     _dagbag(examples_dags)
     assert snapshot() == before
+
+
+def test_execute_python_script_steps_render(examples_dags: Path) -> None:
+    from airflow_mlpipelines.operators.execute_python_script import ExecutePythonScriptOperator
+    from airflow_mlpipelines.operators.reuse_sensor import ReuseSensor
+
+    dag = _dagbag(examples_dags).dags["eps_hello"]
+    run, reuse = dag.get_task("hello.run"), dag.get_task("hello.reuse")
+    assert isinstance(run, ExecutePythonScriptOperator)
+    assert isinstance(reuse, ReuseSensor)
+    assert run.eps == reuse.eps
+    assert run.eps["ports"] == {"dataframe1": "raw_data", "dataframe2": None}
+    assert run.eps["bundle"].endswith("definitions/bundles/Hello.zip")
+    assert run.eps["script_where"].endswith("eps_hello.yaml:29")
+    assert run.outputs == {"greeted": "workspaceblobstore", "hello_plots": "workspaceblobstore"}
+    assert dag.get_task("count.reuse").upstream_task_ids == {"hello.run"}
+    features = _dagbag(examples_dags).dags["eps_features"]
+    assert features.get_task("rank_features.reuse").upstream_task_ids == {"load_diabetes.run"}

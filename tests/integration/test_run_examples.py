@@ -78,3 +78,59 @@ class TestExamplesRun:
         report = _output(airflow_home, "parameterised", "report", run.run_id, "report") / "report.json"
         data = json.loads(report.read_text())
         assert (data["label"], data["epochs"], data["shrink"]) == ("nightly", 3, 0.1)
+
+
+@pytest.mark.usefixtures("airflow_db")
+class TestExecutePythonScriptExamples:
+    """Seeds 000/003's examples (issue 5) on a real Airflow: outputs where the UI plugin looks for them."""
+
+    def test_hello_bundle(self, examples_dags: Path, airflow_home: Path) -> None:
+        import pandas as pd
+
+        run = _run(examples_dags, "eps_hello")
+        assert run.state == "success", _states(run)
+        greeted = pd.read_parquet(
+            _output(airflow_home, "eps_hello", "hello", run.run_id, "greeted") / "data.parquet"
+        )
+        assert len(greeted) == 60
+        assert set(greeted["greeting"]) == {"Hello, World!"}
+        count = _output(airflow_home, "eps_hello", "count", run.run_id, "row_count") / "count.json"
+        assert json.loads(count.read_text()) == {"rows": 60, "greetings": ["Hello, World!"]}
+        (hello,) = [ti for ti in run.get_task_instances() if ti.task_id == "hello.run"]
+        # The return value is stored by DataFrameXComBackend: the row holds a typed reference to a file.
+        from airflow_mlpipelines.frames import codec
+        from airflow_mlpipelines.xcom.backend import is_ref
+
+        ref = hello.xcom_pull(task_ids="hello.run")
+        assert is_ref(ref), ref
+        assert ref["preview"]["shape"] == [60, 6]
+        assert codec.read(ref["uri"], ref["format"]).equals(greeted)
+
+    def test_scatter_matrix(self, examples_dags: Path, airflow_home: Path) -> None:
+        import pandas as pd
+
+        run = _run(examples_dags, "eps_scatter")
+        assert run.state == "success", _states(run)
+        plots = _output(airflow_home, "eps_scatter", "scatter", run.run_id, "scatter_plots")
+        assert [p.name for p in plots.iterdir()] == ["scatter.png"]
+        assert (plots / "scatter.png").read_bytes()[:4] == b"\x89PNG"
+        summary = pd.read_parquet(
+            _output(airflow_home, "eps_scatter", "scatter", run.run_id, "feature_summary") / "data.parquet"
+        )
+        assert summary["feature"].tolist() == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+    def test_feature_importance(self, examples_dags: Path, airflow_home: Path) -> None:
+        import pandas as pd
+
+        run = _run(examples_dags, "eps_features")
+        assert run.state == "success", _states(run)
+        ranked = pd.read_parquet(
+            _output(airflow_home, "eps_features", "rank_features", run.run_id, "ranked_features")
+            / "data.parquet"
+        )
+        assert len(ranked) == 10
+        assert ranked["rank"].tolist() == list(range(1, 11))
+        assert ranked["score"].is_monotonic_decreasing
+        assert abs(ranked["score"].sum() - 1.0) < 1e-9
+        plots = _output(airflow_home, "eps_features", "rank_features", run.run_id, "importance_plots")
+        assert [p.name for p in plots.iterdir()] == ["figure_1.png"]  # left open by the script

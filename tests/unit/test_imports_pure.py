@@ -35,6 +35,9 @@ def _heavy_modules_after(code: str) -> list[str]:
         "airflow_mlpipelines.runtime.script_step",
         "airflow_mlpipelines.runtime.step_main",
         "airflow_mlpipelines.compute.build_context",
+        "airflow_mlpipelines.runtime.eps_main",
+        "airflow_mlpipelines.runtime.eps_job",
+        "airflow_mlpipelines.runtime.bundle",
         "airflow_mlpipelines.exceptions",
     ],
 )
@@ -43,7 +46,10 @@ def test_pure_module_imports_nothing_heavy(module: str) -> None:
     assert _heavy_modules_after(code) == []
 
 
-@pytest.mark.parametrize("definition", ["seed004_yaml.yaml", "seed004_sdk.py"])
+@pytest.mark.parametrize(
+    "definition",
+    ["seed004_yaml.yaml", "seed004_sdk.py", "eps_hello.yaml", "eps_scatter.yaml", "eps_features.py"],
+)
 def test_loading_a_definition_imports_nothing_heavy(definition: str) -> None:
     code = (
         "import warnings\n"

@@ -126,3 +126,22 @@ def test_frames_are_written_in_chunks_and_come_back_whole(
     kept = df.set_index(pd.Index([f"r{k}" for k in range(len(df))], name="row"))
     codec.write(kept, str(tmp_path / "g"), fmt)
     pd.testing.assert_frame_equal(codec.read(str(tmp_path / "g"), fmt), kept)
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "parquet"])
+def test_frame_read_from_parquet_with_chunked_strings_can_be_written_again(tmp_path: Path, fmt: str) -> None:
+    # pandas 3 keeps a Parquet string column as a multi-chunk Arrow array; writing it again used to
+    # fail with "Cannot convert pyarrow.lib.ChunkedArray to pyarrow.lib.Array".
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {"s": pa.chunked_array([["a", None], ["b", "c"]]), "n": pa.chunked_array([[1, 2], [3, 4]])}
+    )
+    pq.write_table(table, tmp_path / "in.parquet", row_group_size=2)
+    df = codec.read(str(tmp_path / "in.parquet"), "parquet")
+    codec.write(df, str(tmp_path / f"out.{fmt}"), fmt)
+    back = codec.read(str(tmp_path / f"out.{fmt}"), fmt)
+    assert back["s"].isna().tolist() == [False, True, False, False]
+    assert back["s"].dropna().tolist() == ["a", "b", "c"]
+    assert back["n"].tolist() == [1, 2, 3, 4]

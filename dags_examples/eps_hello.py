@@ -1,0 +1,7 @@
+"""Airflow DAG for pipeline definition definitions/eps_hello.yaml (written by `mlpipelines stubs`)."""
+
+from __future__ import annotations
+
+from airflow_mlpipelines.dag_factory import load_pipeline
+
+load_pipeline(globals(), __file__)
