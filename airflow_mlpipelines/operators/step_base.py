@@ -12,8 +12,8 @@ from airflow_mlpipelines.compute.base import PLAN_KEY
 from airflow_mlpipelines.digests import stream_digest
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
-from airflow_mlpipelines.operators.links import StepOutputsLink
 from airflow_mlpipelines.operators.eps_support import eps_components
+from airflow_mlpipelines.operators.links import StepOutputsLink
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
 from airflow_mlpipelines.reuse.source_tree import DigestCache, TreeDigest, hash_tree

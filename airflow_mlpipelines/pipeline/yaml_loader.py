@@ -272,7 +272,7 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
             *(
                 environment_spec(inline_environment_name(s.name), s.environment, SourceLocation(path))
                 for s in model.steps
-                if isinstance(s.environment, EnvironmentModel)
+                if isinstance(s, StepModel) and isinstance(s.environment, EnvironmentModel)
             ),
         ],
     )
