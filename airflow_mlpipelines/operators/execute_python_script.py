@@ -20,22 +20,17 @@ from airflow_mlpipelines import settings
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
 from airflow_mlpipelines.operators.eps_support import StagedFrame, is_frame, script_text
-from airflow_mlpipelines.operators.python_script import held_lease
 from airflow_mlpipelines.operators.step_base import (
-    FINGERPRINT_KEY,
-    REUSE_TASK_ID,
-    STEP_KEY,
     StepOperatorBase,
-    lease_holder,
 )
 from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE
-from airflow_mlpipelines.reuse import store
-from airflow_mlpipelines.reuse.fingerprint import Fingerprint
 from airflow_mlpipelines.runtime.bundle import BundleError, BundleLimits, extract
 from airflow_mlpipelines.runtime.eps_job import INLINE_SCRIPT_NAME, EpsJob, EpsRunner, write_inline_script
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_mlpipelines.reuse.fingerprint import Fingerprint
 
 DATA_FILE = "data.parquet"
 PORTS = ("dataframe1", "dataframe2")
@@ -138,10 +133,8 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         # The seed: the script runs in a fresh working directory, deleted when the module finishes.
         with tempfile.TemporaryDirectory(prefix=f"mlp-eps-{storage.safe_segment(self.step)}-") as sandbox:
             self._stage_frames(sandbox)
-            fp = self._fingerprint(context)
-            with held_lease(
-                storage.local_path(self.manifest_location(fp)), lease_holder(self.dag_id, context["run_id"])
-            ):
+            fp = self.handed_fingerprint(context)
+            with self.held_lease(context, fp):
                 return self._execute(context, fp, sandbox)
 
     def _stage_frames(self, sandbox: str) -> None:
@@ -158,14 +151,6 @@ class ExecutePythonScriptOperator(StepOperatorBase):
     def eps_ports(self) -> dict[str, Any]:
         """Port values for the fingerprint: staged frames stand for the DataFrames they hold."""
         return {port: self._staged.get(port, getattr(self, port)) for port in PORTS}
-
-    def _fingerprint(self, context: Context) -> Fingerprint:
-        group = self.task_id.rsplit(".", 1)[0] if "." in self.task_id else None
-        if group is not None:
-            handed = context["ti"].xcom_pull(task_ids=f"{group}.{REUSE_TASK_ID}", key=FINGERPRINT_KEY)
-            if isinstance(handed, dict):
-                return Fingerprint.from_json(handed)
-        return self.compute_fingerprint(context)
 
     def _execute(self, context: Context, fp: Fingerprint, sandbox: str) -> Any:
         from airflow_mlpipelines.frames import codec
@@ -200,25 +185,8 @@ class ExecutePythonScriptOperator(StepOperatorBase):
             len(summary["columns"]),
             ", ".join(summary["visualizations"]) or "none",
         )
-        described = store.describe_outputs(output_paths)
         frame = codec.read(os.path.join(output_paths[df_name], DATA_FILE), "parquet")
-        for name, url in output_urls.items():
-            if storage.local_path(url) is None:
-                storage.upload(output_paths[name], url)
-        manifest = store.build_manifest(
-            pipeline=self.pipeline,
-            step=self.step,
-            fingerprint=fp,
-            outputs=described,
-            urls=output_urls,
-            produced_by={"dag_id": self.dag_id, "run_id": context["run_id"], "task_id": self.task_id},
-        )
-        store.commit(self.manifest_location(fp), manifest)
-        self.log.info("committed outputs of %s (fingerprint %s)", self.step, fp.short)
-        context["ti"].xcom_push(
-            key=STEP_KEY,
-            value={"outputs": output_urls, "manifest_digest": manifest["digest"], "fingerprint": fp.digest},
-        )
+        self.commit_outputs(context, fp, output_paths, output_urls)
         return frame
 
     # -- inputs -----------------------------------------------------------------------------------

@@ -2,59 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
-import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_mlpipelines import settings
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
 from airflow_mlpipelines.operators.step_base import (
-    FINGERPRINT_KEY,
-    REUSE_TASK_ID,
-    STEP_KEY,
     StepOperatorBase,
-    lease_holder,
 )
-from airflow_mlpipelines.reuse import lease, store
-from airflow_mlpipelines.reuse.fingerprint import Fingerprint
 from airflow_mlpipelines.runtime.script_step import ScriptProcess, resolve_arguments
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from airflow.sdk import Context
 
-
-@contextlib.contextmanager
-def held_lease(directory: str | None, holder: str) -> Iterator[None]:
-    """Keep renewing this run's in-flight lease on the step while it runs; release it afterwards.
-
-    Released on failure too, so a run waiting for the same step takes over at once instead of waiting
-    for the lease to expire.
-    """
-    if directory is None:
-        yield
-        return
-    seconds = settings.lease_seconds()
-    lease.try_acquire(directory, holder, seconds)
-    stop = threading.Event()
-
-    def keep_alive() -> None:
-        while not stop.wait(seconds / 3):
-            lease.renew(directory, holder, seconds)
-
-    thread = threading.Thread(target=keep_alive, name="mlp-lease", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        lease.release(directory, holder)
+    from airflow_mlpipelines.reuse.fingerprint import Fingerprint
 
 
 class PythonScriptStepOperator(StepOperatorBase):
@@ -98,10 +62,8 @@ class PythonScriptStepOperator(StepOperatorBase):
                 self.compute,
                 self.compute_kind,
             )
-        fp = self._fingerprint(context)
-        with held_lease(
-            storage.local_path(self.manifest_location(fp)), lease_holder(self.dag_id, context["run_id"])
-        ):
+        fp = self.handed_fingerprint(context)
+        with self.held_lease(context, fp):
             return self._execute(context, fp)
 
     def _execute(self, context: Context, fp: Fingerprint) -> dict[str, str]:
@@ -119,34 +81,8 @@ class PythonScriptStepOperator(StepOperatorBase):
                 parameters=self.parameter_values(context),
             )
             self._run(argv)
-            described = store.describe_outputs(output_paths)
-            for name, url in output_urls.items():
-                if storage.local_path(url) is None:
-                    storage.upload(output_paths[name], url)
-        manifest = store.build_manifest(
-            pipeline=self.pipeline,
-            step=self.step,
-            fingerprint=fp,
-            outputs=described,
-            urls=output_urls,
-            produced_by={"dag_id": self.dag_id, "run_id": context["run_id"], "task_id": self.task_id},
-        )
-        store.commit(self.manifest_location(fp), manifest)
-        self.log.info("committed outputs of %s (fingerprint %s)", self.step, fp.short)
-        context["ti"].xcom_push(
-            key=STEP_KEY,
-            value={"outputs": output_urls, "manifest_digest": manifest["digest"], "fingerprint": fp.digest},
-        )
+            self.commit_outputs(context, fp, output_paths, output_urls)
         return output_urls
-
-    def _fingerprint(self, context: Context) -> Fingerprint:
-        """The reuse sensor's fingerprint (computed once per step), or our own when run without one."""
-        group = self.task_id.rsplit(".", 1)[0] if "." in self.task_id else None
-        if group is not None:
-            handed = context["ti"].xcom_pull(task_ids=f"{group}.{REUSE_TASK_ID}", key=FINGERPRINT_KEY)
-            if isinstance(handed, dict):
-                return Fingerprint.from_json(handed)
-        return self.compute_fingerprint(context)
 
     def _local_input(self, url: str, staging: str, name: str) -> str:
         local = storage.local_path(url)

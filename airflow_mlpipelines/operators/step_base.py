@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +15,12 @@ from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators import storage
 from airflow_mlpipelines.operators.eps_support import eps_components
 from airflow_mlpipelines.operators.links import StepOutputsLink
-from airflow_mlpipelines.reuse import store
+from airflow_mlpipelines.reuse import lease, store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
 from airflow_mlpipelines.reuse.source_tree import DigestCache, TreeDigest, hash_tree
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from airflow.sdk import Context
 
@@ -182,6 +183,63 @@ class StepOperatorBase(BaseOperator):
             )
             for name, datastore in self.outputs.items()
         }
+
+    # -- what a local compute task does around the user's code ------------------------------------
+    def handed_fingerprint(self, context: Context) -> Fingerprint:
+        """The reuse sensor's fingerprint (computed once per step), or our own when run without one."""
+        group = self.task_id.rsplit(".", 1)[0] if "." in self.task_id else None
+        if group is not None:
+            handed = context["ti"].xcom_pull(task_ids=f"{group}.{REUSE_TASK_ID}", key=FINGERPRINT_KEY)
+            if isinstance(handed, dict):
+                return Fingerprint.from_json(handed)
+        return self.compute_fingerprint(context)
+
+    @contextlib.contextmanager
+    def held_lease(self, context: Context, fp: Fingerprint) -> Iterator[None]:
+        """Keep this run's in-flight lease on the step while it runs; release it afterwards (also on
+        failure, so a run waiting for the same step takes over at once). Only on POSIX datastore roots."""
+        directory = storage.local_path(self.manifest_location(fp))
+        if directory is None:
+            yield
+            return
+        holder, seconds = lease_holder(self.dag_id, context["run_id"]), settings.lease_seconds()
+        lease.try_acquire(directory, holder, seconds)
+        with lease.kept(directory, holder, seconds):
+            yield
+
+    def commit_outputs(
+        self,
+        context: Context,
+        fp: Fingerprint,
+        output_paths: Mapping[str, str],
+        output_urls: Mapping[str, str],
+    ) -> None:
+        """Describe the outputs, upload remote ones, commit the manifest last, publish ``mlp_step``.
+
+        Call while ``output_paths`` (staging folders for remote outputs) still exist.
+        """
+        described = store.describe_outputs(dict(output_paths))
+        for name, url in output_urls.items():
+            if storage.local_path(url) is None:
+                storage.upload(output_paths[name], url)
+        manifest = store.build_manifest(
+            pipeline=self.pipeline,
+            step=self.step,
+            fingerprint=fp,
+            outputs=described,
+            urls=dict(output_urls),
+            produced_by={"dag_id": self.dag_id, "run_id": context["run_id"], "task_id": self.task_id},
+        )
+        store.commit(self.manifest_location(fp), manifest)
+        self.log.info("committed outputs of %s (fingerprint %s)", self.step, fp.short)
+        context["ti"].xcom_push(
+            key=STEP_KEY,
+            value={
+                "outputs": dict(output_urls),
+                "manifest_digest": manifest["digest"],
+                "fingerprint": fp.digest,
+            },
+        )
 
     # -- fingerprint ------------------------------------------------------------------------------
     def parameter_values(self, context: Context) -> dict[str, Any]:

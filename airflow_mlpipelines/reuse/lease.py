@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -115,3 +116,26 @@ def release(directory: str, holder: str) -> None:
             os.remove(_path(directory))
         except FileNotFoundError:
             pass
+
+
+@contextlib.contextmanager
+def kept(directory: str, holder: str, seconds: float) -> Iterator[None]:
+    """Renew ``holder``'s lease every third of its period while the block runs; release it afterwards.
+
+    Released on failure too, so a run waiting for the same step takes over at once instead of waiting
+    for the lease to expire. Shared by the local compute tasks and the container entrypoint.
+    """
+    stop = threading.Event()
+
+    def keep_alive() -> None:
+        while not stop.wait(seconds / 3):
+            renew(directory, holder, seconds)
+
+    thread = threading.Thread(target=keep_alive, name="mlp-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        release(directory, holder)

@@ -57,20 +57,8 @@ def _held(spec: Mapping[str, Any] | None) -> Iterator[None]:
         return
     directory, holder, seconds = str(spec["directory"]), str(spec["holder"]), float(spec["seconds"])
     lease.renew(directory, holder, seconds)
-    stop = threading.Event()
-
-    def keep_alive() -> None:
-        while not stop.wait(seconds / 3):
-            lease.renew(directory, holder, seconds)
-
-    thread = threading.Thread(target=keep_alive, name="mlp-lease", daemon=True)
-    thread.start()
-    try:
+    with lease.kept(directory, holder, seconds):
         yield
-    finally:
-        stop.set()
-        thread.join()
-        lease.release(directory, holder)
 
 
 def _fresh_dir(path: str) -> str:
