@@ -30,9 +30,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dag", default="seed004_yaml", help="example pipeline to trigger")
     parser.add_argument("--exit", action="store_true", help="stop Airflow after the run instead of waiting")
+    parser.add_argument("--home", type=Path, default=REPO / ".demo" / "airflow-home", help="AIRFLOW_HOME")
     args = parser.parse_args()
-    home = REPO / ".demo" / "airflow-home"
-    server = AirflowServer(home, REPO / "dags_examples", port=_port(8080))
+    home: Path = args.home
+    server = AirflowServer(
+        home,
+        REPO / "dags_examples",
+        # DataFrames between tasks (Execute Python Script examples) go through our XCom backend.
+        extra_env={"AIRFLOW__CORE__XCOM_BACKEND": "airflow_mlpipelines.xcom.backend.DataFrameXComBackend"},
+        port=_port(8080),
+    )
     print(f"Starting Airflow (standalone, SQLite, LocalExecutor) in {home} ...", flush=True)
     server.start()
     try:

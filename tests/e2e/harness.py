@@ -69,11 +69,12 @@ class AirflowServer:
         dags_folder: Path,
         extra_env: dict[str, str] | None = None,
         startup_timeout: float = 180,
+        port: int | None = None,
     ) -> None:
         self.home = Path(home)
         self.dags_folder = Path(dags_folder)
         self.startup_timeout = startup_timeout
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         bin_dir = str(Path(sys.executable).parent)
         self.env: dict[str, str] = {
