@@ -29,29 +29,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mixed_frame import mixed_frame as frame
+
 GOAL_SECONDS = 0.5
 
 IDENTITY = "def azureml_main(dataframe1):\n    return dataframe1,\n"
-
-
-def frame(n: int) -> Any:
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(0)
-    return pd.DataFrame(
-        {
-            "i": rng.integers(0, 1 << 40, n),
-            "u": rng.uniform(size=n),
-            "g": rng.normal(size=n),
-            "cat": pd.Categorical.from_codes(rng.integers(0, 4, n), list("abcd")),
-            "s": pd.Series(
-                np.array(["x", "y", "z", "w", None], dtype=object)[rng.integers(0, 5, n)], dtype="str"
-            ),
-            "ts": pd.date_range("2024-01-01", periods=n, freq="s", tz="UTC"),
-            "b": rng.integers(0, 2, n).astype(bool),
-        }
-    )
 
 
 class _TI:

@@ -38,20 +38,8 @@ CHILD = textwrap.dedent(
     import json, os, resource, sys, time, glob
     import numpy as np, pandas as pd
     variant, rows, workdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-
-    def frame(n):
-        rng = np.random.default_rng(0)
-        return pd.DataFrame({
-            "i": rng.integers(0, 1 << 40, n),
-            "u": rng.uniform(size=n),
-            "g": rng.normal(size=n),
-            "cat": pd.Categorical.from_codes(rng.integers(0, 4, n), list("abcd")),
-            "s": pd.Series(
-                np.array(["x", "y", "z", "w", None], dtype=object)[rng.integers(0, 5, n)], dtype="str"
-            ),
-            "ts": pd.date_range("2024-01-01", periods=n, freq="s", tz="UTC"),
-            "b": rng.integers(0, 2, n).astype(bool),
-        })
+    sys.path.insert(0, sys.argv[4])
+    from mixed_frame import mixed_frame as frame
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -117,8 +105,12 @@ def run(variant: str, rows: int, root: Path) -> dict[str, float]:
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"file://{work}",
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": "0",
     }
+    here = str(Path(__file__).resolve().parent)  # the child imports mixed_frame from here
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, variant, str(rows), str(work)], capture_output=True, text=True, env=env
+        [sys.executable, "-c", CHILD, variant, str(rows), str(work), here],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if out.returncode != 0:
         raise SystemExit(f"{variant} failed:\n{out.stderr[-3000:]}")
