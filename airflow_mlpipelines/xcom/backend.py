@@ -154,16 +154,8 @@ class DataFrameXComBackend(BaseXCom):
         map_index: int | None = None,
     ) -> Any:
         """Write a DataFrame (or a large value) to a file and return its reference; else Airflow's serde."""
-        base = join(
-            settings.xcom_frames_path(),
-            safe_segment(dag_id or "dag"),
-            safe_segment(run_id or "run"),
-            safe_segment(task_id or "task"),
-        )
-        stem = f"{safe_segment(key or 'return_value')}-{map_index if map_index is not None else -1}"
-        stem = f"{stem}-{uuid.uuid4().hex[:8]}"
-        producer = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "key": key}
-        if not _is_frame(value):
+        frame_value = _is_frame(value)
+        if not frame_value:
             if is_ref(value):
                 value = {LITERAL_MARKER: value}
             serialized = BaseXCom.serialize_value(value)
@@ -173,6 +165,17 @@ class DataFrameXComBackend(BaseXCom):
             data = json.dumps(serialized, separators=(",", ":")).encode()
             if len(data) < threshold:
                 return serialized
+        # Only values that go to a file pay for its location (Airflow calls this for every XCom push).
+        base = join(
+            settings.xcom_frames_path(),
+            safe_segment(dag_id or "dag"),
+            safe_segment(run_id or "run"),
+            safe_segment(task_id or "task"),
+        )
+        stem = f"{safe_segment(key or 'return_value')}-{map_index if map_index is not None else -1}"
+        stem = f"{stem}-{uuid.uuid4().hex[:8]}"
+        producer = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "key": key}
+        if not frame_value:
             uri, size, digest = _store(base, f"{stem}.json", _write_json(data))
             ref = {REF_MARKER: 1, "uri": uri, "format": JSON_FORMAT, "bytes": size, "digest": digest}
             return BaseXCom.serialize_value({**ref, "producer": producer})
