@@ -10,11 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from airflow_mlpipelines.devserver import StandaloneAirflow
+from airflow_mlpipelines.paths import safe_segment
 
-from airflow_mlpipelines.operators.storage import safe_segment
-from tests.e2e.harness import AirflowServer
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _port(preferred: int) -> int | None:
@@ -33,7 +32,7 @@ def main() -> int:
     parser.add_argument("--home", type=Path, default=REPO / ".demo" / "airflow-home", help="AIRFLOW_HOME")
     args = parser.parse_args()
     home: Path = args.home
-    server = AirflowServer(
+    server = StandaloneAirflow(
         home,
         REPO / "dags_examples",
         # DataFrames between tasks (Execute Python Script examples) go through our XCom backend.

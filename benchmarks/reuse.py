@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from airflow_mlpipelines.cli import STUB_TEMPLATE  # noqa: E402
+from airflow_mlpipelines.devserver import StandaloneAirflow as AirflowServer  # noqa: E402
 from airflow_mlpipelines.reuse.source_tree import DigestCache, hash_tree  # noqa: E402
-from tests.e2e.harness import AirflowServer  # noqa: E402
 
 STEPS = 5
 
