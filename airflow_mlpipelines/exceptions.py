@@ -67,11 +67,64 @@ class DefinitionError(MLPipelinesError):
 
 
 class StepExecutionError(MLPipelinesError):
-    """A step's user code failed (non-zero exit, killed, or missing script)."""
+    """A step cannot run or its user code failed (missing script or input, non-zero exit, killed).
+
+    ``exit_code`` is the status a step's process should end with: the container entrypoint exits with it,
+    so the official operators report it; it is carried here as data, never parsed out of the message.
+    """
+
+    exit_code: int = 3
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class ScriptFailedError(StepExecutionError):
+    """The user's script ran and exited non-zero (or was killed by a signal)."""
+
+    exit_code = 1
 
 
 class ComputeError(MLPipelinesError):
     """A step's compute target cannot be used at run time (daemon unreachable, provider missing)."""
+
+
+class PlanError(StepExecutionError):
+    """A step plan handed to the runner is not one this version understands (version, shape)."""
+
+
+class StorageError(MLPipelinesError):
+    """A datastore location cannot be read or written (unreadable, unknown connection, store down).
+
+    Never raised for a location that is merely absent: callers tell "absent" (``None``/``False``) and
+    "unreadable" (this error, naming the URL and, where known, the connection) apart.
+    """
+
+
+class LeaseError(MLPipelinesError):
+    """A step's in-flight lease cannot be taken, kept or read (the store refused a conditional write)."""
+
+
+class FingerprintError(MLPipelinesError):
+    """A value cannot be part of a fingerprint (it has no canonical JSON form)."""
+
+
+class FrameError(MLPipelinesError):
+    """A DataFrame cannot be stored or read back exactly (unsupported column, missing or corrupt file)."""
+
+
+class StoredValueError(MLPipelinesError):
+    """A stored XCom value (frame or JSON) is missing or does not match its reference."""
+
+
+class ScriptResultError(MLPipelinesError):
+    """An Execute Python Script's ``azureml_main`` returned something the module cannot turn into a frame."""
+
+
+class BundleError(MLPipelinesError):
+    """An Execute Python Script bundle zip is unsafe or too large (checked before anything is written)."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_mlpipelines.exceptions import DefinitionError
+from airflow_mlpipelines.runtime.plan import PLAN_KEY, REUSE_TASK_ID, task_id
 
-PLAN_KEY = "mlp_plan"
-"""XCom key under which the reuse sensor, on a miss, hands a container step its run-time plan."""
 RUNTIME_MODULE = "airflow_mlpipelines.runtime.step_main"
 """What runs inside the container or pod (imports no Airflow)."""
 CONTAINER_PYTHON = "python3"
+STORAGE_FILTER = "mlp_storage_connections"
+"""The DAG's Jinja filter that turns a plan into the storage options its container gets."""
 
 PROVIDER_EXTRAS = {"docker": "docker", "kubernetes": "kubernetes"}
 
@@ -28,16 +29,28 @@ class TaskSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def plan_template(group: str, reuse_task_id: str) -> str:
-    """Jinja that renders, at run time, to the plan JSON the reuse sensor pushed on a miss."""
-    return (
-        "{{ ti.xcom_pull(task_ids='" + f"{group}.{reuse_task_id}" + "', key='" + PLAN_KEY + "') | tojson }}"
-    )
+def _pull(group: str) -> str:
+    return f"ti.xcom_pull(task_ids='{task_id(group, REUSE_TASK_ID)}', key='{PLAN_KEY}')"
 
 
-def runtime_command(group: str, reuse_task_id: str) -> list[str]:
+def plan_template(group: str) -> str:
+    """Jinja that renders, at run time, to the plan JSON the step's reuse task pushed."""
+    return "{{ " + _pull(group) + " | tojson }}"
+
+
+def plan_value_template(group: str, *keys: str) -> str:
+    """Jinja that renders one value of the plan (``plan[key][subkey]...``)."""
+    return "{{ " + _pull(group) + "".join(f"['{k}']" for k in keys) + " }}"
+
+
+def storage_connections_template(group: str) -> str:
+    """Jinja that renders the storage options of the plan's connections (masked as a secret)."""
+    return "{{ " + _pull(group) + f" | {STORAGE_FILTER}" + " }}"
+
+
+def runtime_command(group: str) -> list[str]:
     """``python3 -m airflow_mlpipelines.runtime.step_main <plan JSON>``."""
-    return [CONTAINER_PYTHON, "-m", RUNTIME_MODULE, plan_template(group, reuse_task_id)]
+    return [CONTAINER_PYTHON, "-m", RUNTIME_MODULE, plan_template(group)]
 
 
 def missing_provider(kind: str, target: str, step: str, exc: ImportError, location: Any) -> DefinitionError:

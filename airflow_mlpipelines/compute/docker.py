@@ -1,39 +1,57 @@
-"""Docker target: the official ``DockerOperator`` configured from a compute target (the only module
-that imports the Docker provider and docker-py)."""
+"""Docker target: the official ``DockerOperator`` configured from a step's description (the only module
+that imports the Docker provider and docker-py).
+
+The operator is built at parse time from the ``StepTask`` alone; what depends on the worker — the
+configured datastore root to bind-mount, the uid:gid files are written as, the credentials of remote
+datastores — reaches the container at run time through the plan (templated ``command``, ``mounts`` and
+``environment``), never by reading settings while the DAG file is parsed.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlpipelines.compute.base import TaskSpec, quantity_bytes, quantity_cpus, runtime_command
+from airflow_mlpipelines.compute.base import (
+    TaskSpec,
+    plan_value_template,
+    quantity_bytes,
+    quantity_cpus,
+    runtime_command,
+    storage_connections_template,
+)
 from airflow_mlpipelines.exceptions import ComputeError
+from airflow_mlpipelines.paths import local_path
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
-    from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec
+    from airflow_mlpipelines.pipeline.step_task import StepTask
+    from airflow_mlpipelines.runtime.plan import StepPlan
 
 OPERATOR = "airflow.providers.docker.operators.docker.DockerOperator"
 DEFAULT_DOCKER_URL = "unix://var/run/docker.sock"
+ROOT_SOURCE, ROOT_TARGET = "root_source", "root_target"
+"""Plan ``mounts`` keys: the configured datastore root, bind-mounted at run time when it is local."""
+NO_LOCAL_ROOT = "/mlp-datastore-root-is-remote"
+"""Where the root slot is mounted (read-only, the step's sources) when the datastore root is remote."""
 
 
-def _mounts(target: ComputeTargetSpec, local_paths: Sequence[str], source_directory: str) -> list[Any]:
-    """Bind-mount local datastores and the source directory at the same paths, so URLs stay valid."""
+def _covered(path: str, others: list[str]) -> bool:
+    return any(path.startswith(other.rstrip("/") + "/") for other in others if other != path)
+
+
+def _mounts(task: StepTask) -> list[Any]:
+    """Bind mounts known from the definition: local declared datastores and the source directory (at the
+    same paths, so URLs stay valid), the target's volumes; plus the datastore-root slot (templated)."""
     from docker.types import Mount
 
-    mounts: dict[str, Any] = {}
-    for path in sorted(set(local_paths)):
-        # A folder inside another mounted folder is already visible.
-        if not any(path.startswith(other.rstrip("/") + "/") for other in local_paths if other != path):
-            mounts[path] = Mount(target=path, source=path, type="bind")
-    if source_directory not in mounts and not any(
-        source_directory.startswith(p.rstrip("/") + "/") for p in mounts
-    ):
-        mounts[source_directory] = Mount(
-            target=source_directory, source=source_directory, type="bind", read_only=True
-        )
-    for volume in target.volumes:
+    local = sorted({p for d in task.datastores if d.url and (p := local_path(d.url)) is not None})
+    mounts: dict[str, Any] = {
+        p: Mount(target=p, source=p, type="bind") for p in local if not _covered(p, local)
+    }
+    source = task.source_directory
+    if source not in mounts and not _covered(source, list(mounts)):
+        mounts[source] = Mount(target=source, source=source, type="bind", read_only=True)
+    for volume in task.target.volumes:
         if volume.host_path is not None:
             mounts[volume.mount_path] = Mount(
                 target=volume.mount_path, source=volume.host_path, type="bind", read_only=volume.read_only
@@ -42,46 +60,75 @@ def _mounts(target: ComputeTargetSpec, local_paths: Sequence[str], source_direct
             mounts[volume.mount_path] = Mount(
                 target=volume.mount_path, source=volume.claim, type="volume", read_only=volume.read_only
             )
-    return list(mounts.values())
-
-
-def docker_task(
-    *,
-    step: str,
-    group: str,
-    reuse_task_id: str,
-    target: ComputeTargetSpec,
-    image: str,
-    env: Mapping[str, str],
-    local_paths: Sequence[str],
-    source_directory: str,
-) -> TaskSpec:
-    """The DockerOperator arguments for one step: runtime entrypoint, mounts, GPUs, limits, env."""
-    from docker.types import DeviceRequest
-
-    kwargs: dict[str, Any] = {
-        "image": image,
-        "command": runtime_command(group, reuse_task_id),
-        "environment": {**dict(target.env), **dict(env), "PYTHONUNBUFFERED": "1"},
-        "mounts": _mounts(target, local_paths, source_directory),
-        "mount_tmp_dir": False,
-        "auto_remove": "success",
-        "docker_url": target.docker_url or DEFAULT_DOCKER_URL,
-        # Files the step writes into mounted datastores belong to the user Airflow runs as.
-        "user": f"{os.getuid()}:{os.getgid()}",
-        "force_pull": target.image_pull_policy == "Always",
-        "do_xcom_push": False,
-        "tty": False,
+    group = task.step
+    # Rendered by Airflow into a plain dict with the API's keys, which the DockerOperator accepts as is.
+    root = {
+        "Target": plan_value_template(group, "mounts", ROOT_TARGET),
+        "Source": plan_value_template(group, "mounts", ROOT_SOURCE),
+        "Type": "bind",
+        "ReadOnly": False,
     }
-    if target.gpu_count:
-        kwargs["device_requests"] = [DeviceRequest(count=target.gpu_count, capabilities=[["gpu"]])]
-    if target.memory_limit:
-        kwargs["mem_limit"] = quantity_bytes(target.memory_limit)
-    if target.cpu_limit:
-        kwargs["cpus"] = quantity_cpus(target.cpu_limit)
-    if target.network_mode:
-        kwargs["network_mode"] = target.network_mode
-    return TaskSpec(OPERATOR, kwargs)
+    return [*mounts.values(), root]
+
+
+class DockerCompute:
+    """Steps in Docker containers through the official DockerOperator."""
+
+    name = "docker"
+    builds_image = True
+
+    def task_spec(self, task: StepTask) -> TaskSpec:
+        """The DockerOperator arguments: runtime entrypoint, mounts, GPUs, limits, env, credentials."""
+        from docker.types import DeviceRequest
+
+        target = task.target
+        kwargs: dict[str, Any] = {
+            "image": task.image or target.image or "",
+            "command": runtime_command(task.step),
+            "environment": {
+                **dict(target.env),
+                **dict(task.env_vars),
+                "PYTHONUNBUFFERED": "1",
+                "MLP_STORAGE_CONNECTIONS": storage_connections_template(task.step),
+            },
+            "mounts": _mounts(task),
+            "mount_tmp_dir": False,
+            "auto_remove": "success",
+            "docker_url": target.docker_url or DEFAULT_DOCKER_URL,
+            "force_pull": target.image_pull_policy == "Always",
+            "do_xcom_push": False,
+            "tty": False,
+        }
+        if target.gpu_count:
+            kwargs["device_requests"] = [DeviceRequest(count=target.gpu_count, capabilities=[["gpu"]])]
+        if target.memory_limit:
+            kwargs["mem_limit"] = quantity_bytes(target.memory_limit)
+        if target.cpu_limit:
+            kwargs["cpus"] = quantity_cpus(target.cpu_limit)
+        if target.network_mode:
+            kwargs["network_mode"] = target.network_mode
+        return TaskSpec(OPERATOR, kwargs)
+
+    def prepare(self, plan: StepPlan) -> StepPlan:
+        """Check the daemon answers; mount the datastore root if it is local; run as the worker's user."""
+        from dataclasses import replace
+
+        from airflow_mlpipelines import settings
+
+        check_daemon(plan.task.target.docker_url, step=plan.step, target=plan.task.target.name)
+        root = local_path(settings.datastore_root())
+        fixed = {m["Target"] for m in _mounts(plan.task)[:-1]}
+        if root is not None and root not in fixed:
+            os.makedirs(root, exist_ok=True)
+            mounts = {ROOT_SOURCE: root, ROOT_TARGET: root}
+        else:  # remote (or already mounted as a declared datastore): the slot mounts something harmless
+            mounts = {ROOT_SOURCE: plan.task.source_directory, ROOT_TARGET: NO_LOCAL_ROOT}
+        for datastore in plan.task.datastores:
+            local = local_path(datastore.url) if datastore.url else None
+            if local is not None:
+                os.makedirs(local, exist_ok=True)
+        # Files the step writes into mounted datastores belong to the user Airflow runs as.
+        return replace(plan, mounts=mounts, run_as=(os.getuid(), os.getgid()))
 
 
 def check_daemon(docker_url: str | None, *, step: str, target: str) -> None:
@@ -102,3 +149,6 @@ def check_daemon(docker_url: str | None, *, step: str, target: str) -> None:
             f"step '{step}': compute target '{target}' (docker): the Docker daemon is not reachable at "
             f"{url} ({reason[:200]}); start dockerd or set docker_url on the target"
         ) from None
+
+
+KIND = DockerCompute()

@@ -1,17 +1,33 @@
-"""Kubernetes target: the official ``KubernetesPodOperator`` configured from a compute target (the only
-module that imports the cncf-kubernetes provider and the kubernetes client)."""
+"""Kubernetes target: the official ``KubernetesPodOperator`` configured from a step's description (the
+only module that imports the cncf-kubernetes provider and the kubernetes client).
+
+A pod shares no disk with the worker: its datastores must be object storage (credentials handed in as
+``$MLP_STORAGE_CONNECTIONS``, from the target's ``storage_secret`` or rendered from the Airflow
+connection at run time) or volumes mounted at the same paths.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlpipelines.compute.base import CONTAINER_PYTHON, RUNTIME_MODULE, TaskSpec, plan_template
+from airflow_mlpipelines.compute.base import (
+    CONTAINER_PYTHON,
+    RUNTIME_MODULE,
+    TaskSpec,
+    plan_template,
+    storage_connections_template,
+)
+from airflow_mlpipelines.exceptions import ComputeError
+from airflow_mlpipelines.paths import local_path
+from airflow_mlpipelines.storage import CONNECTIONS_ENV
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec
+    from airflow_mlpipelines.pipeline.step_task import StepTask
+    from airflow_mlpipelines.runtime.plan import StepPlan
 
 OPERATOR = "airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -61,11 +77,16 @@ def _volumes(target: ComputeTargetSpec) -> tuple[list[Any], list[Any]]:
     return volumes, mounts
 
 
-def _env(target: ComputeTargetSpec, env: Mapping[str, str]) -> tuple[list[Any], list[Any]]:
+def _env(target: ComputeTargetSpec, env: Mapping[str, str], group: str) -> tuple[list[Any], list[Any]]:
     from kubernetes.client import models as k8s
 
     values = {**dict(target.env), **dict(env), "PYTHONUNBUFFERED": "1"}
     env_vars = [k8s.V1EnvVar(name=k, value=v) for k, v in sorted(values.items())]
+    if target.storage_secret:
+        ref = k8s.V1SecretKeySelector(name=target.storage_secret, key=CONNECTIONS_ENV)
+        env_vars.append(k8s.V1EnvVar(name=CONNECTIONS_ENV, value_from=k8s.V1EnvVarSource(secret_key_ref=ref)))
+    else:
+        env_vars.append(k8s.V1EnvVar(name=CONNECTIONS_ENV, value=storage_connections_template(group)))
     env_from = []
     for s in target.secrets:
         if s.env is not None:
@@ -81,46 +102,69 @@ def pod_name(pipeline: str, step: str) -> str:
     return (_POD_NAME.sub("-", f"{pipeline}-{step}".lower()).strip("-") or "step")[:50]
 
 
-def kubernetes_task(
-    *,
-    pipeline: str,
-    step: str,
-    group: str,
-    reuse_task_id: str,
-    target: ComputeTargetSpec,
-    image: str,
-    env: Mapping[str, str],
-) -> TaskSpec:
-    """The KubernetesPodOperator arguments: image, runtime command, GPU limits, scheduling, env, volumes."""
-    node_selector = dict(target.node_selector)
-    if target.gpu_type:
-        node_selector.setdefault(target.gpu_type_label, target.gpu_type)
-    volumes, volume_mounts = _volumes(target)
-    env_vars, env_from = _env(target, env)
-    kwargs: dict[str, Any] = {
-        "name": pod_name(pipeline, step),
-        "image": image,
-        "cmds": [CONTAINER_PYTHON, "-m", RUNTIME_MODULE],
-        "arguments": [plan_template(group, reuse_task_id)],
-        "container_resources": _resources(target),
-        "node_selector": node_selector or None,
-        "tolerations": _tolerations(target) or None,
-        "volumes": volumes,
-        "volume_mounts": volume_mounts,
-        "env_vars": env_vars,
-        "env_from": env_from or None,
-        "get_logs": True,
-        "on_finish_action": "delete_pod",
-        "do_xcom_push": False,
-        "labels": {"mlpipelines/pipeline": pod_name(pipeline, ""), "mlpipelines/step": pod_name(step, "")},
-    }
-    optional = {
-        "namespace": target.namespace,
-        "service_account_name": target.service_account,
-        "image_pull_policy": target.image_pull_policy,
-        "in_cluster": target.in_cluster,
-        "config_file": target.config_file,
-        "kubernetes_conn_id": target.kubernetes_conn_id,
-    }
-    kwargs.update({k: v for k, v in optional.items() if v is not None})
-    return TaskSpec(OPERATOR, kwargs)
+class KubernetesCompute:
+    """Steps as pods through the official KubernetesPodOperator."""
+
+    name = "kubernetes"
+    builds_image = True
+
+    def task_spec(self, task: StepTask) -> TaskSpec:
+        """The KubernetesPodOperator arguments: image, runtime command, GPUs, scheduling, env, volumes."""
+        target = task.target
+        node_selector = dict(target.node_selector)
+        if target.gpu_type:
+            node_selector.setdefault(target.gpu_type_label, target.gpu_type)
+        volumes, volume_mounts = _volumes(target)
+        env_vars, env_from = _env(target, dict(task.env_vars), task.step)
+        kwargs: dict[str, Any] = {
+            "name": pod_name(task.pipeline, task.step),
+            "image": task.image or target.image or "",
+            "cmds": [CONTAINER_PYTHON, "-m", RUNTIME_MODULE],
+            "arguments": [plan_template(task.step)],
+            "container_resources": _resources(target),
+            "node_selector": node_selector or None,
+            "tolerations": _tolerations(target) or None,
+            "volumes": volumes,
+            "volume_mounts": volume_mounts,
+            "env_vars": env_vars,
+            "env_from": env_from or None,
+            "get_logs": True,
+            "on_finish_action": "delete_pod",
+            "do_xcom_push": False,
+            "labels": {
+                "mlpipelines/pipeline": pod_name(task.pipeline, ""),
+                "mlpipelines/step": pod_name(task.step, ""),
+            },
+        }
+        optional = {
+            "namespace": target.namespace,
+            "service_account_name": target.service_account,
+            "image_pull_policy": target.image_pull_policy,
+            "in_cluster": target.in_cluster,
+            "config_file": target.config_file,
+            "kubernetes_conn_id": target.kubernetes_conn_id,
+        }
+        kwargs.update({k: v for k, v in optional.items() if v is not None})
+        return TaskSpec(OPERATOR, kwargs)
+
+    def prepare(self, plan: StepPlan) -> StepPlan:
+        """A pod cannot see the worker's disk: every local path the plan uses must be on a mounted volume."""
+        mounted = [v.mount_path.rstrip("/") for v in plan.task.target.volumes]
+        urls = {
+            **{f"input {k}": v for k, v in plan.inputs.items()},
+            **{f"output {k}": v for k, v in plan.outputs.items()},
+        }
+        urls["manifests"] = plan.manifest
+        for what, url in urls.items():
+            path = local_path(url)
+            if path is not None and not any(path == m or path.startswith(m + "/") for m in mounted):
+                raise ComputeError(
+                    f"step '{plan.step}': compute target '{plan.task.target.name}' (kubernetes) cannot reach "
+                    f"the {what} at {path}: a pod shares no disk with the Airflow worker; use object storage "
+                    "for [mlpipelines] datastore_root / the datastore (s3://<conn_id>@bucket/...), or "
+                    "mount a volume at that path on the target"
+                )
+        return plan
+
+
+KIND = KubernetesCompute()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.digests import fast_file_digest
-from airflow_mlpipelines.exceptions import MLPipelinesError
+from airflow_mlpipelines.exceptions import FrameError as FrameError  # re-exported: its old home
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 FORMATS = ("arrow", "arrow-lz4", "parquet")
 METADATA_KEY = b"mlpipelines.frame"
 _NAME_TYPES = (str, int, float, bool, type(None))
-
-
-class FrameError(MLPipelinesError):
-    """A DataFrame cannot be stored or read back exactly."""
 
 
 @dataclass(frozen=True)

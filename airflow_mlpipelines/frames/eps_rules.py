@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlpipelines.exceptions import MLPipelinesError
+from airflow_mlpipelines.exceptions import ScriptResultError as ScriptResultError  # re-exported
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -26,10 +26,6 @@ if TYPE_CHECKING:
 
 PORTS = ("dataframe1", "dataframe2")
 """The module's two DataFrame input ports, in order."""
-
-
-class ScriptResultError(MLPipelinesError):
-    """``azureml_main`` returned something that is not a DataFrame (or a sequence starting with one)."""
 
 
 def input_frame(df: pd.DataFrame) -> pd.DataFrame:

@@ -57,19 +57,29 @@ def _cell(value: Any) -> str:
 
 
 def preview_parquet(
-    path: str, *, rows: int = DEFAULT_ROWS, max_bytes: int = DEFAULT_MAX_BYTES
+    path: str, *, rows: int = DEFAULT_ROWS, max_bytes: int = DEFAULT_MAX_BYTES, fs: Any = None
 ) -> FramePreview:
     """Preview a Parquet file written by :mod:`frames.codec` or by any other writer (``df.to_parquet``).
 
-    Column names are restored as the codec stored them; a file without the codec's metadata shows its
-    Parquet names. A file that is not Parquet raises :class:`FrameError` naming it.
+    ``fs`` is the fsspec filesystem of ``path`` for files on object storage (only the footer and the
+    first row group are read); None means the local disk. Column names are restored as the codec stored
+    them; a file without the codec's metadata shows its Parquet names. A file that is not Parquet raises
+    :class:`FrameError` naming it.
     """
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        size = os.path.getsize(path) if fs is None else int(fs.size(path))
+        source = path if fs is None else stack.enter_context(fs.open(path, "rb"))
+        return _preview(path, source, size, rows, max_bytes)
+
+
+def _preview(path: str, source: Any, size: int, rows: int, max_bytes: int) -> FramePreview:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    size = os.path.getsize(path)
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(source)
         schema = parquet.schema_arrow
         total_rows = parquet.metadata.num_rows
         empty = schema.empty_table()

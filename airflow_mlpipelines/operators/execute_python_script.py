@@ -1,46 +1,54 @@
 """``ExecutePythonScriptOperator``: Azure ML Studio's "Execute Python Script" module (seeds 000/003).
 
-The operator is the Airflow side only: it resolves the inputs, prepares a sandbox, starts
-:mod:`airflow_mlpipelines.runtime.eps_main` (which runs the user's ``azureml_main`` in a child process
-and applies the seed's type rules), then commits the outputs like every step and returns the output
-DataFrame, so ``xcom_pull``/TaskFlow consumers get it through the DataFrame XCom backend.
+The operator is the Airflow side only: it takes the step's plan (or makes one in a hand-written DAG,
+writing DataFrames handed to its ports as Arrow files first), runs it with the runtime's runner — whose
+``execute_python_script`` kind starts :mod:`airflow_mlpipelines.runtime.eps_main` in a child process and
+applies the seed's type rules — and returns the output DataFrame, so ``xcom_pull``/TaskFlow consumers
+get it through the DataFrame XCom backend.
 
 Outputs (the contract with the UI plugin): the DataFrame at ``<dataframe output>/data.parquet``
 (written by ``frames.codec``), the PNGs directly in ``<visualisations output>/``; both folders are
-``<datastore>/<pipeline>/<step>/<fingerprint>/<run>/<output>`` and published under XCom ``mlp_step``.
+``<datastore>/<pipeline>/<step>/<fingerprint>/<run>/<output>``, recorded in the committed manifest.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from airflow_mlpipelines import settings
-from airflow_mlpipelines.exceptions import StepExecutionError
-from airflow_mlpipelines.operators import storage
-from airflow_mlpipelines.operators.eps_support import StagedFrame, is_frame, script_text
-from airflow_mlpipelines.operators.step_base import (
-    StepOperatorBase,
-)
-from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE
-from airflow_mlpipelines.runtime.bundle import BundleError, BundleLimits, extract
-from airflow_mlpipelines.runtime.eps_job import INLINE_SCRIPT_NAME, EpsJob, EpsRunner, write_inline_script
+from airflow_mlpipelines import storage as st
+from airflow_mlpipelines.connections import AirflowStorage
+from airflow_mlpipelines.operators.step_operator import StepOperator
+from airflow_mlpipelines.pipeline.compute import LOCAL_TARGET
+from airflow_mlpipelines.pipeline.eps import INLINE_SCRIPT_NAME
+from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE, ExecutePythonScriptSpec
+from airflow_mlpipelines.pipeline.step_task import InputBinding, OutputBinding, StepTask
+from airflow_mlpipelines.runtime.plan import StagedFrame
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from airflow.sdk import Context
 
-    from airflow_mlpipelines.reuse.fingerprint import Fingerprint
+    from airflow_mlpipelines.pipeline.step_task import Token
+    from airflow_mlpipelines.runtime.runner import Job
 
 DATA_FILE = "data.parquet"
 PORTS = ("dataframe1", "dataframe2")
 
 
-class ExecutePythonScriptOperator(StepOperatorBase):
+def is_frame(value: Any) -> bool:
+    """Whether a port value is a DataFrame (checked without importing pandas)."""
+    kind = type(value)
+    return kind.__module__.startswith("pandas") and kind.__name__ == "DataFrame"
+
+
+class ExecutePythonScriptOperator(StepOperator):
     """Run ``azureml_main(dataframe1, dataframe2)`` from a script, with an optional zip bundle.
 
-    In a pipeline the DAG factory builds it from a ``type: execute_python_script`` step (``eps`` holds
-    the step's settings). In a hand-written DAG, give the settings directly::
+    In a pipeline the DAG factory builds it from a ``type: execute_python_script`` step (``task`` holds
+    the step's description). In a hand-written DAG, give the settings directly::
 
         ExecutePythonScriptOperator(
             task_id="rank", script=SCRIPT, dataframe1=load_frame(), bundle="/path/Hello.zip"
@@ -49,8 +57,8 @@ class ExecutePythonScriptOperator(StepOperatorBase):
     :param script: The script's text; it defines ``azureml_main``. It runs as ``azureml_main.py``.
     :param script_file: Or a path to the script.
     :param bundle: A zip of Python modules, extracted into the sandbox and put on ``sys.path``.
-    :param dataframe1: First DataFrame port: an input name of ``inputs``, a CSV/Parquet path or URL,
-        or a DataFrame (e.g. an ``XComArg``). (templated)
+    :param dataframe1: First DataFrame port: a CSV/Parquet path or URL, or a DataFrame (e.g. an
+        ``XComArg``). (templated)
     :param dataframe2: Second DataFrame port, the same. The first *connected* port is the first
         argument of ``azureml_main`` (seed rule), so ``dataframe2`` alone is passed first.
     :param dataframe_output: Name of the DataFrame output (default ``dataframe``).
@@ -61,13 +69,14 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         ``[mlpipelines] eps_memory_limit_mb``; 0: none).
     """
 
-    template_fields = (*StepOperatorBase.template_fields, "dataframe1", "dataframe2")
-    template_fields_renderers: ClassVar[dict[str, str]] = {"arguments": "json"}
+    template_fields = (*StepOperator.template_fields, "dataframe1", "dataframe2")
     ui_color = "#fbe7d9"
 
     def __init__(
         self,
         *,
+        task: StepTask | None = None,
+        arguments: list[list[Token]] | None = None,
         script: str | None = None,
         script_file: str | None = None,
         bundle: str | None = None,
@@ -77,189 +86,109 @@ class ExecutePythonScriptOperator(StepOperatorBase):
         visualizations_output: str = "visualizations",
         time_limit_seconds: float | None = None,
         memory_limit_mb: int | None = None,
-        eps: dict[str, Any] | None = None,
-        pipeline: str | None = None,
-        step: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if eps is None:
-            if (script is None) == (script_file is None):
-                raise ValueError("give exactly one of script (the text) and script_file (a path)")
-            eps = {
-                "script": script,
-                "script_file": os.path.abspath(script_file) if script_file else None,
-                "bundle": os.path.abspath(bundle) if bundle else None,
-                "ports": {"dataframe1": None, "dataframe2": None},
-                "dataframe_output": dataframe_output,
-                "visualizations_output": visualizations_output,
-                "time_limit_seconds": time_limit_seconds,
-                "memory_limit_mb": memory_limit_mb,
-            }
-            kwargs.setdefault(
-                "outputs",
-                {dataframe_output: DEFAULT_DATASTORE, visualizations_output: DEFAULT_DATASTORE},
-            )
-            kwargs.setdefault(
-                "script_name", os.path.basename(script_file) if script_file else INLINE_SCRIPT_NAME
-            )
-            # Not hashed for this kind (the script and bundle are): only where the script lives.
-            kwargs.setdefault(
-                "source_directory", os.path.dirname(eps["script_file"]) if eps["script_file"] else os.getcwd()
-            )
-            kwargs.setdefault("kind", "execute_python_script")
-        ports = eps.get("ports", {})
-        super().__init__(
-            pipeline=pipeline or "",
-            step=step or kwargs.get("task_id", "execute_python_script"),
-            eps=eps,
-            **kwargs,
+        super().__init__(task=task, arguments=arguments, **kwargs)
+        if task is None and (script is None) == (script_file is None):
+            raise ValueError("give exactly one of script (the text) and script_file (a path)")
+        self.script = script
+        self.script_file = script_file
+        self.bundle = bundle
+        self.dataframe1 = dataframe1
+        self.dataframe2 = dataframe2
+        self.dataframe_output = dataframe_output
+        self.visualizations_output = visualizations_output
+        self.time_limit_seconds = time_limit_seconds
+        self.memory_limit_mb = memory_limit_mb
+
+    # -- the step's description -------------------------------------------------------------------
+    def step_task(self, context: Context) -> StepTask:
+        """The pipeline's description, or one built from the rendered arguments of a hand-written task."""
+        if self.task is not None:
+            return self.task
+        script_file = os.path.abspath(self.script_file) if self.script_file else None
+        ports: dict[str, str | None] = {}
+        inputs = []
+        for port in PORTS:
+            value = getattr(self, port)
+            if value is None or is_frame(value):
+                ports[port] = None
+            elif isinstance(value, str):
+                ports[port] = port
+                inputs.append(InputBinding(port, path=value))
+            else:
+                raise TypeError(
+                    f"task {self.task_id!r}: {port} must be a path, a URL or a DataFrame; "
+                    f"got {type(value).__name__}"
+                )
+        spec = ExecutePythonScriptSpec(
+            dataframe_output=self.dataframe_output,
+            visualizations_output=self.visualizations_output,
+            script=self.script,
+            script_file=script_file,
+            bundle=os.path.abspath(self.bundle) if self.bundle else None,
+            dataframe1=ports["dataframe1"],
+            dataframe2=ports["dataframe2"],
+            time_limit_seconds=self.time_limit_seconds,
+            memory_limit_mb=self.memory_limit_mb,
         )
-        if not self.pipeline:
-            self.pipeline = self.dag_id
-        self.dataframe1 = dataframe1 if dataframe1 is not None else ports.get("dataframe1")
-        self.dataframe2 = dataframe2 if dataframe2 is not None else ports.get("dataframe2")
-        self._runner: EpsRunner | None = None
-        self._staged: dict[str, StagedFrame] = {}
+        return StepTask(
+            pipeline=self.dag_id,
+            step=self.task_id,
+            kind="execute_python_script",
+            script_name=os.path.basename(script_file) if script_file else INLINE_SCRIPT_NAME,
+            # Not hashed for this kind (the script and bundle are): only where the script lives.
+            source_directory=os.path.dirname(script_file) if script_file else os.getcwd(),
+            target=LOCAL_TARGET,
+            inputs=tuple(inputs),
+            outputs=(
+                OutputBinding(self.dataframe_output, DEFAULT_DATASTORE),
+                OutputBinding(self.visualizations_output, DEFAULT_DATASTORE),
+            ),
+            eps=spec,
+        )
 
-    @property
-    def eps_settings(self) -> dict[str, Any]:
-        """The step's Execute Python Script settings (never None on this operator)."""
-        assert self.eps is not None  # noqa: S101 - set in __init__
-        return self.eps
-
-    # -- run --------------------------------------------------------------------------------------
-    def execute(self, context: Context) -> Any:
-        """Run the script in a sandbox, commit both outputs, publish ``mlp_step``, return the frame."""
-        # The seed: the script runs in a fresh working directory, deleted when the module finishes.
-        with tempfile.TemporaryDirectory(prefix=f"mlp-eps-{storage.safe_segment(self.step)}-") as sandbox:
-            self._stage_frames(sandbox)
-            fp = self.handed_fingerprint(context)
-            with self.held_lease(context, fp):
-                return self._execute(context, fp, sandbox)
-
-    def _stage_frames(self, sandbox: str) -> None:
+    def frames(self, context: Context, work: str) -> Mapping[str, StagedFrame]:
         """Write DataFrames handed to the ports (e.g. XComArgs) as Arrow files for the child, once."""
         from airflow_mlpipelines.frames import codec
 
-        self._staged = {}
+        staged = {}
         for port in PORTS:
             value = getattr(self, port)
             if is_frame(value):
-                path = os.path.join(sandbox, f"{port}.arrow")
-                self._staged[port] = StagedFrame(path, codec.write(value, path, "arrow").digest)
+                path = os.path.join(work, f"{port}.arrow")
+                staged[port] = StagedFrame(path, codec.write(value, path, "arrow").digest)
+        return staged
 
-    def eps_ports(self) -> dict[str, Any]:
-        """Port values for the fingerprint: staged frames stand for the DataFrames they hold."""
-        return {port: self._staged.get(port, getattr(self, port)) for port in PORTS}
-
-    def _execute(self, context: Context, fp: Fingerprint, sandbox: str) -> Any:
-        from airflow_mlpipelines.frames import codec
-
-        eps = self.eps_settings
-        output_urls = self.output_urls(fp, context["run_id"])
-        df_name, vis_name = eps["dataframe_output"], eps["visualizations_output"]
-        output_paths = {name: self._output_dir(url, sandbox, name) for name, url in output_urls.items()}
-        job = EpsJob(
-            sandbox=sandbox,
-            script=self._script_path(sandbox),
-            script_label=self._script_label(),
-            dataframe_output=output_paths[df_name],
-            visualizations_output=output_paths[vis_name],
-            inputs={port: self._port_input(context, port, sandbox) for port in PORTS},
-            bundle_dir=self._bundle(sandbox),
-            memory_limit_bytes=self._memory_limit_mb() * 1024 * 1024,
-        )
-        self.log.info("Running step %s: azureml_main from %s", self.step, job.script_label)
-        self._runner = EpsRunner(
-            job,
-            step=self.step,
-            time_limit_seconds=self._time_limit(),
-            grace_seconds=settings.kill_grace_seconds(),
-            on_stdout=lambda line: self.log.info("%s", line),
-            on_stderr=lambda line: self.log.info("[stderr] %s", line),
-        )
-        summary = self._runner.run()
-        self.log.info(
-            "azureml_main returned %d rows x %d columns; visualisations: %s",
-            summary["rows"],
-            len(summary["columns"]),
-            ", ".join(summary["visualizations"]) or "none",
-        )
-        frame = codec.read(os.path.join(output_paths[df_name], DATA_FILE), "parquet")
-        self.commit_outputs(context, fp, output_paths, output_urls)
-        return frame
-
-    # -- inputs -----------------------------------------------------------------------------------
-    def _port_input(self, context: Context, port: str, sandbox: str) -> dict[str, str] | None:
-        """Where the child reads a port's frame: a table file/folder, or an Arrow file we write."""
-        value = getattr(self, port)
-        if value is None:
-            return None
-        if port in self._staged:
-            return {"path": self._staged[port].path, "format": "arrow"}
-        if not isinstance(value, str):
-            raise StepExecutionError(
-                f"step '{self.step}': {port} must be an input name, a path or a DataFrame; "
-                f"got {type(value).__name__}"
-            )
-        spec = self.inputs.get(value)
-        url = self.input_url(context, value, spec) if spec is not None else value
-        local = storage.local_path(url)
-        if local is None:
-            # Keep the name: its suffix says how to read it (CSV or Parquet).
-            local = storage.download(
-                url, os.path.join(sandbox, "inputs", port, url.rstrip("/").rsplit("/", 1)[-1])
-            )
-        elif not os.path.exists(local):
-            raise StepExecutionError(
-                f"step '{self.step}': input '{value}' on {port} does not exist at {local}"
-            )
-        return {"path": local, "format": "table"}
-
-    def _script_path(self, sandbox: str) -> str:
-        eps = self.eps_settings
-        if eps.get("script") is None:
-            script_text(eps, self.step)  # a clear error when the file is missing
-            return str(eps["script_file"])
-        return write_inline_script(sandbox, str(eps["script"]))
-
-    def _script_label(self) -> str:
-        eps = self.eps_settings
-        if eps.get("script") is None:
-            return str(eps["script_file"])
-        where = eps.get("script_where")
-        if where:
-            return f"{INLINE_SCRIPT_NAME} (the inline script of step '{self.step}'; its line 1 is {where})"
-        return f"{INLINE_SCRIPT_NAME} (the inline script of step '{self.step}')"
-
-    def _bundle(self, sandbox: str) -> str | None:
-        bundle = self.eps_settings.get("bundle")
-        if not bundle:
-            return None
-        dest = os.path.join(sandbox, "bundle")
-        limits = BundleLimits(settings.eps_bundle_max_bytes(), settings.eps_bundle_max_files())
-        try:
-            files = extract(str(bundle), dest, limits)
-        except BundleError as exc:
-            raise StepExecutionError(f"step '{self.step}': {exc}") from None
-        self.log.info("extracted script bundle %s (%d files) onto sys.path", bundle, len(files))
-        return dest
+    # -- run --------------------------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        """Run the step's plan and return the output DataFrame."""
+        with tempfile.TemporaryDirectory(prefix="mlp-eps-frames-") as work:
+            plan, result, frame = self.run(context, work)
+        if frame is not None:
+            return frame
+        # The outputs were committed by another run (or reused): read the frame from where they are.
+        url = result.manifest.get("outputs", {}).get(self._dataframe_output(plan.task), {}).get("url")
+        return self._read_remote(str(url)) if url else None
 
     @staticmethod
-    def _output_dir(url: str, sandbox: str, name: str) -> str:
-        local = storage.local_path(url)
-        return storage.fresh_local_dir(local if local is not None else os.path.join(sandbox, "outputs", name))
+    def _dataframe_output(task: StepTask) -> str:
+        return task.eps.dataframe_output if task.eps is not None else "dataframe"
 
-    # -- the child process ------------------------------------------------------------------------
-    def _time_limit(self) -> float:
-        value = self.eps_settings.get("time_limit_seconds")
-        return float(value) if value else settings.eps_time_limit_seconds()
+    def collect(self, job: Job, manifest: dict[str, Any]) -> Any:
+        """The output DataFrame, read from the local output folder before it is cleaned up."""
+        from airflow_mlpipelines.frames import codec
 
-    def _memory_limit_mb(self) -> int:
-        value = self.eps_settings.get("memory_limit_mb")
-        return int(value) if value else settings.eps_memory_limit_mb()
+        return codec.read(
+            os.path.join(job.outputs[self._dataframe_output(job.plan.task)], DATA_FILE), "parquet"
+        )
 
-    def on_kill(self) -> None:
-        """Stop the script's whole process group when Airflow stops the task."""
-        if self._runner is not None:
-            self._runner.terminate()
+    @staticmethod
+    def _read_remote(url: str) -> Any:
+        from airflow_mlpipelines.frames import codec
+
+        loc = AirflowStorage().resolve(url).child(DATA_FILE)
+        if loc.local:
+            return codec.read(loc.path, "parquet")
+        with tempfile.TemporaryDirectory(prefix="mlp-eps-out-") as tmp:
+            return codec.read(st.download(loc, os.path.join(tmp, DATA_FILE)), "parquet")

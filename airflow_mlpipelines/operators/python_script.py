@@ -2,126 +2,86 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from airflow_mlpipelines import settings
-from airflow_mlpipelines.exceptions import StepExecutionError
-from airflow_mlpipelines.operators import storage
-from airflow_mlpipelines.operators.step_base import (
-    StepOperatorBase,
-)
-from airflow_mlpipelines.runtime.script_step import ScriptProcess, resolve_arguments
+from airflow_mlpipelines.operators.step_operator import StepOperator
+from airflow_mlpipelines.pipeline.compute import LOCAL_TARGET
+from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE
+from airflow_mlpipelines.pipeline.step_task import InputBinding, OutputBinding, StepTask
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from airflow.sdk import Context
 
-    from airflow_mlpipelines.reuse.fingerprint import Fingerprint
+    from airflow_mlpipelines.pipeline.step_task import Token
 
 
-class PythonScriptStepOperator(StepOperatorBase):
+class PythonScriptStepOperator(StepOperator):
     """Run ``python <script_name> <arguments>`` from ``source_directory`` (Azure ML's PythonScriptStep).
 
     Each output is a fresh directory ``<datastore>/<pipeline>/<step>/<fingerprint>/<run>/<output>`` that
     the script writes into; each input is the directory an upstream step published or a dataset path.
     After the script succeeds the outputs are described (size and SHA-256 of every file) in a manifest,
-    committed last and atomically: outputs without a manifest do not exist for reuse.
+    committed last and atomically: outputs without a manifest do not exist for reuse. Returns the output
+    URLs.
 
-    :param pipeline: Pipeline name (the DAG id).
-    :param step: Step name.
-    :param script_name: Script, relative to ``source_directory``.
-    :param source_directory: Folder the script runs in (its working directory); hashed for reuse.
+    In a pipeline the DAG factory passes ``task`` (the step's description). In a hand-written DAG give
+    the script directly::
+
+        PythonScriptStepOperator(
+            task_id="train", script_name="train.py", source_directory="/opt/src",
+            arguments=[["--data"], [{"input": "raw"}], ["--model"], [{"output": "model"}]],
+            inputs={"raw": "s3://aws_default@bucket/raw.csv"}, outputs=["model"],
+        )
+
+    :param task: The step's description (pipelines).
     :param arguments: Argument parts: text, or ``{"input"|"output"|"parameter": name}``. (templated)
-    :param inputs: Input name -> ``{"step": producer step}`` or ``{"datastore", "path", "mode"}``.
-    :param outputs: Output name -> datastore name.
-    :param datastores: Declared datastore name -> URL (None: under ``[mlpipelines] datastore_root``).
-    :param parameters: Names of the pipeline parameters the arguments use.
-    :param compute: Compute target name (a local target: Docker and Kubernetes targets render to the
-        official operators instead, see :mod:`airflow_mlpipelines.compute`).
-    :param compute_kind: The target's kind (``local``, ``docker``, ``kubernetes``): a fingerprint component;
-        for container kinds the reuse sensor hands the run-time plan to the official operator.
-    :param container_source_directory: Where a pod finds ``source_directory`` (the target's
-        ``source_path``); None: the same path (Docker bind-mounts it).
-    :param environment: The step's environment content (image, pip, conda, env): a fingerprint component.
+    :param script_name: Hand-written use: the script, relative to ``source_directory``.
+    :param source_directory: Hand-written use: folder the script runs in; hashed for reuse.
+    :param inputs: Hand-written use: input name -> file or folder URL (local path or object storage).
+    :param outputs: Hand-written use: output names (folders on the default datastore).
     """
 
-    template_fields_renderers: ClassVar[dict[str, str]] = {"arguments": "json"}
     ui_color = "#d9e8fb"
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._process: ScriptProcess | None = None
+    def __init__(
+        self,
+        *,
+        task: StepTask | None = None,
+        arguments: list[list[Token]] | None = None,
+        script_name: str | None = None,
+        source_directory: str | None = None,
+        inputs: Mapping[str, str] | None = None,
+        outputs: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(task=task, arguments=arguments, **kwargs)
+        if task is None and (script_name is None or source_directory is None):
+            raise ValueError("give task= (pipelines) or script_name= and source_directory=")
+        self.script_name = script_name
+        self.source_directory = source_directory
+        self.inputs = dict(inputs or {})
+        self.outputs = list(outputs)
+
+    def step_task(self, context: Context) -> StepTask:
+        """The pipeline's description, or one built from this operator's own arguments."""
+        if self.task is not None:
+            return self.task
+        return StepTask(
+            pipeline=self.dag_id,
+            step=self.task_id,
+            kind="python_script",
+            script_name=str(self.script_name),
+            source_directory=str(self.source_directory),
+            target=LOCAL_TARGET,
+            inputs=tuple(InputBinding(name, path=url) for name, url in sorted(self.inputs.items())),
+            outputs=tuple(OutputBinding(name, DEFAULT_DATASTORE) for name in self.outputs),
+        )
 
     def execute(self, context: Context) -> dict[str, str]:
-        """Resolve paths and values, run the script, commit the manifest, and return the output URLs."""
-        if self.compute_kind != "local":
-            self.log.warning(
-                "compute target %r is of kind %s; this operator runs it as a local process",
-                self.compute,
-                self.compute_kind,
-            )
-        fp = self.handed_fingerprint(context)
-        with self.held_lease(context, fp):
-            return self._execute(context, fp)
-
-    def _execute(self, context: Context, fp: Fingerprint) -> dict[str, str]:
-        output_urls = self.output_urls(fp, context["run_id"])
-        with tempfile.TemporaryDirectory(prefix=f"mlp-{self.step}-") as staging:
-            input_paths = {
-                name: self._local_input(self.input_url(context, name, spec), staging, name)
-                for name, spec in self.inputs.items()
-            }
-            output_paths = {name: self._output_dir(url, staging, name) for name, url in output_urls.items()}
-            argv = resolve_arguments(
-                self.arguments,
-                inputs=input_paths,
-                outputs=output_paths,
-                parameters=self.parameter_values(context),
-            )
-            self._run(argv)
-            self.commit_outputs(context, fp, output_paths, output_urls)
-        return output_urls
-
-    def _local_input(self, url: str, staging: str, name: str) -> str:
-        local = storage.local_path(url)
-        if local is not None:
-            if not os.path.exists(local):
-                raise StepExecutionError(f"step '{self.step}': input '{name}' does not exist at {local}")
-            return local
-        return storage.download(url, os.path.join(staging, "inputs", name))
-
-    @staticmethod
-    def _output_dir(url: str, staging: str, name: str) -> str:
-        local = storage.local_path(url)
-        return storage.fresh_local_dir(local if local is not None else os.path.join(staging, "outputs", name))
-
-    def _run(self, argv: list[str]) -> None:
-        script = os.path.join(self.source_directory, self.script_name)
-        if not os.path.isfile(script):
-            raise StepExecutionError(
-                f"step '{self.step}': script '{self.script_name}' not found in source_directory "
-                f"{self.source_directory}"
-            )
-        self.log.info("Running step %s: python %s %s", self.step, self.script_name, " ".join(argv))
-        self._process = ScriptProcess(
-            python=sys.executable,
-            script=script,
-            argv=argv,
-            cwd=self.source_directory,
-            on_stdout=lambda line: self.log.info("%s", line),
-            on_stderr=lambda line: self.log.info("[stderr] %s", line),
-        )
-        result = self._process.run()
-        if result.returncode != 0:
-            tail = "\n".join(result.stderr_tail)
-            raise StepExecutionError(
-                f"step '{self.step}': script {self.script_name} exited with code {result.returncode}; "
-                f"last lines of stderr:\n{tail}"
-            )
-
-    def on_kill(self) -> None:
-        """Stop the script's whole process group when Airflow stops the task."""
-        if self._process is not None:
-            self._process.terminate(settings.kill_grace_seconds())
+        """Run the step's plan; return the output folder URLs."""
+        with tempfile.TemporaryDirectory(prefix="mlp-plan-") as work:
+            _, result, _ = self.run(context, work)
+        return {name: str(out["url"]) for name, out in result.manifest.get("outputs", {}).items()}

@@ -2,188 +2,215 @@
 
 from __future__ import annotations
 
-import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.bases.skipmixin import SkipMixin
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_mlpipelines import settings
-from airflow_mlpipelines.compute.base import PLAN_KEY
+from airflow_mlpipelines.compute.registry import compute_kind
+from airflow_mlpipelines.connections import AirflowStorage
 from airflow_mlpipelines.exceptions import did_you_mean
-from airflow_mlpipelines.operators import storage
-from airflow_mlpipelines.operators.step_base import (
-    COMPUTE_TASK_ID,
-    FINGERPRINT_KEY,
-    STEP_KEY,
-    StepOperatorBase,
-    lease_holder,
-)
+from airflow_mlpipelines.operators.links import StepOutputsLink
+from airflow_mlpipelines.operators.planner import Planner
 from airflow_mlpipelines.reuse import lease, store
 from airflow_mlpipelines.reuse.explain import explain
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint
+from airflow_mlpipelines.runtime.plan import COMPUTE_TASK_ID, PLAN_KEY, StepPlan, lease_holder
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.sdk import Context
 
+    from airflow_mlpipelines.pipeline.step_task import StepTask, Token
+    from airflow_mlpipelines.storage import Storage
+
 RESERVED_CONF_KEYS = frozenset({"regenerate_outputs", "force_rerun"})
+POKE_SECONDS = 5.0
+"""How often a run waiting for the same step in another run looks again (the slot is freed between)."""
+WAIT_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+"""How long a run waits for another run's lease on a step before failing (Airflow's sensor default)."""
+LOG_EVERY_SECONDS = 60.0
 
 
-class ReuseSensor(StepOperatorBase, SkipMixin):
+class ReuseSensor(BaseSensorOperator, SkipMixin):
     """Compute the step's fingerprint at run time and reuse committed, verified outputs when it matches.
 
-    On a hit it publishes the stored output locations (so consumers read them) and marks the compute
-    task ``skipped`` before it starts: no process, container or pod. On a miss it logs why, and hands
-    the fingerprint to the compute task. ``allow_reuse=False`` on the step, ``regenerate_outputs: true``
-    or ``force_rerun: [step, ...]`` in the run's ``conf`` force a miss.
+    On a hit it hands over a ``reuse`` plan and marks the compute task ``skipped`` before it starts: no
+    process, container or pod. On a miss it takes the step's in-flight lease and hands over a ``run``
+    plan (always a :class:`~airflow_mlpipelines.runtime.plan.StepPlan`, for every compute kind).
+    ``allow_reuse=False`` on the step, ``regenerate_outputs: true`` or ``force_rerun: [step, ...]`` in
+    the run's ``conf`` force a miss.
 
-    Takes the same arguments as :class:`PythonScriptStepOperator`, plus ``known_parameters`` (every
-    pipeline parameter, to warn about ``conf`` keys that match none).
+    When another run holds the lease (it is computing the same step with the same fingerprint) the
+    sensor waits like any Airflow sensor: in ``reschedule`` mode by default, so the wait holds no worker
+    slot; ``poke_interval`` and ``timeout`` as usual. Then it reuses that run's outputs, or takes the
+    lease when the holder failed or its lease expired.
+
+    :param task: The step's description (built by the DAG factory).
+    :param arguments: The step's argument parts (templated).
     """
 
+    template_fields: Sequence[str] = ("arguments",)
+    template_fields_renderers: ClassVar[dict[str, str]] = {"arguments": "json"}
+    operator_extra_links = (StepOutputsLink(),)
     ui_color = "#e8f4e8"
 
     def __init__(
-        self, *, known_parameters: list[str] | None = None, docker_url: str | None = None, **kwargs: Any
+        self,
+        *,
+        task: StepTask,
+        arguments: list[list[Token]] | None = None,
+        poke_interval: float = POKE_SECONDS,
+        timeout: float = WAIT_TIMEOUT_SECONDS,
+        mode: str = "reschedule",
+        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.known_parameters = list(known_parameters or [])
-        self.docker_url = docker_url
+        super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
+        self.task = task
+        self.arguments = arguments
 
-    def execute(self, context: Context) -> None:
-        """Decide: reuse (skip the compute task), wait for the same step in another run, or run."""
+    @property
+    def step(self) -> str:
+        """The step's name (the UI link reads it)."""
+        return self.task.step
+
+    def poke(self, context: Context) -> bool:
+        """Decide: reuse (skip the compute task), run (hand over the plan), or wait for another run."""
+        storage = AirflowStorage()
         conf = getattr(context.get("dag_run"), "conf", None) or {}
-        self._warn_unknown_conf(conf)
-        fp = self.compute_fingerprint(context)
-        loc = self.manifest_location(fp)
+        self._warn_unknown_conf(conf, context)
+        planner = Planner(self.task, context, storage, arguments=self.arguments, say=self.log.info)
+        fp = planner.fingerprint()
+        loc = planner.manifest_url(fp)
         forced = self._forced(conf)
         if forced is not None:
-            self.log.info("not reused: %s (fingerprint %s)", forced, fp.short)
-        else:
-            manifest = self._verified(loc)
-            if manifest is not None:
-                self._reuse(context, fp, manifest)
-                return
-            self._explain_miss(fp, loc)
-            manifest = self._claim_or_wait(context, fp, loc)
-            if manifest is not None:
-                self._reuse(context, fp, manifest)
-                return
-        context["ti"].xcom_push(key=FINGERPRINT_KEY, value=fp.to_json())
-        if self.compute_kind != "local":
-            self._prepare_container(context, fp)
-
-    def _prepare_container(self, context: Context, fp: Fingerprint) -> None:
-        """Hand a container step its plan (the official operator's templated command reads it).
-
-        Also makes sure what gets bind-mounted exists, and for Docker that the daemon answers, so a
-        missing daemon is one clear line here rather than a docker-py traceback in the compute task.
-        """
-        plan = self.build_plan(context, fp)
-        for url in [settings.datastore_root(), *self.datastores.values()]:
-            local = storage.local_path(url) if url else None
-            if local is not None:
-                os.makedirs(local, exist_ok=True)
-        if self.compute_kind == "docker":
-            from airflow_mlpipelines.compute.docker import check_daemon
-
-            check_daemon(self.docker_url, step=self.step, target=self.compute)
-        context["ti"].xcom_push(key=PLAN_KEY, value=plan)
-        self.log.info(
-            "step %s runs on %s target %s (fingerprint %s)",
-            self.step,
-            self.compute_kind,
-            self.compute,
-            fp.short,
-        )
-
-    def _verified(self, loc: str) -> dict[str, Any] | None:
-        manifest = store.read_manifest(loc)
-        if manifest is None:
-            return None
-        problems = store.verify(manifest, full=settings.verify_mode() == "full")
-        if problems:
-            self.log.warning("not reused: stored outputs at %s do not verify: %s", loc, problems)
-            return None
-        return manifest
-
-    def _claim_or_wait(self, context: Context, fp: Fingerprint, loc: str) -> dict[str, Any] | None:
-        """Take the step's in-flight lease (return None: we run it), or wait for the run holding it.
-
-        Returns the holder's committed manifest when it finishes; takes the lease over when the holder
-        fails or its lease expires. Leases need a POSIX datastore root; on object stores runs don't wait.
-        """
-        directory = storage.local_path(loc)
-        if directory is None:
-            return None
-        holder = lease_holder(self.dag_id, context["run_id"])
-        while (held := lease.try_acquire(directory, holder, settings.lease_seconds())) is not None:
-            self.log.info(
-                "waiting: step %s with fingerprint %s is running in %s (lease expires in %.0fs)",
-                self.step,
-                fp.short,
-                held.holder,
-                held.expires_at - time.time(),
+            self._hand_over(
+                context, planner.run_plan(fp, leased=False, reason=forced), f"not reused: {forced}"
             )
-            time.sleep(settings.lease_poll_seconds())
-            manifest = self._verified(loc)
-            if manifest is not None:
-                return manifest
-        return None
+            return True
+        manifest = self._verified(loc, storage)
+        if manifest is not None:
+            self._reuse(context, planner.reuse_plan(fp, manifest))
+            return True
+        folder = storage.resolve(loc)
+        leased = lease.supports_leases(folder)
+        if leased:
+            holder = lease_holder(planner.dag_id, planner.run_id)
+            held = lease.try_acquire(folder, holder, settings.lease_seconds())
+            if held is not None:
+                self._waiting(context, fp, held)
+                return False
+        reason = self._explain_miss(fp, loc, storage)
+        plan = planner.run_plan(fp, leased=leased, reason=reason)
+        try:
+            self._hand_over(context, plan, f"not reused: {reason}")
+        except BaseException:
+            if leased:
+                lease.release(folder, lease_holder(planner.dag_id, planner.run_id))
+            raise
+        return True
 
-    def _forced(self, conf: dict[str, Any]) -> str | None:
-        if not self.allow_reuse:
-            return "allow_reuse is false for this step"
-        if conf.get("regenerate_outputs") is True:
-            return "regenerate_outputs is true in the run's conf"
-        force = conf.get("force_rerun") or []
-        if self.step in (force if isinstance(force, list) else [force]):
-            return "the run's conf lists this step in force_rerun"
-        return None
+    # -- outcomes ---------------------------------------------------------------------------------
+    def _hand_over(self, context: Context, plan: StepPlan, why: str) -> None:
+        """Let the compute kind check and complete the plan, then push it for the compute task."""
+        plan = compute_kind(plan.task.compute_kind).prepare(plan)
+        self.log.info("%s (fingerprint %s)", why, plan.fingerprint.short)
+        context["ti"].xcom_push(key=PLAN_KEY, value=plan.to_json())
+        if plan.task.compute_kind != "local":
+            self.log.info(
+                "step %s runs on %s target %s",
+                self.task.step,
+                plan.task.compute_kind,
+                plan.task.target.name,
+            )
 
-    def _reuse(self, context: Context, fp: Fingerprint, manifest: dict[str, Any]) -> None:
-        origin = manifest.get("produced_by", {})
-        context["ti"].xcom_push(
-            key=STEP_KEY,
-            value={
-                "outputs": {name: out["url"] for name, out in manifest["outputs"].items()},
-                "manifest_digest": manifest["digest"],
-                "fingerprint": fp.digest,
-                "reused_from": origin,
-            },
-        )
+    def _reuse(self, context: Context, plan: StepPlan) -> None:
+        context["ti"].xcom_push(key=PLAN_KEY, value=plan.to_json())
+        origin = plan.reused_from
         self.log.info(
             "reused %s from %s/%s (fingerprint %s)",
-            self.step,
-            origin.get("dag_id"),
-            origin.get("run_id"),
-            fp.short,
+            self.task.step,
+            origin.dag_id if origin else None,
+            origin.run_id if origin else None,
+            plan.fingerprint.short,
         )
         compute = self.get_direct_relatives(upstream=False)
         self.skip(ti=context["ti"], tasks=[t for t in compute if t.task_id.endswith(f".{COMPUTE_TASK_ID}")])
 
-    def _explain_miss(self, fp: Fingerprint, loc: str) -> None:
-        previous = store.latest_manifest(loc.rsplit("/", 1)[0], exclude=fp.short)
+    def _waiting(self, context: Context, fp: Fingerprint, held: lease.LeaseInfo) -> None:
+        """Log the wait once a minute (not on every poke); fail at the timeout naming the holder."""
+        first = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        waited = 0.0 if first is None else max(0.0, time.time() - first.timestamp())
+        if waited >= self.timeout:
+            raise AirflowSensorTimeout(
+                f"step '{self.task.step}': gave up after waiting {waited:.0f}s for run {held.holder}, which "
+                f"holds the in-flight lease of this step (fingerprint {fp.short}); its lease expires in "
+                f"{held.expires_at - time.time():.0f}s (raise the reuse task's timeout, or clear that run)"
+            )
+        if first is None or int(waited // LOG_EVERY_SECONDS) != int(
+            max(0.0, waited - self.poke_interval) // LOG_EVERY_SECONDS
+        ):
+            self.log.info(
+                "waiting: step %s with fingerprint %s is running in %s (lease expires in %.0fs); "
+                "this task frees its slot and looks again every %.0fs",
+                self.task.step,
+                fp.short,
+                held.holder,
+                held.expires_at - time.time(),
+                self.poke_interval,
+            )
+
+    # -- decisions --------------------------------------------------------------------------------
+    def _verified(self, loc: str, storage: Storage) -> dict[str, Any] | None:
+        try:
+            manifest = store.load_manifest(loc, storage)
+        except store.CorruptManifestError as exc:
+            self.log.warning("not reused: %s", exc)
+            return None
+        if manifest is None:
+            return None
+        problems = store.verify(manifest, full=settings.verify_mode() == "full", storage=storage)
+        if problems:
+            self.log.warning("stored outputs at %s do not verify: %s", loc, "; ".join(problems))
+            return None
+        return manifest
+
+    def _forced(self, conf: dict[str, Any]) -> str | None:
+        if not self.task.allow_reuse:
+            return "allow_reuse is false for this step"
+        if conf.get("regenerate_outputs") is True:
+            return "regenerate_outputs is true in the run's conf"
+        force = conf.get("force_rerun") or []
+        if self.task.step in (force if isinstance(force, list) else [force]):
+            return "the run's conf lists this step in force_rerun"
+        return None
+
+    def _explain_miss(self, fp: Fingerprint, loc: str, storage: Storage) -> str:
+        previous = store.latest_manifest(loc.rsplit("/", 1)[0], exclude=fp.short, storage=storage)
         if previous is None:
-            self.log.info("not reused: no earlier outputs of step %s (fingerprint %s)", self.step, fp.short)
-            return
+            return f"no earlier outputs of step {self.task.step}"
         reasons = explain(Fingerprint.from_json(previous["fingerprint"]), fp)
         origin = previous.get("produced_by", {})
-        self.log.info(
-            "not reused: %s (fingerprint %s; compared with %s/%s)",
-            "; ".join(reasons) or "fingerprint changed",
-            fp.short,
-            origin.get("dag_id"),
-            origin.get("run_id"),
+        return (
+            f"{'; '.join(reasons) or 'fingerprint changed'} "
+            f"(compared with {origin.get('dag_id')}/{origin.get('run_id')})"
         )
 
-    def _warn_unknown_conf(self, conf: dict[str, Any]) -> None:
+    def _warn_unknown_conf(self, conf: dict[str, Any], context: Context) -> None:
+        # Once per try, not on every reschedule.
+        if self.reschedule and context["ti"].get_first_reschedule_date(context) is not None:
+            return
+        known = list(self.task.known_parameters)
         for key in conf:
-            if key not in self.known_parameters and key not in RESERVED_CONF_KEYS:
-                hint = did_you_mean(str(key), [*self.known_parameters, *RESERVED_CONF_KEYS])
+            if key not in known and key not in RESERVED_CONF_KEYS:
+                hint = did_you_mean(str(key), [*known, *RESERVED_CONF_KEYS])
                 self.log.warning(
                     "run conf key %r is not a parameter of pipeline %r%s",
                     key,
-                    self.pipeline,
+                    self.task.pipeline,
                     f" ({hint})" if hint else "",
                 )

@@ -80,6 +80,9 @@ class ComputeTargetSpec:
     config_file: str | None = None
     kubernetes_conn_id: str | None = None
     source_path: str | None = None
+    storage_secret: str | None = None
+    """Kubernetes: a secret whose key ``MLP_STORAGE_CONNECTIONS`` holds the pod's storage credentials
+    (otherwise they are rendered from the Airflow connections at run time)."""
     location: SourceLocation | None = None
 
 

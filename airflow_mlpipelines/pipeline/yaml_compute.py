@@ -73,6 +73,7 @@ class ComputeTargetModel(_StrictCompute):
     config_file: str | None = None
     kubernetes_conn_id: str | None = None
     source_path: str | None = None
+    storage_secret: str | None = None
 
 
 class EnvironmentModel(_StrictCompute):
@@ -128,6 +129,7 @@ def target_spec(name: str, model: ComputeTargetModel, location: SourceLocation) 
         config_file=model.config_file,
         kubernetes_conn_id=model.kubernetes_conn_id,
         source_path=model.source_path,
+        storage_secret=model.storage_secret,
         location=location,
     )
 

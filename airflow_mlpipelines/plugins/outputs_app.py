@@ -7,6 +7,7 @@ anonymous request gets 401, a user who may not read the DAG's XComs 403. No Open
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -15,10 +16,11 @@ from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessE
 from airflow.api_fastapi.common.db.common import SessionDep  # noqa: TC002
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, status
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
+from airflow_mlpipelines.connections import AirflowStorage
 from airflow_mlpipelines.plugins import page
-from airflow_mlpipelines.plugins.step_outputs import describe_output, image_path, published_steps, step_of
+from airflow_mlpipelines.plugins.step_outputs import describe_output, image_bytes, published_steps, step_of
 
 _HEADERS = {
     "Content-Security-Policy": page.CONTENT_SECURITY_POLICY,
@@ -42,13 +44,16 @@ def _html(body: str, status_code: int = status.HTTP_200_OK) -> HTMLResponse:
 def _step_page(
     request: Request, session: SessionDep, dag_id: str, run_id: str, step: str | None
 ) -> HTMLResponse:
-    steps = published_steps(session, dag_id, run_id, step)
+    storage = AirflowStorage()
+    steps = published_steps(session, dag_id, run_id, step, storage)
     title = f"Outputs of step {step}" if step is not None else f"Outputs of {dag_id}"
     if not steps:
         what = f"step {step!r}" if step is not None else "any mlpipelines step"
         text = f"No outputs published by {what} in run {run_id!r} of DAG {dag_id!r} (yet)."
         return _html(page.message(title, text), status.HTTP_404_NOT_FOUND)
-    views = [(p, [describe_output(name, url) for name, url in sorted(p.outputs.items())]) for p in steps]
+    views = [
+        (p, [describe_output(name, url, storage) for name, url in sorted(p.outputs.items())]) for p in steps
+    ]
     return _html(page.render(_root(request), dag_id, run_id, views, title))
 
 
@@ -79,17 +84,30 @@ def task_outputs(
     return _step_page(request, session, dag_id, run_id, step_of(task_id))
 
 
-@router.get("/dags/{dag_id}/runs/{run_id}/steps/{step}/files/{output}/{name}", response_class=FileResponse)
+@router.get("/dags/{dag_id}/runs/{run_id}/steps/{step}/files/{output}/{name}", response_class=Response)
 def step_file(
-    session: SessionDep, dag_id: Segment, run_id: Segment, step: Segment, output: Segment, name: Segment
-) -> FileResponse:
-    """One PNG of a step's output, only if the output folder's listing shows it as a servable PNG."""
-    for published in published_steps(session, dag_id, run_id, step):
-        path = image_path(published, output, name)
-        if path is not None:
-            # Revalidated on every view (ETag), so a logged-out browser never shows a cached figure.
-            headers = {**_HEADERS, "Cache-Control": "private, no-cache"}
-            return FileResponse(path, media_type="image/png", headers=headers)
+    request: Request,
+    session: SessionDep,
+    dag_id: Segment,
+    run_id: Segment,
+    step: Segment,
+    output: Segment,
+    name: Segment,
+) -> Response:
+    """One PNG of a step's output, only if the output folder's listing shows it as a servable PNG.
+
+    Read through the storage layer (local disk or object storage, with the API server's connections).
+    """
+    storage = AirflowStorage()
+    for published in published_steps(session, dag_id, run_id, step, storage):
+        data = image_bytes(published, output, name, storage)
+        if data is not None:
+            etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+            # Revalidated on every view, so a logged-out browser never shows a cached figure.
+            headers = {**_HEADERS, "Cache-Control": "private, no-cache", "ETag": etag}
+            if request.headers.get("if-none-match") == etag:
+                return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+            return Response(data, media_type="image/png", headers=headers)
     raise HTTPException(status.HTTP_404_NOT_FOUND, "no such PNG in this step's outputs")
 
 

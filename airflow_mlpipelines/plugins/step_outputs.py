@@ -1,4 +1,10 @@
-"""What a DAG run's steps published (their ``mlp_step`` XComs) and what their output folders hold.
+"""What a DAG run's steps published and what their output folders hold, read on the API server.
+
+A step is published when :func:`runtime.publication.find` says so: its reuse task's plan (XCom
+``mlp_plan``, read as raw JSON, never through the XCom backend) names a committed manifest with the
+plan's fingerprint, and — when the plan was to run — its compute task succeeded. Output folders are
+read through the storage layer with the API server's Airflow connections, so outputs on object storage
+show as well as local ones.
 
 Only files the listing finds are ever served: ``*.png`` files directly in an output folder (regular
 files, not links, with a PNG signature, under a size cap) and ``data.parquet`` previews. A request names
@@ -13,14 +19,26 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlpipelines.compute.base import PLAN_KEY
-from airflow_mlpipelines.frames.codec import FrameError
+from airflow_mlpipelines import storage as st
+from airflow_mlpipelines.connections import AirflowStorage
+from airflow_mlpipelines.exceptions import FrameError, PlanError, StorageError
 from airflow_mlpipelines.frames.preview import FramePreview, preview_parquet
-from airflow_mlpipelines.operators.step_base import COMPUTE_TASK_ID, REUSE_TASK_ID, STEP_KEY
-from airflow_mlpipelines.operators.storage import local_path
+from airflow_mlpipelines.runtime import publication
+from airflow_mlpipelines.runtime.plan import (
+    COMPUTE_TASK_ID,
+    PLAN_KEY,
+    REUSE_TASK_ID,
+    StepPlan,
+    step_of,
+    task_id,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from airflow_mlpipelines.storage import Location, Storage
+
+__all__ = ["Image", "OutputView", "Published", "describe_output", "image_bytes", "list_images", "step_of"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FRAME_FILE = "data.parquet"
@@ -33,7 +51,7 @@ PREVIEW_MAX_BYTES = 256 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Published:
-    """One step's ``mlp_step`` value in one run, from the task that published it."""
+    """One step's published outputs in one run, and the task that stands for them."""
 
     step: str
     task_id: str
@@ -41,7 +59,7 @@ class Published:
 
     @property
     def reused(self) -> bool:
-        """Whether the outputs come from an earlier run (published by the reuse sensor)."""
+        """Whether the outputs come from an earlier run (the reuse task's hit)."""
         return self.task_id.endswith(f".{REUSE_TASK_ID}")
 
 
@@ -65,12 +83,6 @@ class OutputView:
     problems: list[str] = field(default_factory=list)
 
 
-def step_of(task_id: str) -> str:
-    """The step a task belongs to: ``train.run`` and ``train.reuse`` → ``train``; others unchanged."""
-    group, _, leaf = task_id.rpartition(".")
-    return group if group and leaf in (COMPUTE_TASK_ID, REUSE_TASK_ID) else task_id
-
-
 def _decode(raw: Any) -> dict[str, Any] | None:
     """The stored value as a dict, without instantiating anything (a plain JSON object is expected)."""
     value = raw
@@ -80,35 +92,54 @@ def _decode(raw: Any) -> dict[str, Any] | None:
                 value = json.loads(value)
             except ValueError:
                 return None
-    if not isinstance(value, dict) or not isinstance(value.get("outputs"), dict):
-        return None
-    return value
+    return value if isinstance(value, dict) else None
 
 
-def published_steps(session: Session, dag_id: str, run_id: str, step: str | None = None) -> list[Published]:
-    """Each step's published outputs in a run (one step's, with ``step``): ``run`` wins over ``reuse``."""
+def _rows(session: Session, dag_id: str, run_id: str, key: str, task_ids: list[str] | None) -> list[Any]:
     from airflow.models.xcom import XComModel
 
-    task_ids = None if step is None else [f"{step}.{COMPUTE_TASK_ID}", f"{step}.{REUSE_TASK_ID}"]
+    query = XComModel.get_many(run_id=run_id, key=key, dag_ids=dag_id, task_ids=task_ids)
+    # get_many selects whole rows; depending on the SQLAlchemy result shape a row may come wrapped.
+    return [result[0] if isinstance(result, tuple) else result for result in session.scalars(query)]
+
+
+def _compute_states(session: Session, dag_id: str, run_id: str) -> dict[str, str | None]:
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    query = select(TaskInstance.task_id, TaskInstance.state).where(
+        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
+    )
+    return {
+        step_of(t): (str(s) if s is not None else None)
+        for t, s in session.execute(query)
+        if t.endswith(f".{COMPUTE_TASK_ID}")
+    }
+
+
+def published_steps(
+    session: Session,
+    dag_id: str,
+    run_id: str,
+    step: str | None = None,
+    storage: Storage | None = None,
+) -> list[Published]:
+    """Each step's publication in a run (one step's, with ``step``), from plans and manifests."""
+    storage = storage or AirflowStorage()
+    task_ids = None if step is None else [task_id(step, REUSE_TASK_ID)]
+    states = _compute_states(session, dag_id, run_id)
     found: dict[str, Published] = {}
-    planned: dict[str, Published] = {}
-    # A Docker/Kubernetes step's compute task is the official operator, which pushes nothing of ours: its
-    # output folders are those of the plan its reuse sensor handed over (used only without `mlp_step`).
-    for key, into in ((STEP_KEY, found), (PLAN_KEY, planned)):
-        query = XComModel.get_many(run_id=run_id, key=key, dag_ids=dag_id, task_ids=task_ids)
-        for result in session.scalars(query):
-            # get_many selects whole rows; depending on the SQLAlchemy result shape a row may come wrapped.
-            row: Any = result[0] if isinstance(result, tuple) else result
-            value = _decode(row.value)
-            if value is None:
-                continue
-            name = step_of(row.task_id)
-            task_id = f"{name}.{COMPUTE_TASK_ID}" if key == PLAN_KEY else row.task_id
-            outputs = {str(k): str(v) for k, v in value["outputs"].items()}
-            current = into.get(name)
-            if current is None or current.reused:
-                into[name] = Published(name, task_id, outputs)
-    found = {**planned, **found}
+    for row in _rows(session, dag_id, run_id, PLAN_KEY, task_ids):
+        value = _decode(row.value)
+        if value is None:
+            continue
+        try:
+            plan = StepPlan.from_json(value)
+        except PlanError:
+            continue
+        pub, _ = publication.find(plan, storage, compute_state=states.get(plan.step, "none"))
+        if pub is not None:
+            found[plan.step] = Published(plan.step, pub.task_id, dict(pub.outputs))
     return [found[name] for name in sorted(found)]
 
 
@@ -120,60 +151,80 @@ def _regular_file(path: str) -> os.stat_result | None:
     return info if stat.S_ISREG(info.st_mode) else None
 
 
-def _png_problem(path: str, size: int) -> str | None:
+def _signature(loc: Location) -> bytes:
+    with loc.fs.open(loc.path, "rb") as fh:
+        head: bytes = fh.read(len(PNG_SIGNATURE))
+        return head
+
+
+def _png_problem(loc: Location, size: int) -> str | None:
     if size > MAX_IMAGE_BYTES:
         return f"not shown: {size} bytes is over the {MAX_IMAGE_BYTES}-byte cap"
     try:
-        with open(path, "rb") as fh:
-            if fh.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
-                return "not shown: the file is not a PNG image"
+        if _signature(loc) != PNG_SIGNATURE:
+            return "not shown: the file is not a PNG image"
     except OSError as exc:
-        return f"not shown: {exc.strerror}"
+        return f"not shown: {exc.strerror or exc}"
     return None
 
 
-def list_images(folder: str) -> list[Image]:
+def _file_size(loc: Location) -> int | None:
+    """Size of a regular file (local symbolic links and special files are never followed)."""
+    if loc.local:
+        info = _regular_file(loc.path)
+        return None if info is None else info.st_size
+    details = st.info(loc)
+    return int(details["size"]) if details and details.get("type", "file") == "file" else None
+
+
+def list_images(folder: str | Location, storage: Storage | None = None) -> list[Image]:
     """The ``*.png`` regular files directly in ``folder`` (symbolic links are never followed)."""
+    loc = (storage or AirflowStorage()).resolve(folder) if isinstance(folder, str) else folder
     try:
-        names = sorted(e.name for e in os.scandir(folder) if e.name.lower().endswith(".png"))
-    except OSError:
+        names = [n for n in st.list_names(loc) if n.lower().endswith(".png")]
+    except StorageError:
         return []
     images = []
     for name in names[:MAX_IMAGES]:
-        path = os.path.join(folder, name)
-        info = _regular_file(path)
-        if info is not None:
-            images.append(Image(name, info.st_size, _png_problem(path, info.st_size)))
+        item = loc.child(name)
+        size = _file_size(item)
+        if size is not None:
+            images.append(Image(name, size, _png_problem(item, size)))
     return images
 
 
-def describe_output(name: str, url: str) -> OutputView:
-    """List an output folder's PNGs and preview its ``data.parquet``; remote folders are only named."""
-    folder = local_path(url)
-    if folder is None:
-        return OutputView(
-            name, url, problems=["stored at a remote URL: previews of remote outputs are not shown"]
-        )
-    if not os.path.isdir(folder):
-        return OutputView(name, url, problems=["the folder does not exist (any more)"])
+def describe_output(name: str, url: str, storage: Storage | None = None) -> OutputView:
+    """List an output folder's PNGs and preview its ``data.parquet``, on local disk or object storage."""
+    storage = storage or AirflowStorage()
+    try:
+        loc = storage.resolve(url)
+        if not st.exists(loc):
+            return OutputView(name, url, problems=["the folder does not exist (any more)"])
+    except StorageError as exc:
+        return OutputView(name, url, problems=[str(exc)])
     problems = []
     frame = None
-    frame_path = os.path.join(folder, FRAME_FILE)
-    if _regular_file(frame_path) is not None:
+    frame_loc = loc.child(FRAME_FILE)
+    if _file_size(frame_loc) is not None:
         try:
-            frame = preview_parquet(frame_path, rows=PREVIEW_ROWS, max_bytes=PREVIEW_MAX_BYTES)
+            frame = preview_parquet(
+                frame_loc.path,
+                rows=PREVIEW_ROWS,
+                max_bytes=PREVIEW_MAX_BYTES,
+                fs=None if frame_loc.local else frame_loc.fs,
+            )
         except (FrameError, OSError) as exc:
             problems.append(f"{FRAME_FILE}: {exc}")
-    return OutputView(name, url, list_images(folder), frame, problems)
+    return OutputView(name, url, list_images(loc), frame, problems)
 
 
-def image_path(published: Published, output: str, name: str) -> str | None:
-    """The file to serve for ``output``/``name``, or None unless the listing shows it as a servable PNG."""
+def image_bytes(published: Published, output: str, name: str, storage: Storage | None = None) -> bytes | None:
+    """The PNG to serve for ``output``/``name``, or None unless the listing shows it as a servable PNG."""
     url = published.outputs.get(output)
-    folder = None if url is None else local_path(url)
-    if folder is None:
+    if url is None:
         return None
-    for image in list_images(folder):
+    loc = (storage or AirflowStorage()).resolve(url)
+    for image in list_images(loc):
         if image.name == name and image.problem is None:
-            return os.path.join(folder, image.name)
+            return st.read_bytes(loc.child(image.name))
     return None

@@ -11,14 +11,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_mlpipelines.exceptions import MLPipelinesError
+from airflow_mlpipelines.exceptions import FingerprintError as FingerprintError  # re-exported
 
 FINGERPRINT_VERSION = 1
 """Bumped when the recipe changes, so old manifests stop matching instead of matching wrongly."""
-
-
-class FingerprintError(MLPipelinesError):
-    """A value cannot be part of a fingerprint (it has no canonical JSON form)."""
 
 
 def canonical_bytes(value: Any) -> bytes:

@@ -1,8 +1,10 @@
 """Fingerprint-addressed step outputs with a manifest written last as the commit marker.
 
-Layout: ``<root>/<pipeline>/<step>/<fingerprint>/<output>/...`` plus ``.../<fingerprint>/manifest.json``.
-Outputs without a manifest do not exist; a manifest is only a hit when every file it lists is present
-with the recorded size (and, with ``full`` verification, the recorded digest).
+Layout: manifests at ``<root>/_manifests/<pipeline>/<step>/<fingerprint>/manifest.json``, outputs where
+the manifest's URLs say. Outputs without a manifest do not exist; a manifest is only a hit when every
+file it lists is present with the recorded size (and, with ``full`` verification, the recorded digest).
+Every read and write goes through the storage layer, so manifests on object stores resolve Airflow
+connections on workers and handed-in credentials in containers.
 """
 
 from __future__ import annotations
@@ -10,18 +12,23 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
-
+from airflow_mlpipelines import storage as st
 from airflow_mlpipelines.digests import file_digest, stream_digest
 from airflow_mlpipelines.paths import join
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, digest_of
 
+if TYPE_CHECKING:
+    from airflow_mlpipelines.storage import Storage
+
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
+_PLAIN = st.FsspecStorage()
+
+
+class CorruptManifestError(ValueError):
+    """A manifest file exists but is not a manifest of this version (a miss, logged by the caller)."""
 
 
 def step_prefix(root: str, pipeline: str, step: str) -> str:
@@ -30,7 +37,7 @@ def step_prefix(root: str, pipeline: str, step: str) -> str:
 
 
 def location(root: str, pipeline: str, step: str, fingerprint: Fingerprint) -> str:
-    """Where the outputs of one fingerprint of a step live."""
+    """Where the manifest (and lease) of one fingerprint of a step live."""
     return join(step_prefix(root, pipeline, step), fingerprint.short)
 
 
@@ -73,70 +80,72 @@ def build_manifest(
     }
 
 
-def commit(loc: str, manifest: dict[str, Any]) -> None:
-    """Write the manifest atomically: temp file + rename locally, a single put on object stores."""
-    fs, path = fsspec.core.url_to_fs(join(loc, MANIFEST_NAME))
+def commit(loc: str, manifest: dict[str, Any], storage: Storage | None = None) -> None:
+    """Write the manifest atomically (the storage layer's temp + rename, or one object put)."""
     data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
-    if isinstance(fs, LocalFileSystem):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    else:
-        fs.pipe_file(path, data)
+    st.write_bytes((storage or _PLAIN).resolve(join(loc, MANIFEST_NAME)), data)
 
 
-def read_manifest(loc: str) -> dict[str, Any] | None:
-    """The committed manifest at ``loc``, or None when there is none (or it is unreadable)."""
-    fs, path = fsspec.core.url_to_fs(join(loc, MANIFEST_NAME))
-    try:
-        with fs.open(path, "rb") as fh:
-            data = json.loads(fh.read())
-    except (FileNotFoundError, ValueError, OSError):
+def load_manifest(loc: str, storage: Storage | None = None) -> dict[str, Any] | None:
+    """The committed manifest at ``loc``: None when there is none.
+
+    Raises :class:`~airflow_mlpipelines.exceptions.StorageError` when it cannot be read (permissions, a
+    store that does not answer) and :class:`CorruptManifestError` when the file is not a manifest.
+    """
+    target = (storage or _PLAIN).resolve(join(loc, MANIFEST_NAME))
+    data = st.read_bytes(target)
+    if data is None:
         return None
-    return data if isinstance(data, dict) and data.get("manifest_version") == MANIFEST_VERSION else None
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise CorruptManifestError(f"{target.where()} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict) or value.get("manifest_version") != MANIFEST_VERSION:
+        raise CorruptManifestError(f"{target.where()} is not a version-{MANIFEST_VERSION} manifest")
+    return value
 
 
-def verify(manifest: dict[str, Any], *, full: bool = False) -> list[str]:
+def read_manifest(loc: str, storage: Storage | None = None) -> dict[str, Any] | None:
+    """Like :func:`load_manifest`, but a corrupt manifest is None too (it can never be a hit)."""
+    try:
+        return load_manifest(loc, storage)
+    except CorruptManifestError:
+        return None
+
+
+def verify(manifest: dict[str, Any], *, full: bool = False, storage: Storage | None = None) -> list[str]:
     """Problems that make a manifest unusable (empty list: every recorded file is there and intact)."""
     problems: list[str] = []
+    resolver = storage or _PLAIN
     for name, output in manifest.get("outputs", {}).items():
-        fs, base = fsspec.core.url_to_fs(output["url"])
+        base = resolver.resolve(str(output["url"]))
         for entry in output.get("files", []):
-            path = f"{base.rstrip('/')}/{entry['path']}"
-            try:
-                size = fs.size(path)
-            except (FileNotFoundError, OSError):
+            item = base.child(str(entry["path"]))
+            size = st.size(item)
+            if size is None:
                 problems.append(f"{name}/{entry['path']} is missing")
-                continue
-            if size != entry["size"]:
+            elif size != entry["size"]:
                 problems.append(f"{name}/{entry['path']} has {size} bytes, manifest says {entry['size']}")
-            elif full and _digest(fs, path) != entry["sha256"]:
+            elif full and _digest(item) != entry["sha256"]:
                 problems.append(f"{name}/{entry['path']} does not match its recorded SHA-256")
     return problems
 
 
-def _digest(fs: Any, path: str) -> str:
-    with fs.open(path, "rb") as fh:
+def _digest(item: st.Location) -> str:
+    with item.fs.open(item.path, "rb") as fh:
         return stream_digest(fh)
 
 
-def latest_manifest(prefix: str, exclude: str | None = None) -> dict[str, Any] | None:
+def latest_manifest(
+    prefix: str, exclude: str | None = None, storage: Storage | None = None
+) -> dict[str, Any] | None:
     """The most recently committed manifest among a step's fingerprints (for explaining a miss)."""
-    fs, base = fsspec.core.url_to_fs(prefix)
-    try:
-        entries = fs.ls(base, detail=False)
-    except (FileNotFoundError, OSError):
-        return None
+    resolver = storage or _PLAIN
     best: dict[str, Any] | None = None
-    for entry in entries:
-        name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+    for name in st.list_names(resolver.resolve(prefix)):
         if name == exclude:
             continue
-        manifest = read_manifest(join(prefix, name))
+        manifest = read_manifest(join(prefix, name), resolver)
         if manifest is not None and (best is None or manifest["created_at"] > best["created_at"]):
             best = manifest
     return best

@@ -21,13 +21,9 @@ import stat
 import zipfile
 from dataclasses import dataclass
 
-from airflow_mlpipelines.exceptions import MLPipelinesError
+from airflow_mlpipelines.exceptions import BundleError as BundleError  # re-exported
 
 CHUNK = 1 << 16
-
-
-class BundleError(MLPipelinesError):
-    """The script bundle cannot be used (not a zip, unsafe entry, or over a limit)."""
 
 
 @dataclass(frozen=True)

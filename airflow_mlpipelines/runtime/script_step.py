@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 Token = str | dict[str, str]
-"""An argument part as the operator receives it: literal text or ``{"input"|"output"|"parameter": name}``."""
+"""An argument part: literal text or ``{"input"|"output"|"parameter": name}`` (as in ``StepTask``)."""
 
 STDERR_TAIL_LINES = 20
 
@@ -46,6 +46,18 @@ def resolve_arguments(
     return argv
 
 
+def signal_note(returncode: int) -> str:
+    """`` (killed by SIGKILL ...)`` for a negative return code (the process died of a signal), else ''."""
+    if returncode >= 0:
+        return ""
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    oom = "; SIGKILL is often the out-of-memory killer" if -returncode == signal.SIGKILL else ""
+    return f" (killed by {name}{oom})"
+
+
 def _render_value(value: object) -> str:
     if isinstance(value, bool):
         return str(value).lower()
@@ -73,7 +85,9 @@ class ScriptProcess:
         env: Mapping[str, str] | None = None,
         on_stdout: Callable[[str], None],
         on_stderr: Callable[[str], None],
+        grace_seconds: float = 10.0,
     ) -> None:
+        self.grace_seconds = grace_seconds
         self.command = [python, "-u", script, *argv]
         self.cwd = cwd
         self.env = dict(os.environ if env is None else env)
@@ -123,8 +137,9 @@ class ScriptProcess:
         """The script's process id, which is also its process group id (None before it starts)."""
         return self._proc.pid if self._proc is not None else None
 
-    def terminate(self, grace_seconds: float = 10.0) -> None:
+    def terminate(self, grace_seconds: float | None = None) -> None:
         """SIGTERM the script's process group, then SIGKILL it if it has not exited within the grace time."""
+        grace_seconds = self.grace_seconds if grace_seconds is None else grace_seconds
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return

@@ -22,7 +22,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.bases.xcom import BaseXCom
 
 from airflow_mlpipelines import settings
-from airflow_mlpipelines.exceptions import MLPipelinesError
+from airflow_mlpipelines.exceptions import StoredValueError as StoredValueError  # re-exported
 from airflow_mlpipelines.paths import join, local_path, safe_segment
 
 if TYPE_CHECKING:
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 REF_MARKER = "__mlp_ref__"
 LITERAL_MARKER = "__mlp_literal__"
 JSON_FORMAT = "json"
-
-
-class StoredValueError(MLPipelinesError):
-    """A stored XCom value (frame or JSON) is missing or does not match its reference."""
 
 
 def _is_frame(value: Any) -> bool:

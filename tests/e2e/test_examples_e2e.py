@@ -58,7 +58,7 @@ with DAG("frames_flow", schedule=None, start_date=datetime.datetime(2024, 1, 1),
 
 
 def _safe(run_id: str) -> str:
-    from airflow_mlpipelines.operators.storage import safe_segment
+    from airflow_mlpipelines.paths import safe_segment
 
     return safe_segment(run_id)
 

@@ -20,7 +20,7 @@ def _run(examples_dags: Path, dag_id: str, conf: dict[str, Any] | None = None) -
 
 def _output(home: Path, dag_id: str, step: str, run_id: str, output: str) -> Path:
     """``<datastore>/<pipeline>/<step>/<fingerprint>/<run>/<output>`` of the run that computed it."""
-    from airflow_mlpipelines.operators.storage import safe_segment
+    from airflow_mlpipelines.paths import safe_segment
 
     step_dir = home / "mlpipelines" / "datastore" / "workspaceblobstore" / dag_id / step
     (found,) = step_dir.glob(f"*/{safe_segment(run_id)}/{output}")

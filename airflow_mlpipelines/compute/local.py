@@ -1,0 +1,30 @@
+"""Local target: the step runs as a child process on the Airflow worker, through our own operator."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airflow_mlpipelines.compute.base import TaskSpec
+from airflow_mlpipelines.runtime.kinds import local_operator
+
+if TYPE_CHECKING:
+    from airflow_mlpipelines.pipeline.step_task import StepTask
+    from airflow_mlpipelines.runtime.plan import StepPlan
+
+
+class LocalCompute:
+    """The step kind's local operator (named by import path, so ``compute`` never imports operators)."""
+
+    name = "local"
+    builds_image = False
+
+    def task_spec(self, task: StepTask) -> TaskSpec:
+        """``PythonScriptStepOperator`` / ``ExecutePythonScriptOperator`` with the step's description."""
+        return TaskSpec(local_operator(task.kind), {"task": task, "arguments": task.argument_tokens()})
+
+    def prepare(self, plan: StepPlan) -> StepPlan:
+        """Nothing to check: the worker runs the step itself."""
+        return plan
+
+
+KIND = LocalCompute()

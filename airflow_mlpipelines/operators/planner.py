@@ -1,0 +1,253 @@
+"""What a step's reuse task works out at run time: upstream publications, fingerprint, plan.
+
+Everything here happens inside a task (never while a DAG file is parsed): settings are read, the
+source tree and inputs are hashed, upstream steps' manifests are read through the storage layer.
+The reuse sensor uses it for every step; a compute task that runs without one (a hand-written
+``ExecutePythonScriptOperator``) plans for itself with the same code.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlpipelines import settings
+from airflow_mlpipelines import storage as st
+from airflow_mlpipelines.exceptions import StepExecutionError
+from airflow_mlpipelines.paths import datastore_url, join, safe_segment
+from airflow_mlpipelines.reuse import store
+from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
+from airflow_mlpipelines.reuse.remote_digest import remote_digest
+from airflow_mlpipelines.reuse.source_tree import DigestCache, TreeDigest, hash_tree
+from airflow_mlpipelines.runtime.kinds import step_kind
+from airflow_mlpipelines.runtime.plan import (
+    COMPUTE_TASK_ID,
+    PLAN_KEY,
+    REUSE_TASK_ID,
+    LeaseSpec,
+    Limits,
+    Origin,
+    StagedFrame,
+    StepPlan,
+    lease_holder,
+    task_id,
+)
+from airflow_mlpipelines.runtime.publication import Publication, published
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from airflow.sdk import Context
+
+    from airflow_mlpipelines.pipeline.step_task import InputBinding, StepTask, Token
+    from airflow_mlpipelines.storage import Storage
+
+MANIFESTS = "_manifests"
+
+
+def upstream_plan(context: Context, step: str) -> StepPlan | None:
+    """The plan a step's reuse task pushed in this run (None when it pushed none)."""
+    value = context["ti"].xcom_pull(task_ids=task_id(step, REUSE_TASK_ID), key=PLAN_KEY)
+    return StepPlan.from_json(value) if isinstance(value, dict) else None
+
+
+def limits(task: StepTask) -> Limits:
+    """The run-time limits of a step, from its definition and ``[mlpipelines]``."""
+    eps = task.eps
+    return Limits(
+        kill_grace_seconds=settings.kill_grace_seconds(),
+        time_limit_seconds=float(eps.time_limit_seconds)
+        if eps is not None and eps.time_limit_seconds
+        else settings.eps_time_limit_seconds(),
+        memory_limit_mb=int(eps.memory_limit_mb)
+        if eps is not None and eps.memory_limit_mb
+        else settings.eps_memory_limit_mb(),
+        bundle_max_bytes=settings.eps_bundle_max_bytes(),
+        bundle_max_files=settings.eps_bundle_max_files(),
+        lease_poll_seconds=settings.lease_poll_seconds(),
+    )
+
+
+class Planner:
+    """Run-time resolution of one step in one DAG run (``context``), through ``storage``."""
+
+    def __init__(
+        self,
+        task: StepTask,
+        context: Context,
+        storage: Storage,
+        *,
+        arguments: list[list[Token]] | None = None,
+        frames: Mapping[str, StagedFrame] | None = None,
+        say: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        self.task = task
+        self.context = context
+        self.storage = storage
+        self.arguments = arguments if arguments is not None else task.argument_tokens()
+        self.frames = dict(frames or {})
+        self.say = say
+        self._published: dict[str, Publication] = {}
+
+    @property
+    def dag_id(self) -> str:
+        """The DAG of the run (the pipeline, for pipelines)."""
+        return str(self.context["ti"].dag_id)
+
+    @property
+    def run_id(self) -> str:
+        """The DAG run."""
+        return str(self.context["run_id"])
+
+    # -- where things are -------------------------------------------------------------------------
+    def publication(self, producer: str) -> Publication:
+        """What ``producer`` published in this run (its committed manifest, checked)."""
+        found = self._published.get(producer)
+        if found is None:
+            plan = upstream_plan(self.context, producer)
+            found = published(plan, self.storage, step=producer, consumer=self.task.step)
+            self._published[producer] = found
+        return found
+
+    def input_url(self, binding: InputBinding) -> str:
+        """URL of one input: an upstream output, or a dataset path on its datastore."""
+        if binding.producer is not None:
+            outputs = self.publication(binding.producer).outputs
+            if binding.name not in outputs:
+                raise StepExecutionError(
+                    f"step '{self.task.step}': input '{binding.name}' was not published by step "
+                    f"'{binding.producer}'"
+                )
+            return outputs[binding.name]
+        if binding.datastore is None:
+            return str(binding.path)
+        base = datastore_url(binding.datastore, self.task.datastore_urls, settings.datastore_root())
+        return join(base, str(binding.path or ""))
+
+    def manifest_url(self, fp: Fingerprint) -> str:
+        """Where this step's manifest (and lease) for ``fp`` live."""
+        root = join(settings.datastore_root(), MANIFESTS)
+        return store.location(root, self.task.pipeline, self.task.step, fp)
+
+    def output_urls(self, fp: Fingerprint) -> dict[str, str]:
+        """Fresh output folders: ``<datastore>/<pipeline>/<step>/<fingerprint>/<run>/<output>``.
+
+        The run segment means a forced re-run never overwrites outputs another run may be reading.
+        """
+        root = settings.datastore_root()
+        return {
+            o.name: join(
+                datastore_url(o.datastore, self.task.datastore_urls, root),
+                self.task.pipeline,
+                self.task.step,
+                fp.short,
+                safe_segment(self.run_id),
+                o.name,
+            )
+            for o in self.task.outputs
+        }
+
+    def parameter_values(self) -> dict[str, Any]:
+        """Values of the parameters this step uses (defaults merged with the run's conf)."""
+        params = self.context["params"]
+        return {name: params[name] for name in self.task.parameters}
+
+    # -- fingerprint ------------------------------------------------------------------------------
+    def fingerprint(self) -> Fingerprint:
+        """Hash everything the step's result depends on (paths may move between parses: never at parse)."""
+        task = self.task
+        kind = step_kind(task.kind)
+        cache = DigestCache.load(settings.digest_cache_path())
+        tree = (
+            hash_tree(task.source_directory, cache)
+            if kind.hashes_source_tree
+            else TreeDigest(digest_of(None), {}, None)
+        )
+        extra, extra_details = kind.components(task, self.frames, cache)
+        hash_paths = {
+            p: self._path_digest(os.path.join(task.source_directory, p), cache) for p in task.hash_paths
+        }
+        inputs = {b.name: self._input_digest(b, cache) for b in task.inputs}
+        cache.save()
+        return fingerprint(
+            StepState(
+                kind=task.kind,
+                name=task.step,
+                script_name=task.script_name,
+                source_digest=tree.digest,
+                source_files=tree.files,
+                arguments=self.arguments,
+                parameters=self.parameter_values(),
+                inputs=inputs,
+                hash_paths=hash_paths,
+                environment=task.environment_content,
+                compute=task.compute_kind,
+                version=task.version,
+                extra=extra,
+                extra_details=extra_details,
+            )
+        )
+
+    def _input_digest(self, binding: InputBinding, cache: DigestCache) -> str:
+        if binding.producer is not None:
+            # The producer's manifest digest covers its outputs' content: identical data, same digest.
+            return self.publication(binding.producer).manifest_digest
+        return self._path_digest(self.input_url(binding), cache)
+
+    def _path_digest(self, url: str, cache: DigestCache) -> str:
+        loc = self.storage.resolve(url)
+        if loc.local:
+            if os.path.isdir(loc.path):
+                return hash_tree(loc.path, cache).digest
+            if os.path.isfile(loc.path):
+                return cache.digest(loc.path, os.stat(loc.path))
+            raise StepExecutionError(f"step '{self.task.step}': {loc.path} does not exist")
+        if not st.exists(loc):
+            raise StepExecutionError(f"step '{self.task.step}': {loc.where()} does not exist")
+        return remote_digest(loc, self.say)
+
+    # -- plans ------------------------------------------------------------------------------------
+    def _origin(self, leaf: str) -> Origin:
+        return Origin(self.dag_id, self.run_id, task_id(self.task.step, leaf))
+
+    def run_plan(self, fp: Fingerprint, *, leased: bool, reason: str) -> StepPlan:
+        """The plan of a step that runs: resolved inputs, fresh outputs, parameters, lease, limits."""
+        manifest = self.manifest_url(fp)
+        return StepPlan(
+            task=self.task,
+            decision="run",
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            fingerprint=fp,
+            manifest=manifest,
+            produced_by=self._origin(COMPUTE_TASK_ID),
+            inputs={b.name: self.input_url(b) for b in self.task.inputs},
+            outputs=self.output_urls(fp),
+            parameters=self.parameter_values(),
+            arguments=self.arguments,
+            source_directory=self.task.target.source_path or self.task.source_directory,
+            lease=LeaseSpec(manifest, lease_holder(self.dag_id, self.run_id), settings.lease_seconds())
+            if leased
+            else None,
+            reason=reason,
+            limits=limits(self.task),
+            frames=self.frames,
+        )
+
+    def reuse_plan(self, fp: Fingerprint, manifest: dict[str, Any]) -> StepPlan:
+        """The plan of a step whose committed outputs are reused (its compute task is skipped)."""
+        return StepPlan(
+            task=self.task,
+            decision="reuse",
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            fingerprint=fp,
+            manifest=self.manifest_url(fp),
+            produced_by=Origin.from_json(manifest.get("produced_by", {})),
+            outputs={name: str(out["url"]) for name, out in manifest["outputs"].items()},
+            parameters=self.parameter_values(),
+            arguments=self.arguments,
+            reused_from=Origin.from_json(manifest.get("produced_by", {})),
+            reason=f"reused from {manifest.get('produced_by', {}).get('run_id')}",
+            limits=limits(self.task),
+        )

@@ -1,0 +1,114 @@
+"""What every local compute task does: take the step's plan and run it with the runtime's runner.
+
+The reuse task hands the plan over (XCom ``mlp_plan``); a compute task used without one (a hand-written
+DAG) plans for itself. The run itself — lease, staging, the user's code in its own process group,
+commit — is :func:`airflow_mlpipelines.runtime.runner.run_plan`, exactly what a container runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+
+from airflow_mlpipelines import settings
+from airflow_mlpipelines.connections import AirflowStorage
+from airflow_mlpipelines.operators.links import StepOutputsLink
+from airflow_mlpipelines.operators.planner import Planner, upstream_plan
+from airflow_mlpipelines.runtime.plan import StagedFrame, StepPlan, step_of
+from airflow_mlpipelines.runtime.runner import Job, RunnerIO, RunResult, Stoppable, run_plan
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_mlpipelines.pipeline.step_task import StepTask, Token
+    from airflow_mlpipelines.storage import Storage
+
+
+class StepOperator(BaseOperator):
+    """Base of the local compute tasks (``PythonScriptStepOperator``, ``ExecutePythonScriptOperator``).
+
+    :param task: The step's description (the DAG factory builds it from the pipeline).
+    :param arguments: The step's argument parts (templated).
+    """
+
+    template_fields: Sequence[str] = ("arguments",)
+    template_fields_renderers: ClassVar[dict[str, str]] = {"arguments": "json"}
+    # Both tasks of a step link to the step's outputs page (plots, DataFrame previews) in the UI plugin.
+    operator_extra_links = (StepOutputsLink(),)
+
+    def __init__(
+        self, *, task: StepTask | None = None, arguments: list[list[Token]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.task = task
+        self.arguments = arguments
+        self._child: Stoppable | None = None
+
+    @property
+    def step(self) -> str:
+        """The step's name (the UI link reads it)."""
+        return self.task.step if self.task is not None else step_of(self.task_id)
+
+    def step_task(self, context: Context) -> StepTask:
+        """The step's description (subclasses used in hand-written DAGs build it from their arguments)."""
+        if self.task is None:
+            raise ValueError(f"{type(self).__name__} {self.task_id!r} needs task= (a StepTask)")
+        return self.task
+
+    def frames(self, context: Context, work: str) -> Mapping[str, StagedFrame]:
+        """DataFrames handed to the step directly (Execute Python Script ports); none by default."""
+        return {}
+
+    def plan(self, context: Context, storage: Storage, work: str) -> StepPlan:
+        """The plan the step's reuse task handed over, or one made here when there is no reuse task."""
+        task = self.step_task(context)
+        if "." in self.task_id:
+            handed = upstream_plan(context, task.step)
+            if handed is not None:
+                return handed
+        planner = Planner(
+            task,
+            context,
+            storage,
+            arguments=self.arguments,
+            frames=self.frames(context, work),
+            say=self.log.info,
+        )
+        return planner.run_plan(planner.fingerprint(), leased=False, reason="the task has no reuse task")
+
+    def run(self, context: Context, work: str) -> tuple[StepPlan, RunResult, Any]:
+        """Run the plan; returns it, how it ended, and what :meth:`collect` made of the committed job."""
+        storage = AirflowStorage()
+        plan = self.plan(context, storage, work)
+        collected: list[Any] = []
+        if plan.decision != "run":
+            self.log.info("step %s was reused (plan decision %s): nothing to run", plan.step, plan.decision)
+            return plan, RunResult({}, adopted=True), None
+        io = RunnerIO(
+            say=self.log.info,
+            on_stdout=lambda line: self.log.info("%s", line),
+            on_stderr=lambda line: self.log.info("[stderr] %s", line),
+            attach=self._attach,
+        )
+        result = run_plan(
+            plan,
+            storage,
+            io,
+            on_committed=lambda job, manifest: collected.append(self.collect(job, manifest)),
+        )
+        return plan, result, collected[0] if collected else None
+
+    def collect(self, job: Job, manifest: dict[str, Any]) -> Any:
+        """Called after the commit while the job's local folders exist; the default keeps nothing."""
+        return None
+
+    def _attach(self, child: Stoppable | None) -> None:
+        self._child = child
+
+    def on_kill(self) -> None:
+        """Stop the user's whole process group when Airflow stops the task."""
+        if self._child is not None:
+            self._child.terminate(settings.kill_grace_seconds())

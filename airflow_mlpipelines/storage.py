@@ -1,0 +1,298 @@
+"""The one storage layer: a datastore URL → a filesystem and a path, for everything a step stores.
+
+Step outputs, staged inputs, reuse manifests, in-flight leases and UI previews all go through a
+:class:`Storage`. URLs name their Airflow connection the way ``ObjectStoragePath`` does
+(``s3://<conn_id>@<bucket>/<prefix>``, ``gs://…``, ``abfs://…``); a plain path or ``file://`` URL is the
+local disk. Two resolvers implement the same protocol:
+
+- on Airflow components, ``connections.AirflowStorage`` resolves the connection through Airflow
+  (``airflow.sdk.io.attach``), so credentials come from Airflow's connections and secrets backends;
+- inside a step's container or pod, where Airflow is not installed, :class:`FsspecStorage` builds the
+  filesystem from the storage options the compute task handed in for that same connection id
+  (``$MLP_STORAGE_CONNECTIONS``, see :func:`FsspecStorage.from_environment`).
+
+This module is pure (fsspec only): the runtime and the reuse layer use it without Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from airflow_mlpipelines.exceptions import StorageError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+CONNECTIONS_ENV = "MLP_STORAGE_CONNECTIONS"
+"""JSON ``{conn_id: {"protocol": ..., "storage_options": {...}}}`` handed to a step's container or pod."""
+
+
+def split_url(url: str) -> tuple[str, str | None, str]:
+    """``(scheme, conn_id, fs_path)`` of a URL; ``("file", None, abs_path)`` for local paths.
+
+    ``s3://conn@bucket/key`` → ``("s3", "conn", "bucket/key")``, as ``ObjectStoragePath`` reads it.
+    """
+    if "://" not in url:
+        return "file", None, os.path.abspath(url)
+    if url.startswith("file://"):
+        return "file", None, url[len("file://") :]
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    conn_id = None
+    if "@" in netloc:
+        conn_id, _, netloc = netloc.rpartition("@")
+    path = f"{netloc}{parts.path}".rstrip("/") or netloc
+    return parts.scheme, conn_id or None, path
+
+
+def connection_ids(urls: Mapping[str, str] | list[str]) -> list[str]:
+    """The connection ids named by remote URLs (for handing their credentials to a container)."""
+    values = list(urls.values()) if hasattr(urls, "values") else list(urls)
+    return sorted({c for u in values if (c := split_url(str(u))[1]) is not None})
+
+
+@dataclass(frozen=True)
+class Location:
+    """A URL resolved to a filesystem and that filesystem's path for it."""
+
+    url: str
+    fs: Any
+    path: str
+    conn_id: str | None = None
+
+    @property
+    def local(self) -> bool:
+        """Whether this is the local disk (paths are used in place; renames are atomic)."""
+        return isinstance(self.fs, LocalFileSystem)
+
+    def child(self, *parts: str) -> Location:
+        """A location below this one."""
+        tail = "/".join(p.strip("/") for p in parts if p)
+        return Location(
+            f"{self.url.rstrip('/')}/{tail}", self.fs, f"{self.path.rstrip('/')}/{tail}", self.conn_id
+        )
+
+    def where(self) -> str:
+        """The URL and, for remote stores, the connection, for error messages."""
+        if self.conn_id:
+            return f"{self.url} (connection '{self.conn_id}')"
+        return self.url
+
+
+class Storage(Protocol):
+    """Resolves datastore URLs; every step-storage operation goes through one of these."""
+
+    def resolve(self, url: str) -> Location:
+        """The filesystem and path of ``url`` (raises :class:`StorageError` for an unusable connection)."""
+        ...
+
+
+class FsspecStorage:
+    """Plain fsspec, with storage options per connection id (what a container was handed).
+
+    A URL naming a connection id the mapping does not hold is resolved with fsspec's defaults for its
+    scheme (the environment's credential chain, e.g. an instance role or workload identity).
+    """
+
+    def __init__(self, connections: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.connections = {k: dict(v) for k, v in (connections or {}).items()}
+        self._cache: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> FsspecStorage:
+        """The storage a step's container uses: connections from ``$MLP_STORAGE_CONNECTIONS``."""
+        text = (environ if environ is not None else os.environ).get(CONNECTIONS_ENV, "")
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise StorageError(f"${CONNECTIONS_ENV} is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise StorageError(f"${CONNECTIONS_ENV} must be a JSON object of connection id -> options")
+        return cls(data)
+
+    def resolve(self, url: str) -> Location:
+        """Resolve ``url``; filesystems are built once per (scheme, connection)."""
+        scheme, conn_id, path = split_url(url)
+        key = (scheme, conn_id)
+        with self._lock:
+            fs = self._cache.get(key)
+            if fs is None:
+                fs = self._cache[key] = self._filesystem(scheme, conn_id)
+        return Location(url, fs, path, conn_id)
+
+    def _filesystem(self, scheme: str, conn_id: str | None) -> Any:
+        if scheme == "file":
+            return LocalFileSystem()
+        options = dict(self.connections.get(conn_id, {}).get("storage_options", {})) if conn_id else {}
+        try:
+            return fsspec.filesystem(scheme, **options)
+        except (ImportError, ValueError) as exc:
+            where = f" (connection '{conn_id}')" if conn_id else ""
+            raise StorageError(f"cannot open {scheme}:// storage{where}: {exc}") from None
+
+
+# -- operations every caller shares -----------------------------------------------------------------
+
+
+def _fail(loc: Location, action: str, exc: BaseException) -> StorageError:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StorageError(f"cannot {action} {loc.where()}: {type(exc).__name__}: {reason[:300]}")
+
+
+def read_bytes(loc: Location) -> bytes | None:
+    """The object's bytes; None when it does not exist; :class:`StorageError` when it cannot be read."""
+    try:
+        with loc.fs.open(loc.path, "rb") as fh:
+            data: bytes = fh.read()
+            return data
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError as exc:
+        raise _fail(loc, "read", exc) from None
+    except Exception as exc:  # permissions, a store that is down, bad credentials, a missing bucket
+        raise _fail(loc, "read", exc) from exc
+
+
+def write_bytes(loc: Location, data: bytes) -> None:
+    """Write ``data`` so readers see all of it or nothing: temp file + fsync + rename locally, one put
+    on object stores (S3, GCS and Azure make a single put visible atomically)."""
+    try:
+        if loc.local:
+            os.makedirs(os.path.dirname(loc.path), exist_ok=True)
+            tmp = f"{loc.path}.tmp-{uuid.uuid4().hex}"
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, loc.path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+        else:
+            loc.fs.pipe_file(loc.path, data)
+    except Exception as exc:
+        raise _fail(loc, "write", exc) from exc
+
+
+def exists(loc: Location) -> bool:
+    """Whether something is at ``loc`` (a store that cannot be asked is a :class:`StorageError`)."""
+    try:
+        return bool(loc.fs.exists(loc.path))
+    except Exception as exc:
+        raise _fail(loc, "look up", exc) from exc
+
+
+def size(loc: Location) -> int | None:
+    """Size in bytes of a file; None when it does not exist."""
+    try:
+        return int(loc.fs.size(loc.path))
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        raise _fail(loc, "look up", exc) from exc
+
+
+def info(loc: Location) -> dict[str, Any] | None:
+    """fsspec's ``info`` of a file (size, ETag/checksums where the store has them); None when absent."""
+    try:
+        details: dict[str, Any] = loc.fs.info(loc.path)
+        return details
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        raise _fail(loc, "look up", exc) from exc
+
+
+def list_names(loc: Location) -> list[str]:
+    """Names directly inside a folder (empty when it does not exist)."""
+    try:
+        entries = loc.fs.ls(loc.path, detail=False)
+    except FileNotFoundError:
+        return []
+    except Exception as exc:
+        raise _fail(loc, "list", exc) from exc
+    return sorted({str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries} - {""})
+
+
+def files_below(loc: Location) -> Iterator[tuple[str, Location]]:
+    """Every file below a folder as (relative POSIX path, location), sorted; a file yields itself as ''."""
+    try:
+        if loc.fs.isfile(loc.path):
+            yield "", loc
+            return
+        found = loc.fs.find(loc.path)
+    except FileNotFoundError:
+        return
+    except Exception as exc:
+        raise _fail(loc, "list", exc) from exc
+    base = loc.path.rstrip("/") + "/"
+    for entry in sorted(str(e) for e in found):
+        rel = entry[len(base) :] if entry.startswith(base) else entry.rsplit("/", 1)[-1]
+        yield rel, Location(f"{loc.url.rstrip('/')}/{rel}", loc.fs, entry, loc.conn_id)
+
+
+def download(loc: Location, dest: str) -> str:
+    """Copy a remote file or folder to the local path ``dest`` (its parent is created); returns ``dest``."""
+    try:
+        if loc.fs.isdir(loc.path):
+            os.makedirs(dest, exist_ok=True)
+            for rel, item in files_below(loc):
+                target = os.path.join(dest, *rel.split("/"))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                loc.fs.get_file(item.path, target)
+        else:
+            os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+            loc.fs.get_file(loc.path, dest)
+    except FileNotFoundError:
+        raise StorageError(f"cannot download {loc.where()}: it does not exist") from None
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise _fail(loc, "download", exc) from exc
+    return dest
+
+
+def upload(src: str, loc: Location) -> None:
+    """Copy a local file or folder to ``loc``: the destination is exactly ``loc`` (never ``loc/<name>``)."""
+    try:
+        if os.path.isdir(src):
+            for dirpath, dirnames, filenames in os.walk(src):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    full = os.path.join(dirpath, name)
+                    rel = os.path.relpath(full, src).replace(os.sep, "/")
+                    loc.fs.put_file(full, f"{loc.path.rstrip('/')}/{rel}")
+        else:
+            loc.fs.put_file(src, loc.path)
+    except Exception as exc:
+        raise _fail(loc, "upload to", exc) from exc
+
+
+def remove(loc: Location) -> None:
+    """Delete a file or a folder tree; absent is fine."""
+    try:
+        if loc.local:
+            if os.path.isdir(loc.path):
+                shutil.rmtree(loc.path)
+            elif os.path.lexists(loc.path):
+                os.remove(loc.path)
+        elif loc.fs.exists(loc.path):
+            loc.fs.rm(loc.path, recursive=True)
+    except FileNotFoundError:
+        return
+    except Exception as exc:
+        raise _fail(loc, "delete", exc) from exc
