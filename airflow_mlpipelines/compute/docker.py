@@ -24,6 +24,8 @@ from airflow_mlpipelines.exceptions import ComputeError
 from airflow_mlpipelines.paths import local_path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow_mlpipelines.pipeline.step_task import StepTask
     from airflow_mlpipelines.runtime.plan import StepPlan
 
@@ -109,7 +111,7 @@ class DockerCompute:
             kwargs["network_mode"] = target.network_mode
         return TaskSpec(OPERATOR, kwargs)
 
-    def prepare(self, plan: StepPlan) -> StepPlan:
+    def prepare(self, plan: StepPlan, warn: Callable[[str], None]) -> StepPlan:
         """Check the daemon answers; mount the datastore root if it is local; run as the worker's user."""
         from dataclasses import replace
 

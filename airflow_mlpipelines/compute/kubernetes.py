@@ -18,12 +18,11 @@ from airflow_mlpipelines.compute.base import (
     plan_template,
     storage_connections_template,
 )
-from airflow_mlpipelines.exceptions import ComputeError
 from airflow_mlpipelines.paths import local_path
 from airflow_mlpipelines.storage import CONNECTIONS_ENV
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec
     from airflow_mlpipelines.pipeline.step_task import StepTask
@@ -147,22 +146,24 @@ class KubernetesCompute:
         kwargs.update({k: v for k, v in optional.items() if v is not None})
         return TaskSpec(OPERATOR, kwargs)
 
-    def prepare(self, plan: StepPlan) -> StepPlan:
-        """A pod cannot see the worker's disk: every local path the plan uses must be on a mounted volume."""
+    def prepare(self, plan: StepPlan, warn: Callable[[str], None]) -> StepPlan:
+        """A pod cannot see the worker's disk: warn about every local path no volume of the target mounts.
+
+        Only a warning: an image may hold input data at that path, and a test may play the pod on the
+        worker itself; outputs and manifests written there are lost on a real cluster.
+        """
         mounted = [v.mount_path.rstrip("/") for v in plan.task.target.volumes]
-        urls = {
-            **{f"input {k}": v for k, v in plan.inputs.items()},
-            **{f"output {k}": v for k, v in plan.outputs.items()},
-        }
-        urls["manifests"] = plan.manifest
+        urls = {f"input {k}": v for k, v in plan.inputs.items()}
+        urls.update({f"output {k}": v for k, v in plan.outputs.items()})
+        urls["manifest"] = plan.manifest
         for what, url in urls.items():
             path = local_path(url)
             if path is not None and not any(path == m or path.startswith(m + "/") for m in mounted):
-                raise ComputeError(
-                    f"step '{plan.step}': compute target '{plan.task.target.name}' (kubernetes) cannot reach "
-                    f"the {what} at {path}: a pod shares no disk with the Airflow worker; use object storage "
-                    "for [mlpipelines] datastore_root / the datastore (s3://<conn_id>@bucket/...), or "
-                    "mount a volume at that path on the target"
+                warn(
+                    f"step '{plan.step}': compute target '{plan.task.target.name}' (kubernetes): the {what} "
+                    f"is the local path {path}, which no volume of the target mounts; a pod shares no disk "
+                    "with the Airflow worker, so use object storage for [mlpipelines] datastore_root and the "
+                    "datastores (s3://<conn_id>@bucket/...) or mount a volume at that path"
                 )
         return plan
 

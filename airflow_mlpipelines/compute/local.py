@@ -8,6 +8,8 @@ from airflow_mlpipelines.compute.base import TaskSpec
 from airflow_mlpipelines.runtime.kinds import local_operator
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow_mlpipelines.pipeline.step_task import StepTask
     from airflow_mlpipelines.runtime.plan import StepPlan
 
@@ -22,7 +24,7 @@ class LocalCompute:
         """``PythonScriptStepOperator`` / ``ExecutePythonScriptOperator`` with the step's description."""
         return TaskSpec(local_operator(task.kind), {"task": task, "arguments": task.argument_tokens()})
 
-    def prepare(self, plan: StepPlan) -> StepPlan:
+    def prepare(self, plan: StepPlan, warn: Callable[[str], None]) -> StepPlan:
         """Nothing to check: the worker runs the step itself."""
         return plan
 

@@ -13,6 +13,8 @@ import importlib
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow_mlpipelines.compute.base import TaskSpec
     from airflow_mlpipelines.pipeline.step_task import StepTask
     from airflow_mlpipelines.runtime.plan import StepPlan
@@ -29,8 +31,9 @@ class ComputeKind(Protocol):
         """The compute task of a step (operator class path + keyword arguments); no I/O, no settings."""
         ...
 
-    def prepare(self, plan: StepPlan) -> StepPlan:
-        """Check the target can run the plan (a clear ``ComputeError`` otherwise) and complete the plan."""
+    def prepare(self, plan: StepPlan, warn: Callable[[str], None]) -> StepPlan:
+        """Check the target can run the plan (a clear ``ComputeError`` otherwise) and complete the plan;
+        ``warn`` logs what may not work."""
         ...
 
 

@@ -117,7 +117,7 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
     # -- outcomes ---------------------------------------------------------------------------------
     def _hand_over(self, context: Context, plan: StepPlan, why: str) -> None:
         """Let the compute kind check and complete the plan, then push it for the compute task."""
-        plan = compute_kind(plan.task.compute_kind).prepare(plan)
+        plan = compute_kind(plan.task.compute_kind).prepare(plan, self.log.warning)
         self.log.info("%s (fingerprint %s)", why, plan.fingerprint.short)
         context["ti"].xcom_push(key=PLAN_KEY, value=plan.to_json())
         if plan.task.compute_kind != "local":

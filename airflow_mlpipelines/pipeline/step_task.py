@@ -9,6 +9,7 @@ Adding a field to a step touches the model, this module and the code that uses t
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +135,9 @@ class StepTask:
         data["env_vars"] = dict(self.env_vars)
         data["location"] = None if self.location is None else [self.location.file, self.location.line]
         data["target"]["location"] = None
-        return data
+        # Tuples become lists: the value must be plain JSON wherever it is read (raw XCom rows included).
+        plain: dict[str, Any] = json.loads(json.dumps(data))
+        return plain
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StepTask:

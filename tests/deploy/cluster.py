@@ -447,8 +447,11 @@ class DistributedAirflow(AirflowRestClient):
             return False
         return any(worker.celery_name in reply for reply in replies)
 
-    def stop(self) -> None:
-        """Stop every component and server this deployment started (idempotent)."""
+    def stop(self, grace: float = 3) -> None:
+        """Stop every component (SIGTERM, SIGKILL after ``grace`` s) and server this deployment started.
+
+        Idempotent; registered with ``atexit`` while the deployment runs.
+        """
         atexit.unregister(self.stop)
         if not self._started:
             return
@@ -457,7 +460,7 @@ class DistributedAirflow(AirflowRestClient):
         components = list(self.components.values())
         if components:
             with ThreadPoolExecutor(len(components)) as pool:
-                list(pool.map(lambda c: c.stop(), components))
+                list(pool.map(lambda c: c.stop(grace), components))
         if self._celery is not None:
             with contextlib.suppress(Exception):
                 self._celery.close()

@@ -1,7 +1,7 @@
 """Execute Python Script examples on a real Airflow 3 (scheduler, DAG processor, API server) through REST.
 
 The seed's three examples run in real worker processes; their outputs lie where the UI plugin looks
-(``mlp_step`` output folders with ``data.parquet`` and PNGs); a failing script's task log shows the
+(the plan's output folders with ``data.parquet`` and PNGs); a failing script's task log shows the
 user's own traceback with their line; a re-run reuses everything.
 """
 
@@ -66,7 +66,7 @@ def test_examples_run_and_publish_outputs(server: AirflowServer) -> None:
     hello = runs["eps_hello"]["dag_run_id"]
     log = server.task_log("eps_hello", hello, "hello.run")
     assert "Hello, World!" in log  # print_hello from the bundle ran, as in the seed's figure 7
-    step = _value(server, "eps_hello", hello, "hello.run", "mlp_step")
+    step = _value(server, "eps_hello", hello, "hello.reuse", "mlp_plan")
     assert isinstance(step, dict)
     assert (Path(step["outputs"]["greeted"]) / "data.parquet").is_file()
     ref = _value(server, "eps_hello", hello, "hello.run", "return_value")
@@ -75,19 +75,19 @@ def test_examples_run_and_publish_outputs(server: AirflowServer) -> None:
     assert ref["preview"]["shape"] == [60, 6]
 
     scatter = runs["eps_scatter"]["dag_run_id"]
-    step = _value(server, "eps_scatter", scatter, "scatter.run", "mlp_step")
+    step = _value(server, "eps_scatter", scatter, "scatter.reuse", "mlp_plan")
     assert isinstance(step, dict)
     assert [p.name for p in Path(step["outputs"]["scatter_plots"]).iterdir()] == ["scatter.png"]
 
     features = runs["eps_features"]["dag_run_id"]
-    step = _value(server, "eps_features", features, "rank_features.run", "mlp_step")
+    step = _value(server, "eps_features", features, "rank_features.reuse", "mlp_plan")
     assert isinstance(step, dict)
     assert [p.name for p in Path(step["outputs"]["importance_plots"]).iterdir()] == ["figure_1.png"]
 
     again = server.trigger_and_wait("eps_features")
     states = server.task_instances("eps_features", again["dag_run_id"])
     assert states["load_diabetes.run"] == states["rank_features.run"] == "skipped"
-    reused = _value(server, "eps_features", again["dag_run_id"], "rank_features.reuse", "mlp_step")
+    reused = _value(server, "eps_features", again["dag_run_id"], "rank_features.reuse", "mlp_plan")
     assert isinstance(reused, dict)
     assert reused["outputs"]["importance_plots"] == step["outputs"]["importance_plots"]
 

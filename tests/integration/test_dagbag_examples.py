@@ -102,11 +102,15 @@ def test_execute_python_script_steps_render(examples_dags: Path) -> None:
     run, reuse = dag.get_task("hello.run"), dag.get_task("hello.reuse")
     assert isinstance(run, ExecutePythonScriptOperator)
     assert isinstance(reuse, ReuseSensor)
-    assert run.eps == reuse.eps
-    assert run.eps["ports"] == {"dataframe1": "raw_data", "dataframe2": None}
-    assert run.eps["bundle"].endswith("definitions/bundles/Hello.zip")
-    assert run.eps["script_where"].endswith("eps_hello.yaml:29")
-    assert run.outputs == {"greeted": "workspaceblobstore", "hello_plots": "workspaceblobstore"}
+    # Both tasks get the one typed description of the step.
+    assert run.task == reuse.task
+    assert run.task.eps.ports == {"dataframe1": "raw_data", "dataframe2": None}
+    assert run.task.eps.bundle.endswith("definitions/bundles/Hello.zip")
+    assert run.task.script_where.endswith("eps_hello.yaml:29")
+    assert run.task.output_datastores == {
+        "greeted": "workspaceblobstore",
+        "hello_plots": "workspaceblobstore",
+    }
     assert dag.get_task("count.reuse").upstream_task_ids == {"hello.run"}
     features = _dagbag(examples_dags).dags["eps_features"]
     assert features.get_task("rank_features.reuse").upstream_task_ids == {"load_diabetes.run"}

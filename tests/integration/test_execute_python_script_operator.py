@@ -2,14 +2,16 @@
 
 Item 3 (inputs: an upstream task's DataFrame through the XCom backend, a tabular dataset, a
 PythonScriptStep's PipelineData folder), the output layout agreed with the UI plugin (data.parquet,
-PNGs, ``mlp_step``), the sandbox's lifetime, and item 7 (reuse with the script text, the bundle and
+PNGs, the committed manifest), the sandbox's lifetime, and item 7 (reuse with the script text, the bundle and
 the inputs as fingerprint components), on a real Airflow with ``dag.test()``.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,56 +19,63 @@ import pandas as pd
 import pytest
 
 from airflow_mlpipelines.cli import STUB_TEMPLATE
-from airflow_mlpipelines.exceptions import StepExecutionError
+from airflow_mlpipelines.exceptions import SourceLocation, StepExecutionError
+from airflow_mlpipelines.pipeline.model import ExecutePythonScriptSpec
+from tests.step_fakes import context, make_task, publish
 
 pytestmark = [pytest.mark.integration]
 
 RUN_ID = "manual__2026-01-01T00:00:00+00:00"
 
 
-class _TI:
-    """The TaskInstance calls a step task makes: pull what upstream steps published, push its own."""
-
-    def __init__(self, published: dict[str, dict[str, str]]) -> None:
-        self.published = {
-            f"{step}.run": {"outputs": outs, "manifest_digest": "d" * 64} for step, outs in published.items()
-        }
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_pull(self, task_ids: str, key: str = "return_value") -> object:
-        return self.published.get(task_ids) if key == "mlp_step" else None
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
-
-
 def _context(published: dict[str, dict[str, str]] | None = None) -> Any:
-    return {"params": {}, "run_id": RUN_ID, "ti": _TI(published or {}), "dag_run": None}
+    """A context whose upstream steps committed ``published`` (step -> output name -> folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="mlp-published-"))
+    return context(None, {step: publish(folder, step, outs) for step, outs in (published or {}).items()})
 
 
-def _operator(tmp_path: Path, script: str, inputs: dict[str, Any], **eps: Any) -> Any:
+def _operator(
+    tmp_path: Path,
+    script: str,
+    inputs: dict[str, Any],
+    *,
+    outputs: dict[str, str] | None = None,
+    datastores: dict[str, str | None] | None = None,
+    script_where: str | None = None,
+    ports: dict[str, str | None] | None = None,
+    bundle: str | None = None,
+) -> Any:
     from airflow_mlpipelines.operators.execute_python_script import ExecutePythonScriptOperator
 
-    settings = {
-        "script": script,
-        "script_file": None,
-        "bundle": None,
-        "ports": {"dataframe1": None, "dataframe2": None},
-        "dataframe_output": "table",
-        "visualizations_output": "plots",
-    } | eps
-    return ExecutePythonScriptOperator(
-        task_id="eps.run",
-        pipeline="p",
-        step="eps",
-        kind="execute_python_script",
-        script_name="azureml_main.py",
-        source_directory=str(tmp_path),
-        inputs=inputs,
-        outputs={"table": "workspaceblobstore", "plots": "workspaceblobstore"},
-        datastores={"local": str(tmp_path / "store")},
-        eps=settings,
+    ports = ports or {}
+    where = script_where.rsplit(":", 1) if script_where else None
+    spec = ExecutePythonScriptSpec(
+        dataframe_output="table",
+        visualizations_output="plots",
+        script=script,
+        bundle=bundle,
+        dataframe1=ports.get("dataframe1"),
+        dataframe2=ports.get("dataframe2"),
+        script_line=int(where[1]) if where else None,
     )
+    task = make_task(
+        tmp_path,
+        "azureml_main.py",
+        kind="execute_python_script",
+        inputs=inputs,
+        outputs=outputs or {"table": "workspaceblobstore", "plots": "workspaceblobstore"},
+        datastores=datastores or {"local": str(tmp_path / "store")},
+        eps=spec,
+        location=SourceLocation(where[0]) if where else None,
+    )
+    return ExecutePythonScriptOperator(task_id="eps.run", task=replace(task, step="eps"))
+
+
+def _published(home: Path) -> dict[str, str]:
+    """What step ``eps`` published: the outputs of its latest committed manifest."""
+    manifests = (home / "mlpipelines" / "datastore" / "_manifests" / "p" / "eps").glob("*/manifest.json")
+    latest = max(manifests, key=lambda p: p.stat().st_mtime)
+    return {name: out["url"] for name, out in json.loads(latest.read_text())["outputs"].items()}
 
 
 SHAPES = """
@@ -99,8 +108,7 @@ class TestInputsAndOutputs:
             {"raw": {"datastore": "local", "path": "raw.csv"}, "prepped": {"step": "prepare"}},
             ports={"dataframe1": "raw", "dataframe2": "prepped"},
         )
-        context = _context({"prepare": {"prepped": str(produced)}})
-        frame = op.execute(context)
+        frame = op.execute(_context({"prepare": {"prepped": str(produced)}}))
 
         assert frame[["which", "rows", "columns"]].to_dict("list") == {
             "which": ["dataframe1", "dataframe2"],
@@ -108,8 +116,7 @@ class TestInputsAndOutputs:
             "columns": ["a,b", "x"],
         }
         assert not Path(frame["cwd"][0]).exists()  # the sandbox is gone once the step finished
-        published = context["ti"].pushed["mlp_step"]
-        outputs = {name: Path(url) for name, url in published["outputs"].items()}
+        outputs = {name: Path(url) for name, url in _published(airflow_home).items()}
         assert set(outputs) == {"table", "plots"}
         assert outputs["table"].parent == outputs["plots"].parent  # <pipeline>/<step>/<fp>/<run>/
         assert outputs["table"].parts[-5:-2] == ("p", "eps", outputs["table"].parts[-3])
@@ -145,7 +152,7 @@ class TestInputsAndOutputs:
         assert frame["rows"].tolist() == [3, 1]
         assert frame["columns"].tolist() == ["k", "m"]
 
-    def test_remote_datastore_inputs_and_outputs(self, tmp_path: Path) -> None:
+    def test_remote_datastore_inputs_and_outputs(self, tmp_path: Path, airflow_home: Path) -> None:
         """A dataset on object storage (fsspec's memory filesystem) is downloaded; outputs are uploaded."""
         import fsspec
         from airflow.sdk import ObjectStoragePath
@@ -167,13 +174,12 @@ class TestInputsAndOutputs:
             script,
             {"raw": {"datastore": "remote", "path": "raw/in.csv", "mode": "download"}},
             ports={"dataframe1": "raw", "dataframe2": None},
+            outputs={"table": "remote", "plots": "remote"},
+            datastores={"remote": "memory://mlp-eps/store"},
         )
-        op.outputs = {"table": "remote", "plots": "remote"}
-        op.datastores = {"remote": "memory://mlp-eps/store"}
-        context = _context()
-        frame = op.execute(context)
+        frame = op.execute(_context())
         assert frame["double"].tolist() == [2, 4]
-        urls = context["ti"].pushed["mlp_step"]["outputs"]
+        urls = _published(airflow_home)
         assert urls["table"].startswith("memory://mlp-eps/store/p/eps/")
         with (ObjectStoragePath(urls["table"]) / "data.parquet").open("rb") as fh:
             assert pd.read_parquet(fh)["double"].tolist() == [2, 4]
@@ -320,12 +326,9 @@ def _ran(states: dict[str, str]) -> set[str]:
 
 def _total(run: Any) -> float:
     published = {ti.task_id: ti for ti in run.get_task_instances()}
-    for task in ("total.run", "total.reuse"):
-        value = published[task].xcom_pull(task_ids=task, key="mlp_step")
-        if value:
-            return float(
-                pd.read_parquet(Path(value["outputs"]["total_dataframe"]) / "data.parquet")["total"][0]
-            )
+    plan = published["total.reuse"].xcom_pull(task_ids="total.reuse", key="mlp_plan")
+    if plan:
+        return float(pd.read_parquet(Path(plan["outputs"]["total_dataframe"]) / "data.parquet")["total"][0])
     raise AssertionError("total published nothing")
 
 

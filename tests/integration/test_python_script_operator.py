@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -11,40 +12,23 @@ from typing import Any
 import pytest
 
 from airflow_mlpipelines.exceptions import StepExecutionError
+from tests.step_fakes import context, make_task, publish
 
 pytestmark = pytest.mark.integration
 
 
-class _TI:
-    """The TaskInstance calls a step task makes: pull what upstream steps published, push its own."""
-
-    def __init__(self, published: dict[str, dict[str, str]]) -> None:
-        self.published = {
-            f"{step}.run": {"outputs": outs, "manifest_digest": "d" * 64} for step, outs in published.items()
-        }
-        self.pushed: dict[str, object] = {}
-
-    def xcom_pull(self, task_ids: str, key: str = "return_value") -> object:
-        return self.published.get(task_ids) if key == "mlp_step" else None
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
-
-
 def _context(params: dict[str, Any] | None = None, published: dict[str, dict[str, str]] | None = None) -> Any:
-    return {
-        "params": params or {},
-        "run_id": "manual__2026-01-01T00:00:00+00:00",
-        "ti": _TI(published or {}),
-        "dag_run": None,
-    }
+    """A context whose upstream steps committed ``published`` (step -> output name -> folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="mlp-published-"))
+    plans = {step: publish(folder, step, outs) for step, outs in (published or {}).items()}
+    return context(params, plans)
 
 
-def _operator(source: Path, script: str, **kwargs: Any) -> Any:
+def _operator(source: Path, script: str, *, arguments: Any = None, **kwargs: Any) -> Any:
     from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
 
     return PythonScriptStepOperator(
-        task_id="run", pipeline="p", step="s", script_name=script, source_directory=str(source), **kwargs
+        task_id="run", task=make_task(source, script, **kwargs), arguments=arguments
     )
 
 
@@ -81,7 +65,7 @@ def test_outputs_inputs_and_parameters_are_substituted(tmp_path: Path, airflow_h
         arguments=[[{"input": "data"}], [{"output": "result"}], ["--lr=", {"parameter": "lr"}]],
         inputs={"data": {"step": "prep"}},
         outputs={"result": "workspaceblobstore"},
-        parameters=["lr"],
+        parameters=("lr",),
     )
     urls = op.execute(_context({"lr": 0.5}, {"prep": {"data": str(upstream)}}))
     out = Path(urls["result"])

@@ -33,18 +33,21 @@ for i in range(40):
 RUNNER = textwrap.dedent(
     """
     import json, sys
+    from airflow.sdk import DAG
     from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
 
     class TI:
+        dag_id = "killtest"
         def xcom_pull(self, task_ids, key="return_value"):
             return None
         def xcom_push(self, key, value):
             pass
 
-    op = PythonScriptStepOperator(
-        task_id="run", pipeline="killtest", step="write", script_name="write.py",
-        source_directory=sys.argv[1], arguments=[[{"output": "out"}]], outputs={"out": "workspaceblobstore"},
-    )
+    with DAG("killtest", schedule=None):
+        op = PythonScriptStepOperator(
+            task_id="write", script_name="write.py", source_directory=sys.argv[1],
+            arguments=[[{"output": "out"}]], outputs=["out"],
+        )
     urls = op.execute({"params": {}, "run_id": sys.argv[2], "ti": TI(), "dag_run": None})
     print(json.dumps(urls))
     """

@@ -10,13 +10,15 @@ import pytest
 
 from airflow_mlpipelines.cli import main
 from airflow_mlpipelines.compute.base import quantity_bytes, quantity_cpus, runtime_command
-from airflow_mlpipelines.compute.docker import docker_task
+from airflow_mlpipelines.compute.docker import KIND as DOCKER
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning
 from airflow_mlpipelines.pipeline import load_yaml_pipeline
 from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, VolumeSpec, step_environment, step_target
+from airflow_mlpipelines.pipeline.model import DatastoreSpec
 from airflow_mlpipelines.pipeline.sdk import CondaDependencies, Environment, RunConfiguration
 from airflow_mlpipelines.pipeline.sdk_compute import ComputeTarget, DockerConfiguration
 from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep
+from airflow_mlpipelines.pipeline.step_task import StepTask
 
 
 class TestSdkTargets:
@@ -102,6 +104,19 @@ class TestSdkTargets:
         assert step_target(spec, spec.steps[0]).kind == "local"
 
 
+def _task(target: ComputeTargetSpec, **kwargs: object) -> StepTask:
+    values: dict[str, object] = {
+        "pipeline": "p",
+        "step": "train",
+        "kind": "python_script",
+        "script_name": "train.py",
+        "source_directory": "/dags/src",
+        "target": target,
+        **kwargs,
+    }
+    return StepTask(**values)  # type: ignore[arg-type]
+
+
 class TestDockerArguments:
     def test_gpu_limits_mounts_env(self) -> None:
         from docker.types import DeviceRequest
@@ -117,44 +132,48 @@ class TestDockerArguments:
             volumes=(VolumeSpec("models", "/models", host_path="/srv/models", read_only=True),),
             network_mode="none",
         )
-        spec = docker_task(
-            step="train",
-            group="train",
-            reuse_task_id="reuse",
-            target=target,
+        task = _task(
+            target,
             image="x:2",
-            env={"B": "2"},
-            local_paths=["/data/root", "/data/root/sub", "/other"],
-            source_directory="/dags/src",
+            env_vars=(("B", "2"),),
+            datastores=(
+                DatastoreSpec("root", "/data/root"),
+                DatastoreSpec("sub", "/data/root/sub"),
+                DatastoreSpec("other", "/other"),
+                DatastoreSpec("blob", "s3://c@b/x"),
+            ),
         )
+        spec = DOCKER.task_spec(task)
         kw = spec.kwargs
         assert spec.operator_class == "airflow.providers.docker.operators.docker.DockerOperator"
         assert kw["image"] == "x:2"
-        assert kw["command"] == runtime_command("train", "reuse")
+        assert kw["command"] == runtime_command("train")
         assert kw["command"][-1] == "{{ ti.xcom_pull(task_ids='train.reuse', key='mlp_plan') | tojson }}"
         assert kw["device_requests"] == [DeviceRequest(count=-1, capabilities=[["gpu"]])]
         assert (kw["mem_limit"], kw["cpus"], kw["network_mode"]) == (2 * 1024**3, 1.5, "none")
-        assert kw["environment"] == {"A": "1", "B": "2", "PYTHONUNBUFFERED": "1"}
+        assert kw["environment"] == {
+            "A": "1",
+            "B": "2",
+            "PYTHONUNBUFFERED": "1",
+            # Credentials of remote datastores are rendered from the plan at run time (and masked).
+            "MLP_STORAGE_CONNECTIONS": "{{ ti.xcom_pull(task_ids='train.reuse', key='mlp_plan') "
+            "| mlp_storage_connections }}",
+        }
+        assert "user" not in kw  # decided at run time: the plan's run_as, applied by the entrypoint
         assert (kw["auto_remove"], kw["mount_tmp_dir"], kw["do_xcom_push"]) == ("success", False, False)
         mounts = {m["Target"]: (m["Source"], m["Type"], m["ReadOnly"]) for m in kw["mounts"]}
+        root = "{{ ti.xcom_pull(task_ids='train.reuse', key='mlp_plan')['mounts']['%s'] }}"
         assert mounts == {
             "/data/root": ("/data/root", "bind", False),
             "/other": ("/other", "bind", False),
             "/dags/src": ("/dags/src", "bind", True),
             "/models": ("/srv/models", "bind", True),
+            # The configured datastore root: a slot filled from the plan (settings are never read at parse).
+            root % "root_target": (root % "root_source", "bind", False),
         }
 
     def test_no_gpu_no_device_requests(self) -> None:
-        spec = docker_task(
-            step="s",
-            group="s",
-            reuse_task_id="reuse",
-            target=ComputeTargetSpec("box", kind="docker", image="x:1"),
-            image="x:1",
-            env={},
-            local_paths=[],
-            source_directory="/src",
-        )
+        spec = DOCKER.task_spec(_task(ComputeTargetSpec("box", kind="docker", image="x:1")))
         assert "device_requests" not in spec.kwargs
 
     @pytest.mark.parametrize(

@@ -13,8 +13,11 @@ import fsspec
 import pytest
 
 from airflow_mlpipelines.exceptions import StepExecutionError
+from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec
+from airflow_mlpipelines.pipeline.step_task import InputBinding, OutputBinding, StepTask
 from airflow_mlpipelines.reuse import lease, store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint
+from airflow_mlpipelines.runtime.plan import LeaseSpec, Origin, StepPlan
 from airflow_mlpipelines.runtime.step_main import load_plan, main, run_plan
 
 SCRIPT = """\
@@ -30,25 +33,38 @@ FP = Fingerprint({"step": "a" * 64, "script": "b" * 64}, {"script": "s.py"})
 
 
 def _plan(tmp_path: Path, inputs: dict[str, str], outputs: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """A run plan as the reuse task hands it over (its JSON: what a container receives)."""
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
     (src / "s.py").write_text(SCRIPT)
-    return {
-        "plan_version": 1,
-        "pipeline": "p",
-        "step": "s",
-        "script_name": "s.py",
-        "source_directory": str(src),
-        "arguments": [[{"input": "data"}], [{"output": "result"}], [{"parameter": "factor"}]],
-        "inputs": inputs,
-        "outputs": outputs,
-        "parameters": {"factor": 2},
-        "manifest": str(tmp_path / "manifests" / FP.short),
-        "fingerprint": FP.to_json(),
-        "produced_by": {"dag_id": "p", "run_id": "r1", "task_id": "s.run"},
-        "lease": None,
+    task = StepTask(
+        pipeline="p",
+        step="s",
+        kind="python_script",
+        script_name="s.py",
+        source_directory=str(src),
+        target=ComputeTargetSpec("box", kind="docker", image="x:1"),
+        inputs=tuple(InputBinding(name, path=url) for name, url in inputs.items()),
+        outputs=tuple(OutputBinding(name, "workspaceblobstore") for name in outputs),
+    )
+    lease_spec = extra.pop("lease", None)
+    plan = StepPlan(
+        task=task,
+        decision="run",
+        dag_id="p",
+        run_id="r1",
+        fingerprint=FP,
+        manifest=str(tmp_path / "manifests" / FP.short),
+        produced_by=Origin("p", "r1", "s.run"),
+        inputs=inputs,
+        outputs=outputs,
+        parameters={"factor": 2},
+        arguments=[[{"input": "data"}], [{"output": "result"}], [{"parameter": "factor"}]],
+        source_directory=str(src),
+        lease=None if lease_spec is None else LeaseSpec(lease_spec["directory"], lease_spec["holder"], 60),
         **extra,
-    }
+    )
+    return plan.to_json()
 
 
 def test_local_paths_give_the_same_manifest_as_the_local_task(tmp_path: Path) -> None:
