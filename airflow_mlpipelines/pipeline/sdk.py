@@ -7,12 +7,11 @@ changed: these classes accept the same constructor arguments and compile to a
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation
+from airflow_mlpipelines.pipeline.callsite import caller_location
 from airflow_mlpipelines.pipeline.compute import EnvironmentSpec
 from airflow_mlpipelines.pipeline.model import (
     DEFAULT_DATASTORE,
@@ -27,17 +26,8 @@ from airflow_mlpipelines.pipeline.sdk_compute import ComputeTarget, DockerConfig
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _caller_location() -> SourceLocation:
-    """File:line of the user's code that called into this module (cheap frame walk, no inspect.stack)."""
-    frame = sys._getframe(1)
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _HERE:
-        frame = frame.f_back  # type: ignore[assignment]
-    if frame is None:
-        return SourceLocation("<unknown>")
-    return SourceLocation(frame.f_code.co_filename, frame.f_lineno)
+_caller_location = caller_location
+"""Kept under its old name for the SDK modules that import it from here."""
 
 
 def _no_effect_yet(what: str, step: str, why: str) -> None:

@@ -8,37 +8,58 @@ passed as a step's ``compute_target`` or in ``Pipeline(compute_targets=[...])`` 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from airflow_mlpipelines.exceptions import DefinitionError, SourceLocation, did_you_mean
+from airflow_mlpipelines.pipeline.callsite import caller_location
 from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, SecretSpec, VolumeSpec
 from airflow_mlpipelines.pipeline.model import LOCAL_COMPUTE
+from airflow_mlpipelines.pipeline.yaml_compute import COMPUTE_KEYS_BY_SECTION, ComputeTargetModel, target_spec
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from airflow_mlpipelines.exceptions import SourceLocation
     from airflow_mlpipelines.pipeline.compute import ComputeKind
 
 
-def _target_spec(name: str, kind: ComputeKind, settings: Mapping[str, Any]) -> ComputeTargetSpec:
-    values = dict(settings)
-    node_selector = values.pop("node_selector", None) or {}
-    tolerations = values.pop("tolerations", None) or []
-    env = values.pop("env", None) or {}
-    volumes = values.pop("volumes", None) or []
-    secrets = values.pop("secrets", None) or []
-    for key in ("cpu_request", "cpu_limit"):
-        if values.get(key) is not None:
-            values[key] = str(values[key])
-    return ComputeTargetSpec(
-        name=name,
-        kind=kind,
-        node_selector=tuple(sorted((str(k), str(v)) for k, v in node_selector.items())),
-        tolerations=tuple(tuple(sorted((str(k), str(v)) for k, v in t.items())) for t in tolerations),
-        env=tuple(sorted((str(k), str(v)) for k, v in env.items())),
-        volumes=tuple(v if isinstance(v, VolumeSpec) else VolumeSpec(**v) for v in volumes),
-        secrets=tuple(s if isinstance(s, SecretSpec) else SecretSpec(**s) for s in secrets),
-        **values,
+def _target_spec(
+    name: str, kind: ComputeKind, settings: Mapping[str, Any], location: SourceLocation | None = None
+) -> ComputeTargetSpec:
+    """Validate a target's settings with the YAML format's schema (the same rules and messages)."""
+    values = {k: v for k, v in settings.items() if v is not None}
+    for key in ("volumes", "secrets"):  # spec objects are accepted as well as mappings
+        if key in values:
+            values[key] = [asdict(v) if isinstance(v, VolumeSpec | SecretSpec) else v for v in values[key]]
+    try:
+        model = ComputeTargetModel.model_validate({"kind": kind, **values})
+    except ValidationError as exc:
+        raise _definition_error(name, kind, exc, location) from None
+    return target_spec(name, model, location or SourceLocation("<unknown>"))
+
+
+def _definition_error(
+    name: str, kind: str, exc: ValidationError, location: SourceLocation | None
+) -> DefinitionError:
+    """Every problem of one ``ComputeTarget.<kind>(...)`` call, in the user's terms, with did-you-mean."""
+    problems, hint = [], None
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"] if not isinstance(p, int)]
+        key = loc[0] if loc else "?"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown argument '{'.'.join(loc)}'")
+            section = loc[-2] if len(loc) > 1 else "compute_targets"
+            hint = hint or did_you_mean(loc[-1], COMPUTE_KEYS_BY_SECTION.get(section, []))
+        else:
+            problems.append(f"'{'.'.join(loc) or key}': {error['msg']} (got {error.get('input')!r})")
+    field = ".".join(str(p) for p in exc.errors()[0]["loc"] if not isinstance(p, int))
+    return DefinitionError(
+        f"ComputeTarget.{kind}('{name}', ...): " + "; ".join(problems),
+        location=location,
+        field=f"compute_targets.{name}.{field}",
+        hint=hint,
     )
 
 
@@ -60,7 +81,7 @@ class ComputeTarget:
     @classmethod
     def _declare(cls, name: str, kind: ComputeKind, settings: Mapping[str, Any]) -> ComputeTarget:
         target = cls(None, name)
-        target.target = _target_spec(name, kind, settings)
+        target.target = _target_spec(name, kind, settings, caller_location())
         return target
 
     @classmethod

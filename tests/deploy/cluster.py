@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
+from cryptography.fernet import Fernet
 
 from airflow_mlpipelines.devserver.loopback import HOSTNAME_ENV, log_server_hostname
 from airflow_mlpipelines.devserver.processes import ServerProcess
@@ -260,6 +261,12 @@ class DistributedAirflow(AirflowRestClient):
         self.startup_timeout = startup_timeout
         self.password = secrets.token_urlsafe(12)
         self.api_port = free_port()
+        # Shared by all components: connections are encrypted with the Fernet key, tokens the scheduler
+        # and the API server sign must be valid everywhere, log-server requests are signed with the secret.
+        self._fernet_key = Fernet.generate_key().decode()
+        self._secret_key = secrets.token_hex(16)
+        self._jwt_secret = secrets.token_hex(32)
+        self._unused_port = free_port()
         super().__init__(f"http://{LOOPBACK}:{self.api_port}", describe=self.describe)
         self.postgres = PostgresServer(self.root / "postgres")
         self.redis = RedisServer(self.root / "redis")
@@ -381,13 +388,7 @@ class DistributedAirflow(AirflowRestClient):
 
     def start(self) -> None:
         """Start everything, wait until healthy and every worker answers, log in (stops all on failure)."""
-        from cryptography.fernet import Fernet
-
         began = time.monotonic()
-        self._fernet_key = Fernet.generate_key().decode()
-        self._secret_key = secrets.token_hex(16)
-        self._jwt_secret = secrets.token_hex(32)
-        self._unused_port = free_port()
         self.root.mkdir(parents=True, exist_ok=True)
         self._started = True
         atexit.register(self.stop)

@@ -140,17 +140,35 @@ class PostgresServer(_Server):
         self.password = secrets.token_hex(12)
         self._superpassword = secrets.token_hex(12)
         self.os_user = "postgres" if os.geteuid() == 0 else None
-        self.root = Path(tempfile.mkdtemp(prefix="mlp-pg-")) if self.os_user else root
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.data = self.root / "data"
-        self.sockets = self.root / "sock"
+        if self.os_user:
+            try:
+                pwd.getpwnam(self.os_user)
+            except KeyError:
+                raise RuntimeError(
+                    "PostgreSQL does not run as root, and there is no 'postgres' account"
+                ) from None
+        self.log_path = root / "postgres.log"
+        self.root = root  # as root: replaced by a folder of the postgres account when started
+        self.process = self._server_process()
+
+    @property
+    def data(self) -> Path:
+        """The cluster's data directory."""
+        return self.root / "data"
+
+    @property
+    def sockets(self) -> Path:
+        """The folder of the server's Unix socket."""
+        return self.root / "sock"
+
+    def _server_process(self) -> UserServerProcess:
         argv = ["postgres", "-D", str(self.data), "-p", str(self.port), "-h", LOOPBACK]
         argv += ["-k", str(self.sockets)]
         # A test database: nothing needs to survive a crash of the machine.
         for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200"):
             argv += ["-c", setting]
-        self.process = UserServerProcess(
-            self.name, argv, cwd=self.root, env=self._env(), log_path=root / "postgres.log", user=self.os_user
+        return UserServerProcess(
+            self.name, argv, cwd=self.root, env=self._env(), log_path=self.log_path, user=self.os_user
         )
 
     def _env(self) -> dict[str, str]:
@@ -168,7 +186,10 @@ class PostgresServer(_Server):
 
     def start(self, timeout: float = 60) -> None:
         """``initdb``, start the server, create the user and its database."""
-        self.sockets.mkdir(exist_ok=True)
+        if self.os_user:
+            self.root = Path(tempfile.mkdtemp(prefix="mlp-pg-"))
+            self.process = self._server_process()
+        self.sockets.mkdir(parents=True, exist_ok=True)
         pwfile = self.root / "superuser.pw"
         pwfile.write_text(self._superpassword + "\n")
         if self.os_user:
@@ -230,7 +251,7 @@ class PostgresServer(_Server):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.proc.wait(timeout=10)
         super().stop()
-        if self.os_user:
+        if self.os_user and self.root.name.startswith("mlp-pg-"):
             shutil.rmtree(self.root, ignore_errors=True)
 
 

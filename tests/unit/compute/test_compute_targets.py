@@ -3,7 +3,9 @@ operator arguments built from a target (no daemon needed to build them)."""
 
 from __future__ import annotations
 
+import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,44 @@ class TestSdkTargets:
             DefinitionError, match="neither the target nor the step's environment names an image"
         ):
             Pipeline(steps=[PythonScriptStep("a.py", runconfig=run)]).to_spec()
+
+    def test_misspelt_setting_is_a_definition_error_at_the_users_line(self) -> None:
+        with pytest.raises(DefinitionError) as info:
+            ComputeTarget.docker("gpu", image="x:1", gpu_cout=1)  # the line the error names
+        line = sys._getframe().f_lineno - 1
+        assert info.value.location is not None
+        assert (info.value.location.file, info.value.location.line) == (__file__, line)
+        assert info.value.field == "compute_targets.gpu.gpu_cout"
+        assert info.value.hint == "did you mean 'gpu_count'?"
+        assert "ComputeTarget.docker('gpu', ...): unknown argument 'gpu_cout'" in str(info.value)
+        assert "TypeError" not in str(info.value)
+
+    def test_every_bad_setting_is_listed_with_its_value(self) -> None:
+        with pytest.raises(DefinitionError) as info:
+            ComputeTarget.kubernetes("k", image="x", gpu_count="lots", tolerations=[{"keyy": "a"}])
+        text = str(info.value)
+        assert "'gpu_count': Input should be a valid integer" in text
+        assert "(got 'lots')" in text
+        assert "unknown argument 'tolerations.keyy'" in text
+        assert info.value.hint == "did you mean 'key'?"
+
+    def test_python_targets_match_yaml_targets(self, tmp_path: Path) -> None:
+        sdk = ComputeTarget.kubernetes(
+            "k",
+            image="x:1",
+            gpu_count=2,
+            cpu_limit=4,
+            node_selector={"pool": "gpu"},
+            volumes=[VolumeSpec("d", "/mnt/d", claim="c")],
+        ).spec(None)
+        path = tmp_path / "p.yaml"
+        path.write_text(
+            "compute_targets:\n  k: {kind: kubernetes, image: 'x:1', gpu_count: 2, cpu_limit: 4,\n"
+            "      node_selector: {pool: gpu}, volumes: [{name: d, mount_path: /mnt/d, claim: c}]}\n"
+            "steps:\n  - {name: a, script: a.py, compute: k}\n"
+        )
+        (yaml_target,) = load_yaml_pipeline(str(path)).compute_targets
+        assert replace(sdk, location=None) == replace(yaml_target, location=None)
 
     def test_local_step_environment_is_unchanged_for_fingerprints(self) -> None:
         spec = Pipeline(steps=[PythonScriptStep("a.py")]).to_spec()
