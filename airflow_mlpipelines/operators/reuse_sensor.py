@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_mlpipelines.pipeline.step_task import StepTask, Token
-    from airflow_mlpipelines.storage import Storage
+    from airflow_mlpipelines.storage import Location, Storage
 
 RESERVED_CONF_KEYS = frozenset({"regenerate_outputs", "force_rerun"})
 POKE_SECONDS = 5.0
@@ -64,25 +64,35 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
         *,
         task: StepTask,
         arguments: list[list[Token]] | None = None,
+        deferrable: bool = True,
         poke_interval: float = POKE_SECONDS,
         timeout: float = WAIT_TIMEOUT_SECONDS,
-        mode: str = "reschedule",
+        mode: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
+        # Deferring never returns False from poke, so "poke" mode never sleeps in a slot; without a
+        # triggerer, "reschedule" frees the slot between looks instead.
+        super().__init__(
+            poke_interval=poke_interval,
+            timeout=timeout,
+            mode=mode or ("poke" if deferrable else "reschedule"),
+            **kwargs,
+        )
         self.task = task
         self.arguments = arguments
+        self.deferrable = deferrable
 
     @property
     def step(self) -> str:
         """The step's name (the UI link reads it)."""
         return self.task.step
 
-    def poke(self, context: Context) -> bool:
+    def poke(self, context: Context, waiting_since: float | None = None) -> bool:
         """Decide: reuse (skip the compute task), run (hand over the plan), or wait for another run."""
         storage = AirflowStorage()
         conf = getattr(context.get("dag_run"), "conf", None) or {}
-        self._warn_unknown_conf(conf, context)
+        if waiting_since is None:
+            self._warn_unknown_conf(conf, context)
         planner = Planner(self.task, context, storage, arguments=self.arguments, say=self.log.info)
         fp = planner.fingerprint()
         loc = planner.manifest_url(fp)
@@ -102,7 +112,7 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
             holder = lease_holder(planner.dag_id, planner.run_id)
             held = lease.try_acquire(folder, holder, settings.lease_seconds())
             if held is not None:
-                self._waiting(context, fp, held)
+                self._waiting(context, fp, held, folder, waiting_since)
                 return False
         reason = self._explain_miss(fp, loc, storage)
         plan = planner.run_plan(fp, leased=leased, reason=reason)
@@ -141,28 +151,72 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
         compute = self.get_direct_relatives(upstream=False)
         self.skip(ti=context["ti"], tasks=[t for t in compute if t.task_id.endswith(f".{COMPUTE_TASK_ID}")])
 
-    def _waiting(self, context: Context, fp: Fingerprint, held: lease.LeaseInfo) -> None:
-        """Log the wait once a minute (not on every poke); fail at the timeout naming the holder."""
-        first = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
-        waited = 0.0 if first is None else max(0.0, time.time() - first.timestamp())
+    def _waiting(
+        self,
+        context: Context,
+        fp: Fingerprint,
+        held: lease.LeaseInfo,
+        folder: Location,
+        waiting_since: float | None,
+    ) -> None:
+        """Wait for the holder: defer to :class:`LeaseTrigger`, or (not deferrable) let the sensor reschedule.
+
+        Logged when the wait starts and then once a minute (by the trigger), never on every look.
+        """
+        if self.deferrable:
+            since = time.time() if waiting_since is None else waiting_since
+            log_now = waiting_since is None
+        else:
+            first = context["ti"].get_first_reschedule_date(context)
+            since = time.time() if first is None else first.timestamp()
+            minute = int((time.time() - since) // LOG_EVERY_SECONDS)
+            before = int(max(0.0, time.time() - since - self.poke_interval) // LOG_EVERY_SECONDS)
+            log_now = first is None or minute != before
+        waited = time.time() - since
         if waited >= self.timeout:
-            raise AirflowSensorTimeout(
-                f"step '{self.task.step}': gave up after waiting {waited:.0f}s for run {held.holder}, which "
-                f"holds the in-flight lease of this step (fingerprint {fp.short}); its lease expires in "
-                f"{held.expires_at - time.time():.0f}s (raise the reuse task's timeout, or clear that run)"
-            )
-        if first is None or int(waited // LOG_EVERY_SECONDS) != int(
-            max(0.0, waited - self.poke_interval) // LOG_EVERY_SECONDS
-        ):
+            self._timed_out(fp, held.holder, waited)
+        if log_now:
             self.log.info(
                 "waiting: step %s with fingerprint %s is running in %s (lease expires in %.0fs); "
-                "this task frees its slot and looks again every %.0fs",
+                "this task frees its slot until it finishes",
                 self.task.step,
                 fp.short,
                 held.holder,
                 held.expires_at - time.time(),
-                self.poke_interval,
             )
+        if not self.deferrable:
+            return
+        from airflow_mlpipelines.connections import export_connections
+        from airflow_mlpipelines.storage import split_url
+        from airflow_mlpipelines.triggers.lease import LeaseTrigger
+
+        scheme, conn_id, _ = split_url(folder.url)
+        self.defer(
+            trigger=LeaseTrigger(
+                lease_url=folder.url,
+                fingerprint=fp.digest,
+                step=self.task.step,
+                poke_seconds=self.poke_interval,
+                timeout_seconds=max(self.timeout - waited, 0.0),
+                connections=export_connections([conn_id], {conn_id: scheme}) if conn_id else None,
+            ),
+            method_name="resume",
+            kwargs={"waiting_since": since},
+        )
+
+    def resume(self, context: Context, event: dict[str, Any], waiting_since: float) -> None:
+        """Back from :class:`LeaseTrigger`: decide again (reuse the holder's outputs, or take the lease)."""
+        if event.get("status") == "timeout":
+            self._timed_out(None, str(event.get("holder")), float(event.get("waited", 0.0)))
+        self.log.info("the wait for step %s ended: %s", self.task.step, event.get("status"))
+        self.poke(context, waiting_since=waiting_since)
+
+    def _timed_out(self, fp: Fingerprint | None, holder: str, waited: float) -> None:
+        where = f" (fingerprint {fp.short})" if fp is not None else ""
+        raise AirflowSensorTimeout(
+            f"step '{self.task.step}': gave up after waiting {waited:.0f}s for run {holder}, which holds the "
+            f"in-flight lease of this step{where} (raise the reuse task's timeout, or clear that run)"
+        )
 
     # -- decisions --------------------------------------------------------------------------------
     def _verified(self, loc: str, storage: Storage) -> dict[str, Any] | None:

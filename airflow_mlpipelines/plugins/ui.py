@@ -3,10 +3,16 @@
 Registered through the ``airflow.plugins`` entry point. Airflow loads plugins in every component
 (scheduler, DAG processor, workers), so this module imports little: the page's FastAPI app, with its
 database and auth imports, is built on the API server's first request to it.
+
+In the DAG processor, plugins are loaded in the parent process before it forks one child per DAG file
+(``Job()`` collects listener plugins), so :meth:`MLPipelinesPlugin.on_load` imports the DAG factory
+there: every stub's fork then inherits it instead of importing it again.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 from airflow.plugins_manager import AirflowPlugin
@@ -21,6 +27,25 @@ if TYPE_CHECKING:
 
     Scope = MutableMapping[str, Any]
     Message = MutableMapping[str, Any]
+
+
+log = logging.getLogger(__name__)
+
+DAG_PROCESSOR_MODULE = "airflow.dag_processing.manager"
+"""Imported by ``airflow dag-processor`` before it loads plugins; no other component imports it."""
+
+
+def preload_dag_factory() -> None:
+    """Import the DAG factory in the DAG processor's parent, so that its forks do not import it anew.
+
+    A no-op in other components. A failure is only logged: the stubs then raise it as their import error.
+    """
+    if DAG_PROCESSOR_MODULE not in sys.modules:
+        return
+    try:
+        import airflow_mlpipelines.dag_factory  # noqa: F401
+    except Exception:
+        log.warning("Could not pre-import airflow_mlpipelines.dag_factory", exc_info=True)
 
 
 class LazyOutputsApp:
@@ -71,3 +96,8 @@ class MLPipelinesPlugin(AirflowPlugin):
     ]
     external_views = _external_views()
     operator_extra_links = [StepOutputsLink()]  # noqa: RUF012
+
+    @classmethod
+    def on_load(cls, *args: Any, **kwargs: Any) -> None:
+        """Called once when Airflow loads the plugin: pre-import the DAG factory in the DAG processor."""
+        preload_dag_factory()
