@@ -152,6 +152,30 @@ def _fail(loc: Location, action: str, exc: BaseException) -> StorageError:
     return StorageError(f"cannot {action} {loc.where()}: {type(exc).__name__}: {reason[:300]}")
 
 
+def check_reachable(loc: Location, what: str) -> None:
+    """Fail with one clear line when the store behind ``loc`` cannot be used (before anything is written).
+
+    Names ``what`` (e.g. "the datastore root"), the URL and the connection: a bucket that does not
+    exist, credentials the store refuses, a store that does not answer.
+    """
+    if loc.local:
+        return
+    bucket = loc.path.split("/", 1)[0]
+    try:
+        loc.fs.ls(bucket, detail=False)
+    except FileNotFoundError:
+        raise StorageError(
+            f"{what} {loc.where()}: the bucket or container '{bucket}' does not exist"
+        ) from None
+    except PermissionError as exc:
+        raise StorageError(f"{what} {loc.where()}: the store refused the credentials ({exc})") from None
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StorageError(
+            f"{what} {loc.where()}: the store cannot be reached ({type(exc).__name__}: {reason[:300]})"
+        ) from None
+
+
 def read_bytes(loc: Location) -> bytes | None:
     """The object's bytes; None when it does not exist; :class:`StorageError` when it cannot be read."""
     try:
@@ -163,7 +187,7 @@ def read_bytes(loc: Location) -> bytes | None:
     except IsADirectoryError as exc:
         raise _fail(loc, "read", exc) from None
     except Exception as exc:  # permissions, a store that is down, bad credentials, a missing bucket
-        raise _fail(loc, "read", exc) from exc
+        raise _fail(loc, "read", exc) from None
 
 
 def write_bytes(loc: Location, data: bytes) -> None:
@@ -185,7 +209,7 @@ def write_bytes(loc: Location, data: bytes) -> None:
         else:
             loc.fs.pipe_file(loc.path, data)
     except Exception as exc:
-        raise _fail(loc, "write", exc) from exc
+        raise _fail(loc, "write", exc) from None
 
 
 def exists(loc: Location) -> bool:
@@ -193,7 +217,7 @@ def exists(loc: Location) -> bool:
     try:
         return bool(loc.fs.exists(loc.path))
     except Exception as exc:
-        raise _fail(loc, "look up", exc) from exc
+        raise _fail(loc, "look up", exc) from None
 
 
 def size(loc: Location) -> int | None:
@@ -203,7 +227,7 @@ def size(loc: Location) -> int | None:
     except FileNotFoundError:
         return None
     except Exception as exc:
-        raise _fail(loc, "look up", exc) from exc
+        raise _fail(loc, "look up", exc) from None
 
 
 def info(loc: Location) -> dict[str, Any] | None:
@@ -214,7 +238,7 @@ def info(loc: Location) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except Exception as exc:
-        raise _fail(loc, "look up", exc) from exc
+        raise _fail(loc, "look up", exc) from None
 
 
 def list_names(loc: Location) -> list[str]:
@@ -224,7 +248,7 @@ def list_names(loc: Location) -> list[str]:
     except FileNotFoundError:
         return []
     except Exception as exc:
-        raise _fail(loc, "list", exc) from exc
+        raise _fail(loc, "list", exc) from None
     return sorted({str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries} - {""})
 
 
@@ -238,7 +262,7 @@ def files_below(loc: Location) -> Iterator[tuple[str, Location]]:
     except FileNotFoundError:
         return
     except Exception as exc:
-        raise _fail(loc, "list", exc) from exc
+        raise _fail(loc, "list", exc) from None
     base = loc.path.rstrip("/") + "/"
     for entry in sorted(str(e) for e in found):
         rel = entry[len(base) :] if entry.startswith(base) else entry.rsplit("/", 1)[-1]
@@ -262,7 +286,7 @@ def download(loc: Location, dest: str) -> str:
     except StorageError:
         raise
     except Exception as exc:
-        raise _fail(loc, "download", exc) from exc
+        raise _fail(loc, "download", exc) from None
     return dest
 
 
@@ -279,7 +303,7 @@ def upload(src: str, loc: Location) -> None:
         else:
             loc.fs.put_file(src, loc.path)
     except Exception as exc:
-        raise _fail(loc, "upload to", exc) from exc
+        raise _fail(loc, "upload to", exc) from None
 
 
 def remove(loc: Location) -> None:
@@ -295,4 +319,4 @@ def remove(loc: Location) -> None:
     except FileNotFoundError:
         return
     except Exception as exc:
-        raise _fail(loc, "delete", exc) from exc
+        raise _fail(loc, "delete", exc) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.compute.base import TaskSpec, missing_provider
 from airflow_mlpipelines.compute.registry import compute_kind
@@ -23,12 +23,13 @@ def task_spec(task: StepTask) -> TaskSpec:
         raise missing_provider(task.compute_kind, task.target.name, task.step, exc, task.location) from None
 
 
-def instantiate(spec: TaskSpec, task: StepTask) -> BaseOperator:
-    """Import the operator class named by ``spec`` and build it as shipped."""
+def instantiate(spec: TaskSpec, task: StepTask, **options: Any) -> BaseOperator:
+    """Import the operator class named by ``spec`` and build it as shipped (``options``: Airflow's own
+    operator arguments, such as ``queue``)."""
     module_name, _, class_name = spec.operator_class.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except ImportError as exc:
         raise missing_provider(task.compute_kind, task.target.name, task.step, exc, task.location) from None
-    operator: BaseOperator = cls(task_id=COMPUTE_TASK_ID, **spec.kwargs)
+    operator: BaseOperator = cls(task_id=COMPUTE_TASK_ID, **spec.kwargs, **options)
     return operator

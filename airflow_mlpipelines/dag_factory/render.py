@@ -64,14 +64,17 @@ def render_pipeline(pipeline: PipelineSpec) -> DAG:
     ) as dag:
         groups: dict[str, TaskGroup] = {}
         for task in step_tasks(pipeline):
+            # A step's queue (a Celery queue, e.g. the workers that have a GPU) holds both its tasks.
+            queue: dict[str, Any] = {"queue": task.queue} if task.queue else {}
             with TaskGroup(group_id=task.step, tooltip=f"{task.kind} {task.script_name}") as group:
                 reuse = ReuseSensor(
                     task_id=REUSE_TASK_ID,
                     task=task,
                     arguments=task.argument_tokens(),
                     trigger_rule=TRIGGER_AFTER_UPSTREAM,
+                    **queue,
                 )
-                reuse >> instantiate(task_spec(task), task)
+                reuse >> instantiate(task_spec(task), task, **queue)
             groups[task.step] = group
         for name, upstream in step_upstream(pipeline).items():
             for up in upstream:

@@ -147,6 +147,19 @@ class Planner:
             for o in self.task.outputs
         }
 
+    def check_storage(self) -> None:
+        """Each object store the step writes to answers (one clear line naming it otherwise)."""
+        root = settings.datastore_root()
+        seen = {root}
+        st.check_reachable(self.storage.resolve(root), "[mlpipelines] datastore_root")
+        for output in self.task.outputs:
+            base = datastore_url(output.datastore, self.task.datastore_urls, root)
+            if base not in seen:
+                seen.add(base)
+                st.check_reachable(
+                    self.storage.resolve(base), f"step '{self.task.step}': datastore '{output.datastore}'"
+                )
+
     def parameter_values(self) -> dict[str, Any]:
         """Values of the parameters this step uses (defaults merged with the run's conf)."""
         params = self.context["params"]

@@ -94,6 +94,8 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
         if waiting_since is None:
             self._warn_unknown_conf(conf, context)
         planner = Planner(self.task, context, storage, arguments=self.arguments, say=self.log.info)
+        # A store that cannot be used fails here, in one line naming it and its connection.
+        planner.check_storage()
         fp = planner.fingerprint()
         loc = planner.manifest_url(fp)
         forced = self._forced(conf)

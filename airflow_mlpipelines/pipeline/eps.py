@@ -85,6 +85,7 @@ def build_step(
     allow_reuse: bool = True,
     run_after: Sequence[str] = (),
     version: str | None = None,
+    queue: str | None = None,
     time_limit_seconds: float | None = None,
     memory_limit_mb: int | None = None,
     location: SourceLocation | None = None,
@@ -154,6 +155,7 @@ def build_step(
         allow_reuse=allow_reuse,
         run_after=tuple(run_after),
         version=version,
+        queue=queue,
         location=location,
         eps=spec,
     )

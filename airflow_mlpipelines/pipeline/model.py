@@ -165,6 +165,8 @@ class StepSpec:
     """A declared environment (``PipelineSpec.environments``); ``environment`` is then left empty."""
     eps: ExecutePythonScriptSpec | None = None
     """Set exactly when ``kind`` is ``execute_python_script``."""
+    queue: str | None = None
+    """The Airflow queue (Celery queue) both of the step's tasks go to; None: the default queue."""
 
 
 @dataclass(frozen=True)

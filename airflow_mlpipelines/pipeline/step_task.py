@@ -84,6 +84,7 @@ class StepTask:
     image: str | None = None
     env_vars: tuple[tuple[str, str], ...] = ()
     eps: ExecutePythonScriptSpec | None = None
+    queue: str | None = None
     location: SourceLocation | None = None
 
     # -- derived views ----------------------------------------------------------------------------
@@ -163,6 +164,7 @@ class StepTask:
             image=data.get("image"),
             env_vars=tuple(sorted(dict(data.get("env_vars", {})).items())),
             eps=None if data.get("eps") is None else ExecutePythonScriptSpec(**data["eps"]),
+            queue=data.get("queue"),
             location=None if location is None else SourceLocation(str(location[0]), location[1]),
         )
 
@@ -240,6 +242,7 @@ def step_task(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, st
         image=str(image) if image else None,
         env_vars=tuple(sorted((str(k), str(v)) for k, v in env.items())) if isinstance(env, dict) else (),
         eps=step.eps,
+        queue=step.queue,
         location=step.location,
     )
 

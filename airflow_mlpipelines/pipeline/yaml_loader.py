@@ -343,6 +343,7 @@ def _eps_step(path: str, base: str, step: ExecutePythonScriptStepModel, data: An
         allow_reuse=step.allow_reuse,
         run_after=step.run_after,
         version=step.version,
+        queue=step.queue,
         time_limit_seconds=step.time_limit_seconds,
         memory_limit_mb=step.memory_limit_mb,
         location=SourceLocation(path, line),
@@ -373,6 +374,7 @@ def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int
         run_after=tuple(step.run_after),
         hash_paths=tuple(step.hash_paths),
         version=step.version,
+        queue=step.queue,
         location=location,
         environment_name=(
             inline_environment_name(step.name)

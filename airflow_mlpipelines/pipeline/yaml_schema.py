@@ -82,6 +82,7 @@ class StepModel(_Strict):
     hash_paths: list[str] = []
     version: str | None = None
     environment: str | EnvironmentModel | None = None
+    queue: str | None = None
 
 
 class EpsOutputsModel(_Strict):
@@ -105,6 +106,7 @@ class ExecutePythonScriptStepModel(_Strict):
     allow_reuse: bool = True
     run_after: list[str] = []
     version: str | None = None
+    queue: str | None = None
     time_limit_seconds: PositiveFloat | None = None
     memory_limit_mb: PositiveInt | None = None
 

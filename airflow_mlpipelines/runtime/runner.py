@@ -121,6 +121,10 @@ def make_outputs(plan: StepPlan, storage: Storage, work: str) -> dict[str, str]:
     paths: dict[str, str] = {}
     for name, url in plan.outputs.items():
         loc = storage.resolve(url)
+        if not loc.local:
+            # What an earlier try of this same run left (killed mid-upload) must not mix with this try's
+            # files: consumers read the whole folder.
+            st.remove(loc)
         local = loc.path if loc.local else os.path.join(work, "outputs", safe_segment(name))
         paths[name] = _fresh(local)
     return paths

@@ -1,0 +1,307 @@
+"""The product's journeys on a distributed Airflow (issue 12): two Celery workers that share no folder with
+each other or with the scheduler and API server, PostgreSQL, and S3 (moto) reached only through the
+``mlp_s3`` Airflow connection for the datastore root, reuse manifests, leases and XCom frames.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_mlpipelines.cli import STUB_TEMPLATE
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.deploy.cluster import DistributedAirflow
+    from tests.deploy.fixtures import DeploymentFactory
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
+BUCKET, CONN = "mlp-deploy", "mlp_s3"
+S3_ENV = {
+    "AIRFLOW__MLPIPELINES__DATASTORE_ROOT": f"s3://{CONN}@{BUCKET}/datastore",
+    "AIRFLOW__MLPIPELINES__XCOM_PATH": f"s3://{CONN}@{BUCKET}/xcom",
+    "AIRFLOW__CORE__XCOM_BACKEND": "airflow_mlpipelines.xcom.backend.DataFrameXComBackend",
+    # A worker killed mid-step: its task is found without heartbeat quickly and retried once.
+    "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "1",
+    "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "1",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+    # A connection to a store that does not answer (a closed port), for the bad-configuration check.
+    "AIRFLOW_CONN_MLP_S3_DOWN": json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "x",
+            "password": "y",
+            "extra": {
+                "endpoint_url": "http://127.0.0.1:9",
+                "region_name": "us-east-1",
+                "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 2},
+            },
+        }
+    ),
+}
+
+FRAMES = """\
+name: frames_across
+datastores:
+  examples: {url: data}
+datasets:
+  raw: {datastore: examples, path: raw/measurements.csv}
+steps:
+  - name: make
+    type: execute_python_script
+    queue: queue_a
+    dataframe1: raw
+    outputs: {dataframe: made}
+    script: |
+      import socket
+      def azureml_main(df):
+          df["doubled"] = df["sepal_length"] * 2
+          return df,
+  - name: use
+    type: execute_python_script
+    queue: queue_b
+    dataframe1: made
+    outputs: {dataframe: used}
+    script: |
+      import pandas as pd
+      def azureml_main(df):
+          return pd.DataFrame({"rows": [len(df)], "total": [float(df["doubled"].sum())]}),
+"""
+SLOW = """\
+name: {name}
+steps:
+  - name: slow
+    script: slow.py
+    source_directory: src/slow
+    arguments: ["{seconds}", {{output: result}}]
+    outputs: [result]
+  - name: after
+    script: after.py
+    source_directory: src/slow
+    arguments: [{{input: result}}, {{output: checked}}]
+    outputs: [checked]
+"""
+SLOW_SCRIPT = """\
+import os, sys, time
+out = sys.argv[2]
+for i in range(int(float(sys.argv[1]))):
+    open(os.path.join(out, f"part{i}.txt"), "w").write(str(i))
+    time.sleep(1)
+open(os.path.join(out, "done.txt"), "w").write("done")
+"""
+AFTER_SCRIPT = """\
+import os, sys
+names = sorted(os.listdir(sys.argv[1]))
+open(os.path.join(sys.argv[2], "seen.txt"), "w").write(",".join(names))
+"""
+BAD = """\
+name: {name}
+datastores:
+  elsewhere: {{url: "{url}"}}
+steps:
+  - name: write
+    script: slow.py
+    source_directory: src/slow
+    arguments: ["0", {{output: result}}]
+    outputs: [{{name: result, datastore: elsewhere}}]
+"""
+
+
+def _dags(root: Path) -> Path:
+    dags = root / "dags"
+    shutil.copytree(EXAMPLES, dags, ignore=shutil.ignore_patterns("__pycache__"))
+    (dags / "definitions" / "src" / "slow").mkdir()
+    (dags / "definitions" / "src" / "slow" / "slow.py").write_text(SLOW_SCRIPT)
+    (dags / "definitions" / "src" / "slow" / "after.py").write_text(AFTER_SCRIPT)
+    definitions = {
+        "frames_across": FRAMES,
+        "dedupe_across": SLOW.format(name="dedupe_across", seconds=12),
+        "kill_worker": SLOW.format(name="kill_worker", seconds=25),
+        "bad_bucket": BAD.format(name="bad_bucket", url=f"s3://{CONN}@no-such-bucket/x"),
+        "bad_connection": BAD.format(name="bad_connection", url="s3://no_such_conn@mlp-deploy/x"),
+        "store_down": BAD.format(name="store_down", url="s3://mlp_s3_down@mlp-deploy/x"),
+    }
+    for name, text in definitions.items():
+        (dags / "definitions" / f"{name}.yaml").write_text(text)
+        (dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"definitions/{name}.yaml"))
+    return dags
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory, distributed_airflow_factory: DeploymentFactory
+) -> Iterator[DistributedAirflow]:
+    dags = _dags(tmp_path_factory.mktemp("journeys"))
+    airflow = distributed_airflow_factory(dags, extra_env=S3_ENV)
+    dag_ids = ["seed004_yaml", "frames_across", "dedupe_across", "kill_worker", "bad_bucket"]
+    dag_ids += ["bad_connection", "store_down"]
+    airflow.wait_for_dags(dag_ids, timeout=180)
+    for dag_id in dag_ids:
+        airflow.unpause(dag_id)
+    yield airflow
+    distributed_airflow_factory.release(airflow)
+
+
+def _ran(airflow: DistributedAirflow, dag_id: str, run_id: str) -> set[str]:
+    states = airflow.task_instances(dag_id, run_id)
+    return {t.rsplit(".", 1)[0] for t, s in states.items() if t.endswith(".run") and s == "success"}
+
+
+def _plan(airflow: DistributedAirflow, dag_id: str, run_id: str, step: str) -> dict[str, Any]:
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{step}.reuse/xcomEntries/mlp_plan"
+    value = airflow.get(path).json()["value"]
+    plan: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
+    return plan
+
+
+def _s3_text(airflow: DistributedAirflow, url: str) -> str:
+    key = url.split(f"@{BUCKET}/", 1)[1]
+    body: bytes = airflow.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    return body.decode()
+
+
+def test_seed004_runs_then_is_reused_then_reruns_only_what_changed(deployment: DistributedAirflow) -> None:
+    started = time.time()
+    first = deployment.trigger_and_wait("seed004_yaml", timeout=300)
+    assert first["state"] == "success", deployment.task_instances("seed004_yaml", first["dag_run_id"])
+    assert _ran(deployment, "seed004_yaml", first["dag_run_id"]) == {
+        "prepare",
+        "train",
+        "baseline",
+        "compare",
+    }
+    compare = _plan(deployment, "seed004_yaml", first["dag_run_id"], "compare")
+    assert compare["outputs"]["comparison"].startswith(f"s3://{CONN}@{BUCKET}/datastore/")
+    assert compare["manifest"].startswith(f"s3://{CONN}@{BUCKET}/datastore/_manifests/seed004_yaml/compare/")
+    result = _s3_text(deployment, compare["outputs"]["comparison"] + "/comparison.json")
+    assert json.loads(result)["best"] == "training_results"
+    # Nothing of the run went to a component's disk: outputs, manifests, leases and frames are in S3.
+    written = deployment.files(since=started)
+    stray = [
+        p for paths in written.values() for p in paths if "mlpipelines" in p.parts and "cache" not in p.parts
+    ]
+    assert stray == []
+
+    again = deployment.trigger_and_wait("seed004_yaml", timeout=300)
+    assert again["state"] == "success"
+    assert _ran(deployment, "seed004_yaml", again["dag_run_id"]) == set()  # 0 step processes
+    log = deployment.task_log("seed004_yaml", again["dag_run_id"], "train.reuse")
+    assert f"reused train from seed004_yaml/{first['dag_run_id']}" in log
+
+    script = deployment.dags_source / "definitions" / "src" / "compare" / "compare.py"
+    script.write_text(script.read_text() + "\n# changed\n")
+    deployment.sync_dags()
+    changed = deployment.trigger_and_wait("seed004_yaml", timeout=300)
+    assert changed["state"] == "success"
+    assert _ran(deployment, "seed004_yaml", changed["dag_run_id"]) == {"compare"}
+    log = deployment.task_log("seed004_yaml", changed["dag_run_id"], "compare.reuse")
+    assert "not reused: source file compare.py changed" in log
+
+
+def test_a_dataframe_crosses_from_one_worker_to_the_other(deployment: DistributedAirflow) -> None:
+    run = deployment.trigger_and_wait("frames_across", timeout=300)
+    run_id = run["dag_run_id"]
+    assert run["state"] == "success", deployment.task_instances("frames_across", run_id)
+    make = deployment.task_instance("frames_across", run_id, "make.run")
+    use = deployment.task_instance("frames_across", run_id, "use.run")
+    assert (make["queue"], use["queue"]) == ("queue_a", "queue_b")
+    assert make["hostname"].endswith("worker-a")
+    assert use["hostname"].endswith("worker-b")
+    used = _plan(deployment, "frames_across", run_id, "use")["outputs"]["used"]
+    with deployment.s3fs().open(used.replace(f"s3://{CONN}@", "") + "/data.parquet", "rb") as fh:
+        import pandas as pd
+
+        frame = pd.read_parquet(fh)
+    assert frame["rows"].tolist() == [60]
+    # The run task's DataFrame went through the XCom backend into S3 (a typed reference in the row).
+    entry = deployment.get(
+        f"/api/v2/dags/frames_across/dagRuns/{run_id}/taskInstances/use.run/xcomEntries/return_value"
+    )
+    ref = entry.json()["value"]
+    ref = json.loads(ref) if isinstance(ref, str) else ref
+    assert ref["__mlp_ref__"] == 1
+    assert ref["uri"].startswith(f"s3://{CONN}@{BUCKET}/xcom/")
+
+
+def test_two_runs_together_execute_their_shared_step_once(deployment: DistributedAirflow) -> None:
+    responses = [deployment.trigger("dedupe_across"), deployment.trigger("dedupe_across")]
+    runs = [deployment.wait_for_run("dedupe_across", r.json()["dag_run_id"], timeout=300) for r in responses]
+    assert [r["state"] for r in runs] == ["success", "success"]
+    states = sorted(deployment.task_instances("dedupe_across", r["dag_run_id"])["slow.run"] for r in runs)
+    assert states == ["skipped", "success"]
+    waiter = next(
+        r
+        for r in runs
+        if deployment.task_instances("dedupe_across", r["dag_run_id"])["slow.run"] == "skipped"
+    )
+    log = deployment.task_log("dedupe_across", waiter["dag_run_id"], "slow.reuse")
+    assert "waiting: step slow with fingerprint" in log
+    assert "reused slow from dedupe_across/" in log
+    leases = [
+        k for k in deployment.s3_keys("datastore/_manifests/dedupe_across/") if k.endswith("lease.json")
+    ]
+    assert leases
+    for key in leases:
+        record = json.loads(deployment.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        assert record.get("released") is True, record
+
+
+def test_a_killed_worker_is_retried_elsewhere_and_no_partial_output_is_read(
+    deployment: DistributedAirflow,
+) -> None:
+    run_id = deployment.trigger("kill_worker").json()["dag_run_id"]
+    deployment.poll(
+        "slow.run running",
+        lambda: deployment.task_instances("kill_worker", run_id).get("slow.run") == "running",
+        timeout=120,
+    )
+    time.sleep(6)  # a few part files are written
+    first = deployment.task_instance("kill_worker", run_id, "slow.run")
+    victim = "a" if first["hostname"].endswith("worker-a") else "b"
+    deployment.worker(victim).kill()
+    try:
+        run = deployment.wait_for_run("kill_worker", run_id, timeout=360)
+    finally:
+        deployment.worker(victim).restart()
+    assert run["state"] == "success", deployment.task_instances("kill_worker", run_id)
+    retried = deployment.task_instance("kill_worker", run_id, "slow.run")
+    assert retried["try_number"] == 2
+    assert not retried["hostname"].endswith(f"worker-{victim}")
+    plan = _plan(deployment, "kill_worker", run_id, "slow")
+    key = plan["manifest"].split(f"@{BUCKET}/", 1)[1] + "/manifest.json"
+    manifest = json.loads(deployment.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    files = {f["path"] for f in manifest["outputs"]["result"]["files"]}
+    assert files == {f"part{i}.txt" for i in range(25)} | {"done.txt"}
+    seen = _s3_text(
+        deployment, _plan(deployment, "kill_worker", run_id, "after")["outputs"]["checked"] + "/seen.txt"
+    )
+    assert set(seen.split(",")) == files  # the consumer read exactly the committed files
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "message"),
+    [
+        ("bad_bucket", "the bucket or container 'no-such-bucket' does not exist"),
+        ("bad_connection", "Airflow has no connection 'no_such_conn'"),
+        ("store_down", "the store cannot be reached"),
+    ],
+)
+def test_bad_storage_configuration_is_one_clear_error(
+    deployment: DistributedAirflow, dag_id: str, message: str
+) -> None:
+    run = deployment.trigger_and_wait(dag_id, timeout=240)
+    assert run["state"] == "failed"
+    states = deployment.task_instances(dag_id, run["dag_run_id"])
+    assert states["write.reuse"] == "failed"
+    log = deployment.task_log(dag_id, run["dag_run_id"], "write.reuse", try_number=2)
+    assert message in log
+    assert "step 'write'" in log or "datastore" in log
+    assert not [k for k in deployment.s3_keys(f"datastore/_manifests/{dag_id}/")]  # nothing committed
