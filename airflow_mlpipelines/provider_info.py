@@ -20,18 +20,35 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "ML Pipelines",
                 "python-modules": [
                     "airflow_mlpipelines.operators.python_script",
-                    "airflow_mlpipelines.operators.reuse_sensor",
                     "airflow_mlpipelines.operators.execute_python_script",
                 ],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": "ML Pipelines",
+                "python-modules": ["airflow_mlpipelines.operators.reuse_sensor"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "ML Pipelines",
+                "python-modules": ["airflow_mlpipelines.triggers.lease"],
+            }
+        ],
+        "plugins": [
+            {"name": "mlpipelines", "plugin-class": "airflow_mlpipelines.plugins.ui.MLPipelinesPlugin"}
+        ],
+        "extra-links": ["airflow_mlpipelines.operators.links.StepOutputsLink"],
         "config": {
             "mlpipelines": {
                 "description": "Settings of the airflow-mlpipelines provider.",
                 "options": {
                     "datastore_root": {
-                        "description": "Root path or URL of named datastores and step outputs. "
-                        "Default: $AIRFLOW_HOME/mlpipelines/datastore.",
+                        "description": "Root path or URL of named datastores, step outputs, manifests "
+                        "and leases. Default: $AIRFLOW_HOME/mlpipelines/datastore (one machine only). On a "
+                        "deployment whose workers share no disk, an object store through an Airflow "
+                        "connection: s3://<conn_id>@<bucket>/<prefix> (gs://, abfs://).",
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "s3://aws_default@bucket/mlpipelines",
@@ -60,7 +77,9 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "300",
                     },
                     "lease_poll_seconds": {
-                        "description": "How often a run waiting for the same step in another run checks.",
+                        "description": "How often a compute task whose lease expired while it was queued "
+                        "checks whether the run that took it over has finished (the reuse task's own wait "
+                        "is a deferred trigger with the sensor's poke_interval).",
                         "version_added": "0.1.0",
                         "type": "float",
                         "example": None,

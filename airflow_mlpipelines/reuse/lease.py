@@ -201,9 +201,12 @@ def _guarded(action: str, directory: str | Location) -> contextlib.AbstractConte
             yield
         except (LeaseError, StorageError):
             raise
-        except OSError as exc:
+        except Exception as exc:  # OSError, or the store's client errors (botocore's, for S3)
             where = directory if isinstance(directory, str) else directory.where()
-            raise LeaseError(f"cannot {action} the in-flight lease at {where}: {exc}") from exc
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise LeaseError(
+                f"cannot {action} the in-flight lease at {where}: {type(exc).__name__}: {reason[:300]}"
+            ) from None
 
     return guard()
 

@@ -119,8 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StorageError, LeaseError) as exc:
         _say(f"ERROR: step '{_step_name(argv)}': {exc}")
         return EXIT_SETUP_ERROR
-    except OSError as exc:
-        _say(f"ERROR: step setup failed: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # anything else: one line in the container's log, never a bare traceback
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        _say(f"ERROR: step '{_step_name(argv)}' failed to run: {type(exc).__name__}: {reason[:500]}")
         return EXIT_SETUP_ERROR
     return 0
 

@@ -31,6 +31,7 @@ RUNNING_SERVICES = {
     "airflow-apiserver": "api-server",
     "airflow-scheduler": "scheduler",
     "airflow-dag-processor": "dag-processor",
+    "airflow-worker": "celery worker",
     "airflow-triggerer": "triggerer",
 }
 AIRFLOW_SERVICES = ["airflow-init", *RUNNING_SERVICES]
@@ -140,11 +141,11 @@ def _command(service: dict[str, Any]) -> str:
     return command if isinstance(command, str) else " ".join(command)
 
 
-def test_local_executor_stack_on_postgres(config: dict[str, Any]) -> None:
+def test_celery_executor_stack_on_postgres_and_redis(config: dict[str, Any]) -> None:
     services = set(config["services"])
-    assert {"postgres", *AIRFLOW_SERVICES} <= services
-    assert not {"redis", "airflow-worker", "flower"} & services
+    assert {"postgres", "redis", *AIRFLOW_SERVICES} <= services
     assert _service(config, "postgres")["image"] == "postgres:16"
+    assert str(_service(config, "redis")["image"]).startswith("redis:7")
     assert {name: _command(_service(config, name)) for name in RUNNING_SERVICES} == RUNNING_SERVICES
 
 
@@ -155,7 +156,11 @@ def test_airflow_service_runs_airflow_3_with_this_provider(config: dict[str, Any
     env = _environment(service)
     assert PROVIDER_MOUNT in env["_PIP_ADDITIONAL_REQUIREMENTS"].split()[0]
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    assert env["AIRFLOW__CORE__XCOM_BACKEND"] == "airflow_mlpipelines.xcom.backend.DataFrameXComBackend"
+    assert "celery" in env["_PIP_ADDITIONAL_REQUIREMENTS"].split()[0]
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false"
     assert env["AIRFLOW__MLPIPELINES__DATASTORE_ROOT"] == DATASTORE_ROOT
@@ -171,7 +176,7 @@ def test_airflow_service_runs_airflow_3_with_this_provider(config: dict[str, Any
 
 
 def test_components_share_the_jwt_secret(config: dict[str, Any]) -> None:
-    """LocalExecutor tasks run in the scheduler container and call the API server with its tokens."""
+    """Tasks on the workers call the API server with tokens the scheduler signed."""
     secrets = {
         _environment(_service(config, name)).get("AIRFLOW__API_AUTH__JWT_SECRET") for name in AIRFLOW_SERVICES
     }
