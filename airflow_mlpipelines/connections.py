@@ -29,10 +29,15 @@ class AirflowStorage(FsspecStorage):
     def _filesystem(self, scheme: str, conn_id: str | None) -> Any:
         if scheme == "file":
             return LocalFileSystem()
+        from airflow.sdk import BaseHook
         from airflow.sdk.exceptions import AirflowNotFoundException
         from airflow.sdk.io import get_fs
 
         try:
+            if conn_id is not None:
+                # Some providers quietly fall back to an empty connection (anonymous access to the
+                # cloud's public endpoint) when the id is unknown: refuse that here, by name.
+                BaseHook.get_connection(conn_id)
             return get_fs(scheme, conn_id)
         except AirflowNotFoundException:
             raise StorageError(

@@ -144,7 +144,15 @@ def test_the_container_runs_with_handed_in_credentials_only(
 def test_without_credentials_the_container_says_which_store_failed(tmp_path: Path, moto: MotoServer) -> None:
     plan = _plan(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
-    env.update({"AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""})
+    # No credentials and nowhere else to go: any request would hit a closed port on loopback.
+    env.update(
+        {
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": "",
+            "AWS_SECRET_ACCESS_KEY": "",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        }
+    )
     done = subprocess.run(
         [sys.executable, "-m", "airflow_mlpipelines.runtime.step_main", json.dumps(plan)],
         env=env,
