@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines import settings
 from airflow_mlpipelines import storage as st
-from airflow_mlpipelines.exceptions import StepExecutionError
+from airflow_mlpipelines.exceptions import StepExecutionError, StorageError
 from airflow_mlpipelines.paths import datastore_url, join, safe_segment
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
@@ -150,15 +150,16 @@ class Planner:
     def check_storage(self) -> None:
         """Each object store the step writes to answers (one clear line naming it otherwise)."""
         root = settings.datastore_root()
-        seen = {root}
-        st.check_reachable(self.storage.resolve(root), "[mlpipelines] datastore_root")
+        targets = {root: f"step '{self.task.step}': [mlpipelines] datastore_root"}
         for output in self.task.outputs:
             base = datastore_url(output.datastore, self.task.datastore_urls, root)
-            if base not in seen:
-                seen.add(base)
-                st.check_reachable(
-                    self.storage.resolve(base), f"step '{self.task.step}': datastore '{output.datastore}'"
-                )
+            targets.setdefault(base, f"step '{self.task.step}': datastore '{output.datastore}'")
+        for url, what in targets.items():
+            try:
+                loc = self.storage.resolve(url)
+            except StorageError as exc:
+                raise StorageError(f"{what}: {exc}") from None
+            st.check_reachable(loc, what)
 
     def parameter_values(self) -> dict[str, Any]:
         """Values of the parameters this step uses (defaults merged with the run's conf)."""
