@@ -10,6 +10,7 @@ import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pytest
 
@@ -141,7 +142,7 @@ def deployment(
 ) -> Iterator[DistributedAirflow]:
     dags = _dags(tmp_path_factory.mktemp("journeys"))
     airflow = distributed_airflow_factory(dags, extra_env=S3_ENV)
-    dag_ids = ["seed004_yaml", "frames_across", "dedupe_across", "kill_worker", "bad_bucket"]
+    dag_ids = ["seed004_yaml", "plots_report", "frames_across", "dedupe_across", "kill_worker", "bad_bucket"]
     dag_ids += ["bad_connection", "store_down"]
     airflow.wait_for_dags(dag_ids, timeout=180)
     for dag_id in dag_ids:
@@ -305,3 +306,33 @@ def test_bad_storage_configuration_is_one_clear_error(
     assert message in log
     assert "step 'write'" in log or "datastore" in log
     assert not [k for k in deployment.s3_keys(f"datastore/_manifests/{dag_id}/")]  # nothing committed
+
+
+def test_step_pages_show_outputs_read_from_object_storage(
+    deployment: DistributedAirflow, tmp_path: Path
+) -> None:
+    """The API server has no copy of any output: it reads PNGs and previews through the connection."""
+    from tests.e2e.browser import Browser
+    from tests.e2e.test_ui_plugin_e2e import FIGURES, PAGE_IMAGES, _keep
+
+    run = deployment.trigger_and_wait("plots_report", timeout=300)
+    run_id = run["dag_run_id"]
+    assert run["state"] == "success", deployment.task_instances("plots_report", run_id)
+    plan = _plan(deployment, "plots_report", run_id, "report")
+    assert plan["outputs"]["figures"].startswith(f"s3://{CONN}@{BUCKET}/")
+    links = deployment.get(
+        f"/api/v2/dags/plots_report/dagRuns/{quote(run_id, safe='')}/taskInstances/report.run/links"
+    )
+    link = links.json()["extra_links"]["Step outputs"]
+    token = str(deployment.client.headers["Authorization"]).removeprefix("Bearer ")
+    with Browser(tmp_path / "profile") as browser:
+        browser.set_cookie(deployment.base_url, "_token", token)
+        browser.open(deployment.base_url + link)
+        images = browser.wait_for(PAGE_IMAGES, timeout=60)
+        assert sorted(i["src"].rsplit("/", 1)[-1] for i in images) == FIGURES, images
+        assert all(i["width"] > 0 and i["height"] > 0 for i in images), images
+        text = browser.evaluate("document.body.innerText")
+        assert "3 rows × 9 columns" in text
+        assert "petal_length_mean" in text
+        assert f"s3://{CONN}@{BUCKET}/" in text
+        _keep(browser.screenshot(tmp_path / "ui-step-page-s3.png"))
