@@ -1,11 +1,15 @@
 """Step reuse on a real Airflow: first run vs identical re-run, against Airflow's own no-op floor.
 
-Run: ``.venv/bin/python benchmarks/reuse.py [--sleep 5] [--tree-mb 1024 --tree-files 10000]``
+Run: ``.venv/bin/python benchmarks/reuse.py [--deployment standalone|celery] [--sleep 5]
+[--tree-mb 1024 --tree-files 10000]``
 
-1. Starts ``airflow standalone`` (SQLite, LocalExecutor) with a 5-step chained pipeline whose steps each
-   sleep ``--sleep`` seconds and append to a counter file, plus a hand-written DAG of 5 chained no-op
-   PythonOperator tasks (the floor: what a fully reused run cannot beat), triggers the pipeline twice
-   and the floor once through the REST API, and prints wall times, ratios and the processes started.
+1. Starts Airflow — ``airflow standalone`` (SQLite, LocalExecutor), or with ``--deployment celery`` the
+   distributed test deployment (PostgreSQL, Redis, two Celery workers with separate homes, datastore
+   root, manifests, leases and XCom frames on S3 (moto) through an Airflow connection) — with a 5-step
+   chained pipeline whose steps each sleep ``--sleep`` seconds and append to a counter file, plus a
+   hand-written DAG of 5 chained no-op PythonOperator tasks (the floor: what a fully reused run cannot
+   beat), triggers the pipeline twice and the floor once through the REST API, and prints wall times,
+   ratios and the processes started.
 2. Fingerprints a generated source tree of ``--tree-files`` files / ``--tree-mb`` MB cold (no digest
    cache) and warm (cache loaded from disk), the way the reuse sensor does.
 """
@@ -13,19 +17,25 @@ Run: ``.venv/bin/python benchmarks/reuse.py [--sleep 5] [--tree-mb 1024 --tree-f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from airflow_mlpipelines.cli import STUB_TEMPLATE  # noqa: E402
+from airflow_mlpipelines.devserver import AirflowRestClient  # noqa: E402
 from airflow_mlpipelines.devserver import StandaloneAirflow as AirflowServer  # noqa: E402
 from airflow_mlpipelines.reuse.source_tree import DigestCache, hash_tree  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 STEPS = 5
 
@@ -73,38 +83,64 @@ def write_dags(folder: Path, sleep: float) -> None:
     (folder / "noop_floor.py").write_text(FLOOR_DAG)
 
 
-def timed_run(server: AirflowServer, dag_id: str) -> tuple[float, dict[str, str | None]]:
+def timed_run(server: AirflowRestClient, dag_id: str) -> tuple[float, dict[str, str | None]]:
     started = time.monotonic()
     run = server.trigger_and_wait(dag_id, timeout=900)
     elapsed = time.monotonic() - started
     if run["state"] != "success":
-        raise SystemExit(f"{dag_id} run {run['dag_run_id']} ended {run['state']}\n{server.log_tail()}")
+        raise SystemExit(f"{dag_id} run {run['dag_run_id']} ended {run['state']}")
     return elapsed, server.task_instances(dag_id, run["dag_run_id"])
 
 
-def calls(folder: Path) -> int:
-    log = folder / "definitions" / "calls.log"
-    count = len(log.read_text().splitlines()) if log.exists() else 0
-    log.unlink(missing_ok=True)
+def calls(folders: list[Path]) -> int:
+    """Step executions since the last call, counted in every worker's copy of the DAGs folder."""
+    count = 0
+    for folder in folders:
+        log = folder / "definitions" / "calls.log"
+        count += len(log.read_text().splitlines()) if log.exists() else 0
+        log.unlink(missing_ok=True)
     return count
 
 
-def airflow_part(root: Path, sleep: float) -> None:
+S3_ENV = {
+    "AIRFLOW__MLPIPELINES__DATASTORE_ROOT": "s3://mlp_s3@mlp-deploy/datastore",
+    "AIRFLOW__MLPIPELINES__XCOM_PATH": "s3://mlp_s3@mlp-deploy/xcom",
+    "AIRFLOW__CORE__XCOM_BACKEND": "airflow_mlpipelines.xcom.backend.DataFrameXComBackend",
+}
+
+
+@contextlib.contextmanager
+def deployment(kind: str, root: Path, dags: Path) -> Iterator[tuple[AirflowRestClient, list[Path]]]:
+    """A running Airflow of ``kind`` and the DAGs folders its workers read (where calls.log appears)."""
+    if kind == "standalone":
+        with AirflowServer(root / "home", dags) as server:
+            yield server, [dags]
+        return
+    from tests.deploy.cluster import DistributedAirflow
+
+    with DistributedAirflow(root / "cluster", dags, extra_env=S3_ENV) as cluster:
+        yield cluster, [w.dags for w in cluster.workers()]
+
+
+def airflow_part(root: Path, sleep: float, kind: str) -> None:
     dags = root / "dags"
     write_dags(dags, sleep)
-    with AirflowServer(root / "home", dags) as server:
+    with deployment(kind, root, dags) as (server, folders):
         server.wait_for_dags(["reuse_bench", "noop_floor"])
         for dag_id in ("reuse_bench", "noop_floor"):
             server.unpause(dag_id)
         first, _ = timed_run(server, "reuse_bench")  # also warms the executor's workers up
-        first_calls = calls(dags)
+        first_calls = calls(folders)
         floor, _ = timed_run(server, "noop_floor")
         second, states = timed_run(server, "reuse_bench")
-        second_calls = calls(dags)
+        second_calls = calls(folders)
         skipped = sum(1 for t, s in states.items() if t.endswith(".run") and s == "skipped")
-    print(
-        f"Reuse on a real Airflow (standalone, SQLite, LocalExecutor): {STEPS} chained steps of {sleep:g} s"
+    where = (
+        "standalone, SQLite, LocalExecutor"
+        if kind == "standalone"
+        else "2 Celery workers, PostgreSQL, Redis, S3 through a connection"
     )
+    print(f"Reuse on a real Airflow ({where}): {STEPS} chained steps of {sleep:g} s")
     print(f"{'run':34s} {'wall s':>7s} {'step processes':>15s}")
     print(f"{'no-op floor (5 PythonOperators)':34s} {floor:7.1f} {'-':>15s}")
     print(f"{'first run':34s} {first:7.1f} {first_calls:15d}")
@@ -145,11 +181,12 @@ def main() -> int:
     parser.add_argument("--tree-mb", type=int, default=1024)
     parser.add_argument("--tree-files", type=int, default=10_000)
     parser.add_argument("--skip-airflow", action="store_true")
+    parser.add_argument("--deployment", choices=("standalone", "celery"), default="standalone")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mlp-bench-reuse-"))
     try:
         if not args.skip_airflow:
-            airflow_part(root, args.sleep)
+            airflow_part(root, args.sleep, args.deployment)
         tree_part(root, args.tree_mb, args.tree_files)
     finally:
         shutil.rmtree(root, ignore_errors=True)

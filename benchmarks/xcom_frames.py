@@ -1,6 +1,11 @@
 """DataFrame XCom round trips: our backend (each format) vs Airflow's default serde, common-io, raw paths.
 
-Run: ``.venv/bin/python benchmarks/xcom_frames.py [--rows 1000000 10000000]``
+Run: ``.venv/bin/python benchmarks/xcom_frames.py [--rows 1000000 10000000] [--deployment celery]``
+
+``--deployment celery`` measures what a worker of the distributed deployment does instead: the frame
+goes to S3 (moto's server on loopback, through an Airflow ``aws`` connection, as the Celery workers of
+tests/deploy use it) and back, against the raw path over the same store: the same Arrow IPC bytes put
+and got with s3fs (plus, separately, just moving those bytes).
 
 Each variant runs in a fresh process (so peak RSS is its own): build the DESIGN.md §4 frame, then push
 (serialize_value) and pull (deserialize_value) through the backend's public methods, and check the frame
@@ -66,6 +71,28 @@ CHILD = textwrap.dedent(
     t0 = time.perf_counter()
     if variant == "deep copy":
         back = df.copy(deep=True)
+    elif variant.startswith("s3 raw"):
+        import s3fs
+        fs = s3fs.S3FileSystem(key=os.environ["BENCH_KEY"], secret=os.environ["BENCH_SECRET"],
+                               client_kwargs={"endpoint_url": os.environ["BENCH_ENDPOINT"]})
+        path, local = "bench/raw.arrow", os.path.join(workdir, "raw.arrow")
+        if "bytes" in variant:  # only the bytes: written before the clock starts
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            with pa.OSFile(local, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+                w.write_table(table)
+            t0 = time.perf_counter()
+            fs.put_file(local, path)
+            fs.get_file(path, local + ".back")
+            back = df
+        else:
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            with pa.OSFile(local, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+                w.write_table(table)
+            fs.put_file(local, path)
+            fs.get_file(path, local + ".back")
+            with pa.memory_map(local + ".back") as src:
+                back = pa.ipc.open_file(src).read_all().to_pandas()
+        stored = fs.size(path)
     elif variant.startswith("raw"):
         path = os.path.join(workdir, "raw")
         table = pa.Table.from_pandas(df, preserve_index=False)
@@ -81,8 +108,12 @@ CHILD = textwrap.dedent(
     else:
         value = B.serialize_value(df, key="return_value", task_id="t", dag_id="d", run_id="r", map_index=-1)
         back = B.deserialize_value(Row(value))
-        files = [p for p in glob.glob(os.path.join(workdir, "**", "*"), recursive=True) if os.path.isfile(p)]
-        stored = sum(os.path.getsize(p) for p in files) or len(str(value))
+        if variant.endswith("on S3"):
+            stored = int(json.loads(value)["bytes"]) if isinstance(value, str) else int(value["bytes"])
+        else:
+            found = glob.glob(os.path.join(workdir, "**", "*"), recursive=True)
+            files = [p for p in found if os.path.isfile(p)]
+            stored = sum(os.path.getsize(p) for p in files) or len(str(value))
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     assert back.shape == df.shape and list(back.columns) == list(df.columns), (back.shape, df.shape)
@@ -93,9 +124,18 @@ CHILD = textwrap.dedent(
 )
 
 
-def run(variant: str, rows: int, root: Path) -> dict[str, float]:
+S3_VARIANTS = [
+    "s3 raw: bytes put+get",
+    "s3 raw: Arrow IPC write+put+get+read",
+    "ours: arrow on S3",
+    "ours: parquet on S3",
+]
+S3_BASELINE = "s3 raw: Arrow IPC write+put+get+read"
+
+
+def run(variant: str, rows: int, root: Path, extra_env: dict[str, str] | None = None) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(dir=root))
-    fmt = variant.split(": ")[1] if variant.startswith("ours") else "arrow"
+    fmt = variant.split(": ")[1].split()[0] if variant.startswith("ours") else "arrow"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
         "AIRFLOW_HOME": str(root / "home"),
@@ -104,6 +144,7 @@ def run(variant: str, rows: int, root: Path) -> dict[str, float]:
         "AIRFLOW__MLPIPELINES__XCOM_FORMAT": fmt,
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"file://{work}",
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": "0",
+        **(extra_env or {}),
     }
     here = str(Path(__file__).resolve().parent)  # the child imports mixed_frame from here
     out = subprocess.run(
@@ -117,11 +158,56 @@ def run(variant: str, rows: int, root: Path) -> dict[str, float]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def object_store(rows_list: list[int], root: Path) -> None:
+    """``--deployment celery``: through S3 (moto on loopback) with an Airflow connection, vs raw s3fs."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.deploy.servers import MotoServer
+
+    moto = MotoServer(root / "moto")
+    moto.start()
+    try:
+        moto.create_bucket("bench")
+        connection = {
+            "conn_type": "aws",
+            "login": moto.access_key,
+            "password": moto.secret_key,
+            "extra": {"endpoint_url": moto.endpoint_url, "region_name": "us-east-1"},
+        }
+        env = {
+            "AIRFLOW_CONN_MLP_BENCH": json.dumps(connection),
+            "AIRFLOW__MLPIPELINES__XCOM_PATH": "s3://mlp_bench@bench/xcom",
+            "BENCH_KEY": moto.access_key,
+            "BENCH_SECRET": moto.secret_key,
+            "BENCH_ENDPOINT": moto.endpoint_url,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        for rows in rows_list:
+            results = {v: run(v, rows, root, env) for v in S3_VARIANTS}
+            base = results[S3_BASELINE]["seconds"]
+            moved = results["s3 raw: bytes put+get"]["seconds"]
+            print(f"\n{rows:,} rows x 7 columns through S3 (moto on loopback, Airflow connection)")
+            print(f"{'variant':40s} {'seconds':>8s} {'stored MB':>10s} {'/raw IPC':>9s} {'/bytes':>7s}")
+            for variant, r in results.items():
+                seconds = r["seconds"]
+                print(
+                    f"{variant:40s} {seconds:8.3f} {r['stored'] / 1e6:10.1f} {seconds / base:9.2f}"
+                    f" {seconds / moved:7.2f}"
+                )
+        print("\ngoal: ours (arrow) on S3 <= 1.2x the raw s3fs put+get of the same Arrow bytes")
+    finally:
+        moto.process.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--only", nargs="*", default=None, help="extra variants besides the two baselines")
+    parser.add_argument("--deployment", choices=("standalone", "celery"), default="standalone")
     args = parser.parse_args()
+    if args.deployment == "celery":
+        with tempfile.TemporaryDirectory(prefix="mlp-bench-xcom-s3-") as tmp:
+            object_store(args.rows, Path(tmp))
+        return 0
     with tempfile.TemporaryDirectory(prefix="mlp-bench-xcom-") as tmp:
         root = Path(tmp)
         for rows in args.rows:
