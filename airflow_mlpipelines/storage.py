@@ -147,6 +147,14 @@ class FsspecStorage:
 # -- operations every caller shares -----------------------------------------------------------------
 
 
+def _relative(loc: Location, entry: str) -> str:
+    """``entry`` (a path the filesystem listed below ``loc``) relative to ``loc``, in POSIX form."""
+    strip = getattr(loc.fs, "_strip_protocol", lambda p: p)
+    base = str(strip(loc.path)).rstrip("/") + "/"
+    name = str(strip(entry))
+    return name[len(base) :] if name.startswith(base) else name.rsplit("/", 1)[-1]
+
+
 def _fail(loc: Location, action: str, exc: BaseException) -> StorageError:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return StorageError(f"cannot {action} {loc.where()}: {type(exc).__name__}: {reason[:300]}")
@@ -263,10 +271,24 @@ def files_below(loc: Location) -> Iterator[tuple[str, Location]]:
         return
     except Exception as exc:
         raise _fail(loc, "list", exc) from None
-    base = loc.path.rstrip("/") + "/"
     for entry in sorted(str(e) for e in found):
-        rel = entry[len(base) :] if entry.startswith(base) else entry.rsplit("/", 1)[-1]
+        rel = _relative(loc, entry)
         yield rel, Location(f"{loc.url.rstrip('/')}/{rel}", loc.fs, entry, loc.conn_id)
+
+
+def sizes_below(loc: Location) -> dict[str, int]:
+    """Relative POSIX path -> size of every file below a folder, from one listing (empty when absent)."""
+    try:
+        found = loc.fs.find(loc.path, detail=True)
+    except FileNotFoundError:
+        return {}
+    except Exception as exc:
+        raise _fail(loc, "list", exc) from None
+    return {
+        _relative(loc, str(path)): int(details.get("size") or 0)
+        for path, details in found.items()
+        if details.get("type", "file") == "file"
+    }
 
 
 def download(loc: Location, dest: str) -> str:

@@ -89,6 +89,17 @@ def timed_run(server: AirflowRestClient, dag_id: str) -> tuple[float, dict[str, 
     elapsed = time.monotonic() - started
     if run["state"] != "success":
         raise SystemExit(f"{dag_id} run {run['dag_run_id']} ended {run['state']}")
+    durations = [
+        ti["duration"]
+        for ti in server.all(
+            f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances", "task_instances"
+        )
+        if ti.get("duration") and ti["state"] == "success"
+    ]
+    if durations:
+        print(
+            f"  {dag_id}: {len(durations)} tasks ran, {sum(durations) / len(durations):.2f} s each on average"
+        )
     return elapsed, server.task_instances(dag_id, run["dag_run_id"])
 
 

@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 from airflow_mlpipelines import settings
 from airflow_mlpipelines.compute.registry import compute_kind
 from airflow_mlpipelines.connections import AirflowStorage
-from airflow_mlpipelines.exceptions import did_you_mean
+from airflow_mlpipelines.exceptions import StorageError, did_you_mean
 from airflow_mlpipelines.operators.links import StepOutputsLink
 from airflow_mlpipelines.operators.planner import Planner
 from airflow_mlpipelines.reuse import lease, store
@@ -94,12 +94,22 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
         if waiting_since is None:
             self._warn_unknown_conf(conf, context)
         planner = Planner(self.task, context, storage, arguments=self.arguments, say=self.log.info)
-        # A store that cannot be used fails here, in one line naming it and its connection.
-        planner.check_storage()
+        try:
+            return self._decide(context, conf, planner, waiting_since)
+        except StorageError as exc:
+            if str(exc).startswith("step '"):
+                raise
+            raise StorageError(f"step '{self.task.step}': {exc}") from None
+
+    def _decide(
+        self, context: Context, conf: dict[str, Any], planner: Planner, waiting_since: float | None
+    ) -> bool:
+        storage = planner.storage
         fp = planner.fingerprint()
         loc = planner.manifest_url(fp)
         forced = self._forced(conf)
         if forced is not None:
+            planner.check_storage()
             self._hand_over(
                 context, planner.run_plan(fp, leased=False, reason=forced), f"not reused: {forced}"
             )
@@ -119,6 +129,8 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
         reason = self._explain_miss(fp, loc, storage)
         plan = planner.run_plan(fp, leased=leased, reason=reason)
         try:
+            # Before anything runs: every store the step writes to answers (one line naming it otherwise).
+            planner.check_storage()
             self._hand_over(context, plan, f"not reused: {reason}")
         except BaseException:
             if leased:
