@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -64,6 +64,31 @@ with DAG("noop_floor", schedule=None, start_date=datetime.datetime(2024, 1, 1), 
 """
 
 
+STORE_FLOOR_DAG = """\
+import datetime
+from airflow.sdk import DAG, ObjectStoragePath
+from airflow.providers.standard.operators.python import PythonOperator
+
+URL = "{url}"
+
+
+def read_one():
+    ObjectStoragePath(URL).read_bytes()
+
+
+with DAG("store_floor", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
+    previous = None
+    for i in range(5):
+        task = PythonOperator(task_id=f"t{{i}}", python_callable=read_one)
+        if previous is not None:
+            previous >> task
+        previous = task
+"""
+"""The floor with storage: 5 chained tasks that each read one small object from the datastore root's
+store through the same connection (what any reuse check must at least do), so the re-run can also be
+compared with what touching the store costs a fresh task process."""
+
+
 def write_dags(folder: Path, sleep: float) -> None:
     (folder / "definitions" / "src").mkdir(parents=True)
     (folder / ".airflowignore").write_text("definitions/\n")
@@ -81,6 +106,11 @@ def write_dags(folder: Path, sleep: float) -> None:
     (folder / "definitions" / "reuse_bench.yaml").write_text("\n".join(lines) + "\n")
     (folder / "reuse_bench.py").write_text(STUB_TEMPLATE.format(definition="definitions/reuse_bench.yaml"))
     (folder / "noop_floor.py").write_text(FLOOR_DAG)
+
+
+def write_store_floor(folder: Path, url: str) -> None:
+    """The storage floor DAG, reading ``url``."""
+    (folder / "store_floor.py").write_text(STORE_FLOOR_DAG.format(url=url))
 
 
 def timed_run(server: AirflowRestClient, dag_id: str) -> tuple[float, dict[str, str | None]]:
@@ -136,13 +166,23 @@ def deployment(kind: str, root: Path, dags: Path) -> Iterator[tuple[AirflowRestC
 def airflow_part(root: Path, sleep: float, kind: str) -> None:
     dags = root / "dags"
     write_dags(dags, sleep)
+    marker = root / "store-floor.txt"
+    marker.write_text("x")
+    url = (
+        str(marker) if kind == "standalone" else S3_ENV["AIRFLOW__MLPIPELINES__DATASTORE_ROOT"] + "/floor.txt"
+    )
+    write_store_floor(dags, url)
     with deployment(kind, root, dags) as (server, folders):
-        server.wait_for_dags(["reuse_bench", "noop_floor"])
-        for dag_id in ("reuse_bench", "noop_floor"):
+        if kind != "standalone":
+            cluster: Any = server
+            cluster.s3.put_object(Bucket=cluster.bucket, Key="datastore/floor.txt", Body=b"x")
+        server.wait_for_dags(["reuse_bench", "noop_floor", "store_floor"])
+        for dag_id in ("reuse_bench", "noop_floor", "store_floor"):
             server.unpause(dag_id)
         first, _ = timed_run(server, "reuse_bench")  # also warms the executor's workers up
         first_calls = calls(folders)
         floor, _ = timed_run(server, "noop_floor")
+        store_floor, _ = timed_run(server, "store_floor")
         second, states = timed_run(server, "reuse_bench")
         second_calls = calls(folders)
         skipped = sum(1 for t, s in states.items() if t.endswith(".run") and s == "skipped")
@@ -154,10 +194,12 @@ def airflow_part(root: Path, sleep: float, kind: str) -> None:
     print(f"Reuse on a real Airflow ({where}): {STEPS} chained steps of {sleep:g} s")
     print(f"{'run':34s} {'wall s':>7s} {'step processes':>15s}")
     print(f"{'no-op floor (5 PythonOperators)':34s} {floor:7.1f} {'-':>15s}")
+    print(f"{'storage floor (5 tasks read 1 obj)':34s} {store_floor:7.1f} {'-':>15s}")
     print(f"{'first run':34s} {first:7.1f} {first_calls:15d}")
     print(f"{'identical re-run':34s} {second:7.1f} {second_calls:15d}")
     print(f"re-run / first run: {second / first:.2f}   (goal <= 0.10)")
     print(f"re-run / no-op floor: {second / floor:.2f}   (goal <= 1.3)")
+    print(f"re-run / storage floor: {second / store_floor:.2f}")
     print(f"compute tasks skipped in the re-run: {skipped}/{STEPS}; step processes: {second_calls} (goal 0)")
 
 
