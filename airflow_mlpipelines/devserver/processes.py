@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -33,9 +33,18 @@ class ServerProcess:
     """
 
     def __init__(
-        self, name: str, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        log_path: Path,
+        user: str | None = None,
     ) -> None:
         self.name = name
+        self.user = user
+        """Run as this account (e.g. PostgreSQL, which refuses to run as root); None: as ourselves."""
         self.argv = list(argv)
         self.cwd = cwd
         self.env = dict(env)
@@ -45,6 +54,12 @@ class ServerProcess:
     def start(self) -> None:
         """Start the command, its output appended to ``log_path``."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        as_user: dict[str, Any] = {}
+        if self.user is not None:
+            import pwd
+
+            account = pwd.getpwnam(self.user)
+            as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 self.argv,
@@ -54,6 +69,7 @@ class ServerProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **as_user,
             )
 
     def alive(self) -> bool:

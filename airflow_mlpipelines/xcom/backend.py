@@ -237,7 +237,8 @@ class DataFrameXComBackend(BaseXCom):
         value = getattr(xcom, "value", None)
         try:
             value = BaseXCom.deserialize_value(xcom) if not isinstance(value, dict) else value
-        except Exception:
+        except (ValueError, TypeError, ImportError, AttributeError):
+            # Not a value this backend wrote (nothing stored in a file to delete); Airflow deletes the row.
             return
         if is_ref(value):
             uri = str(value["uri"])

@@ -27,7 +27,7 @@ from airflow_mlpipelines.devserver.processes import ServerProcess
 from airflow_mlpipelines.devserver.rest import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable
 
 LOOPBACK = "127.0.0.1"
 
@@ -51,42 +51,8 @@ def base_env() -> dict[str, str]:
     return env
 
 
-class UserServerProcess(ServerProcess):
-    """A ``ServerProcess`` that runs as another user (PostgreSQL refuses to run as root)."""
-
-    def __init__(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        cwd: Path,
-        env: Mapping[str, str],
-        log_path: Path,
-        user: str | None = None,
-    ) -> None:
-        super().__init__(name, argv, cwd=cwd, env=env, log_path=log_path)
-        self.user = user
-
-    def start(self) -> None:
-        """Start the command (as ``user`` when set), its output appended to ``log_path``."""
-        if self.user is None:
-            super().start()
-            return
-        account = pwd.getpwnam(self.user)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                user=account.pw_uid,
-                group=account.pw_gid,
-                extra_groups=[],
-            )
+UserServerProcess = ServerProcess
+"""Kept under this name: ``ServerProcess(..., user=...)`` runs as another account."""
 
 
 class _Server:
