@@ -123,6 +123,11 @@ class ScriptResultError(MLPipelinesError):
     """An Execute Python Script's ``azureml_main`` returned something the module cannot turn into a frame."""
 
 
+class ScriptContractError(MLPipelinesError):
+    """An Execute Python Script does not follow the module's contract (no ``azureml_main``, a call that
+    cannot bind the connected frames); the message says how to fix it."""
+
+
 class BundleError(MLPipelinesError):
     """An Execute Python Script bundle zip is unsafe or too large (checked before anything is written)."""
 

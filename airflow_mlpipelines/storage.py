@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,7 +32,7 @@ from fsspec.implementations.local import LocalFileSystem
 from airflow_mlpipelines.exceptions import StorageError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
 CONNECTIONS_ENV = "MLP_STORAGE_CONNECTIONS"
 """JSON ``{conn_id: {"protocol": ..., "storage_options": {...}}}`` handed to a step's container or pod."""
@@ -155,6 +156,16 @@ def _relative(loc: Location, entry: str) -> str:
     return name[len(base) :] if name.startswith(base) else name.rsplit("/", 1)[-1]
 
 
+def _uncached(loc: Location) -> Location:
+    """Drop the filesystem's cached listings of ``loc``: fsspec filesystems (s3fs...) cache directory
+    listings per instance, and instances are shared within a process, so a long-lived process (API server,
+    triggerer) or a second look in the same task would otherwise see stale sizes and ETags."""
+    invalidate = getattr(loc.fs, "invalidate_cache", None)
+    if invalidate is not None and not loc.local:
+        invalidate(loc.path)
+    return loc
+
+
 def _fail(loc: Location, action: str, exc: BaseException) -> StorageError:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return StorageError(f"cannot {action} {loc.where()}: {type(exc).__name__}: {reason[:300]}")
@@ -166,6 +177,7 @@ def check_reachable(loc: Location, what: str) -> None:
     Names ``what`` (e.g. "the datastore root"), the URL and the connection: a bucket that does not
     exist, credentials the store refuses, a store that does not answer.
     """
+    _uncached(loc)
     if loc.local:
         return
     bucket = loc.path.split("/", 1)[0]
@@ -186,6 +198,7 @@ def check_reachable(loc: Location, what: str) -> None:
 
 def read_bytes(loc: Location) -> bytes | None:
     """The object's bytes; None when it does not exist; :class:`StorageError` when it cannot be read."""
+    _uncached(loc)
     try:
         with loc.fs.open(loc.path, "rb") as fh:
             data: bytes = fh.read()
@@ -222,6 +235,7 @@ def write_bytes(loc: Location, data: bytes) -> None:
 
 def exists(loc: Location) -> bool:
     """Whether something is at ``loc`` (a store that cannot be asked is a :class:`StorageError`)."""
+    _uncached(loc)
     try:
         return bool(loc.fs.exists(loc.path))
     except Exception as exc:
@@ -230,6 +244,7 @@ def exists(loc: Location) -> bool:
 
 def size(loc: Location) -> int | None:
     """Size in bytes of a file; None when it does not exist."""
+    _uncached(loc)
     try:
         return int(loc.fs.size(loc.path))
     except FileNotFoundError:
@@ -240,6 +255,7 @@ def size(loc: Location) -> int | None:
 
 def info(loc: Location) -> dict[str, Any] | None:
     """fsspec's ``info`` of a file (size, ETag/checksums where the store has them); None when absent."""
+    _uncached(loc)
     try:
         details: dict[str, Any] = loc.fs.info(loc.path)
         return details
@@ -251,6 +267,7 @@ def info(loc: Location) -> dict[str, Any] | None:
 
 def list_names(loc: Location) -> list[str]:
     """Names directly inside a folder (empty when it does not exist)."""
+    _uncached(loc)
     try:
         entries = loc.fs.ls(loc.path, detail=False)
     except FileNotFoundError:
@@ -262,6 +279,7 @@ def list_names(loc: Location) -> list[str]:
 
 def files_below(loc: Location) -> Iterator[tuple[str, Location]]:
     """Every file below a folder as (relative POSIX path, location), sorted; a file yields itself as ''."""
+    _uncached(loc)
     try:
         if loc.fs.isfile(loc.path):
             yield "", loc
@@ -278,6 +296,7 @@ def files_below(loc: Location) -> Iterator[tuple[str, Location]]:
 
 def sizes_below(loc: Location) -> dict[str, int]:
     """Relative POSIX path -> size of every file below a folder, from one listing (empty when absent)."""
+    _uncached(loc)
     try:
         found = loc.fs.find(loc.path, detail=True)
     except FileNotFoundError:
@@ -291,8 +310,41 @@ def sizes_below(loc: Location) -> dict[str, int]:
     }
 
 
-def download(loc: Location, dest: str) -> str:
-    """Copy a remote file or folder to the local path ``dest`` (its parent is created); returns ``dest``."""
+class Progress:
+    """Files and bytes moved, said at most every ``every`` seconds and once at the end (with the rate)."""
+
+    def __init__(self, what: str, say: Callable[[str], None] | None, every: float = 5.0) -> None:
+        self.what, self.say, self.every = what, say, every
+        self.started = self.last = time.monotonic()
+        self.files = self.bytes = 0
+
+    def add(self, nbytes: int, files: int = 1) -> None:
+        """``files`` more file(s) of ``nbytes`` in all (0 files: more bytes of the current one)."""
+        self.files += files
+        self.bytes += nbytes
+        now = time.monotonic()
+        if self.say is not None and now - self.last >= self.every:
+            self.last = now
+            self.say(f"{self.what}: {self.line(now)} so far")
+
+    def line(self, now: float) -> str:
+        """``N files, X MB in T s (R MB/s)``."""
+        seconds = max(now - self.started, 1e-9)
+        mb = self.bytes / 1e6
+        return f"{self.files} file(s), {mb:.1f} MB in {seconds:.1f} s ({mb / seconds:.1f} MB/s)"
+
+    def done(self) -> None:
+        """The summary line."""
+        if self.say is not None:
+            self.say(f"{self.what}: {self.line(time.monotonic())}")
+
+
+def download(loc: Location, dest: str, say: Callable[[str], None] | None = None) -> str:
+    """Copy a remote file or folder to the local path ``dest`` (its parent is created); returns ``dest``.
+
+    With ``say``, progress (files, bytes, rate) is reported every few seconds and once at the end.
+    """
+    progress = Progress(f"downloaded {loc.url}", say)
     try:
         if loc.fs.isdir(loc.path):
             os.makedirs(dest, exist_ok=True)
@@ -300,20 +352,27 @@ def download(loc: Location, dest: str) -> str:
                 target = os.path.join(dest, *rel.split("/"))
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 loc.fs.get_file(item.path, target)
+                progress.add(os.path.getsize(target))
         else:
             os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
             loc.fs.get_file(loc.path, dest)
+            progress.add(os.path.getsize(dest))
     except FileNotFoundError:
         raise StorageError(f"cannot download {loc.where()}: it does not exist") from None
     except StorageError:
         raise
     except Exception as exc:
         raise _fail(loc, "download", exc) from None
+    progress.done()
     return dest
 
 
-def upload(src: str, loc: Location) -> None:
-    """Copy a local file or folder to ``loc``: the destination is exactly ``loc`` (never ``loc/<name>``)."""
+def upload(src: str, loc: Location, say: Callable[[str], None] | None = None) -> None:
+    """Copy a local file or folder to ``loc``: the destination is exactly ``loc`` (never ``loc/<name>``).
+
+    With ``say``, progress (files, bytes, rate) is reported every few seconds and once at the end.
+    """
+    progress = Progress(f"uploaded to {loc.url}", say)
     try:
         if os.path.isdir(src):
             for dirpath, dirnames, filenames in os.walk(src):
@@ -322,14 +381,18 @@ def upload(src: str, loc: Location) -> None:
                     full = os.path.join(dirpath, name)
                     rel = os.path.relpath(full, src).replace(os.sep, "/")
                     loc.fs.put_file(full, f"{loc.path.rstrip('/')}/{rel}")
+                    progress.add(os.path.getsize(full))
         else:
             loc.fs.put_file(src, loc.path)
+            progress.add(os.path.getsize(src))
     except Exception as exc:
         raise _fail(loc, "upload to", exc) from None
+    progress.done()
 
 
 def remove(loc: Location) -> None:
     """Delete a file or a folder tree; absent is fine."""
+    _uncached(loc)
     try:
         if loc.local:
             if os.path.isdir(loc.path):

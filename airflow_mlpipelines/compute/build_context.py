@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from airflow_mlpipelines.compute.registry import compute_kind
 from airflow_mlpipelines.pipeline.compute import step_env_vars, step_image, step_pip, step_target
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def collect(pipeline: PipelineSpec) -> dict[str, _Context]:
     contexts: dict[str, _Context] = {}
     for step in pipeline.steps:
         target = step_target(pipeline, step)
-        if target.kind == "local":
+        if not compute_kind(target.kind).builds_image:
             continue
         image = str(step_image(pipeline, step))
         ctx = contexts.setdefault(image, _Context(image, [], {}))

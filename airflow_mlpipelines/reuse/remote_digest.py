@@ -18,7 +18,6 @@ The component records which kind of tag each file used, so an explanation can sa
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines import storage as st
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 
     from airflow_mlpipelines.storage import Location
 
-PROGRESS_SECONDS = 5.0
 _TAGS = ("ETag", "etag", "md5Hash", "crc32c")
 
 
@@ -47,40 +45,20 @@ def store_tag(details: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-class _Progress:
-    """Log bytes/files/rate at most every few seconds while hashing or listing a large input."""
-
-    def __init__(self, what: str, say: Callable[[str], None]) -> None:
-        self.what, self.say = what, say
-        self.started = self.last = time.monotonic()
-        self.files = self.bytes = 0
-
-    def add(self, files: int = 0, nbytes: int = 0) -> None:
-        self.files += files
-        self.bytes += nbytes
-        now = time.monotonic()
-        if now - self.last >= PROGRESS_SECONDS:
-            self.last = now
-            rate = self.bytes / max(now - self.started, 1e-9) / 1e6
-            self.say(
-                f"fingerprinting {self.what}: {self.files} files, {self.bytes / 1e6:.1f} MB ({rate:.1f} MB/s)"
-            )
-
-
-def _stream(item: Location, progress: _Progress) -> str:
+def _stream(item: Location, progress: st.Progress) -> str:
     import hashlib
 
     digest = hashlib.sha256()
     with item.fs.open(item.path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
-            progress.add(nbytes=len(chunk))
+            progress.add(len(chunk), files=0)
     return digest.hexdigest()
 
 
 def remote_digest(loc: Location, say: Callable[[str], None] = lambda _: None) -> str:
     """The digest of a remote file or folder (every file's path, size and content tag)."""
-    progress = _Progress(loc.url, say)
+    progress = st.Progress(f"fingerprinted {loc.url}", say)
     entries: dict[str, dict[str, Any]] = {}
     for rel, item in st.files_below(loc):
         details = st.info(item) or {}
@@ -90,5 +68,7 @@ def remote_digest(loc: Location, say: Callable[[str], None] = lambda _: None) ->
             entries[rel] = {"size": size, "sha256": _stream(item, progress)}
         else:
             entries[rel] = {"size": size, tag[0]: tag[1]}
-        progress.add(files=1)
+        progress.add(0)
+    if progress.bytes:  # only worth a line when bytes had to be read
+        progress.done()
     return digest_of(entries)

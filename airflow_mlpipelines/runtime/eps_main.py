@@ -33,16 +33,14 @@ import traceback
 import types
 from typing import Any, NoReturn
 
+from airflow_mlpipelines.exceptions import ScriptContractError as ContractError
+
 EXIT_USER_ERROR = 1
 """The user's code raised: its traceback is on stderr."""
 EXIT_CONTRACT_ERROR = 2
 """The script broke the module's contract (no ``azureml_main``, bad return value, unstorable frame)."""
 ENTRY_POINT = "azureml_main"
 DATA_FILE = "data.parquet"
-
-
-class ContractError(Exception):
-    """The script does not follow the module's contract; the message says how to fix it."""
 
 
 def _write_json(path: str, value: dict[str, Any]) -> None:

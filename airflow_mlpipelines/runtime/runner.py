@@ -104,7 +104,7 @@ def stage_inputs(
         if not loc.fs.isdir(loc.path):
             dest = os.path.join(dest, loc.path.rstrip("/").rsplit("/", 1)[-1])
         say(f"downloading input {name} from {url}")
-        paths[name] = st.download(loc, dest)
+        paths[name] = st.download(loc, dest, say)
     return paths
 
 
@@ -139,7 +139,7 @@ def commit_outputs(
         loc = storage.resolve(url)
         if not loc.local:
             say(f"uploading output {name} to {url}")
-            st.upload(local_outputs[name], loc)
+            st.upload(local_outputs[name], loc, say)
     manifest = store.build_manifest(
         pipeline=plan.task.pipeline,
         step=plan.step,

@@ -165,3 +165,30 @@ def test_without_credentials_the_container_says_which_store_failed(tmp_path: Pat
     assert done.stdout.startswith("ERROR: ")
     assert f"s3://{CONN}@{BUCKET}" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_remote_inputs_are_fingerprinted_from_the_stores_tags(moto: MotoServer, aws_connection: str) -> None:
+    """A remote input's digest comes from its ETags and sizes (no bytes read), and changes with content."""
+    from airflow_mlpipelines.connections import AirflowStorage
+    from airflow_mlpipelines.reuse.remote_digest import remote_digest
+
+    s3 = moto.client()
+    for i in range(3):
+        s3.put_object(Bucket=BUCKET, Key=f"ds/part{i}.csv", Body=f"a,b\n{i},{i}\n".encode())
+    loc = AirflowStorage().resolve(f"s3://{CONN}@{BUCKET}/ds")
+    opened: list[str] = []
+    original = loc.fs.open
+
+    def spy(path: str, *args: Any, **kwargs: Any) -> Any:
+        opened.append(path)
+        return original(path, *args, **kwargs)
+
+    loc.fs.open = spy  # type: ignore[method-assign]
+    lines: list[str] = []
+    first = remote_digest(loc, lines.append)
+    assert opened == []  # ETags were enough: no object was read
+    assert lines == []
+    assert remote_digest(loc) == first
+    s3.put_object(Bucket=BUCKET, Key="ds/part1.csv", Body=b"a,b\n9,9\n")  # same size, other bytes
+    assert remote_digest(loc) != first
+    loc.fs.open = original  # type: ignore[method-assign]
