@@ -118,6 +118,8 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
         if manifest is not None:
             self._reuse(context, planner.reuse_plan(fp, manifest))
             return True
+        # Before anything is written (the lease included): every store the step writes to answers.
+        planner.check_storage()
         folder = storage.resolve(loc)
         leased = lease.supports_leases(folder)
         if leased:
@@ -129,8 +131,6 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
         reason = self._explain_miss(fp, loc, storage)
         plan = planner.run_plan(fp, leased=leased, reason=reason)
         try:
-            # Before anything runs: every store the step writes to answers (one line naming it otherwise).
-            planner.check_storage()
             self._hand_over(context, plan, f"not reused: {reason}")
         except BaseException:
             if leased:

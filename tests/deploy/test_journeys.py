@@ -244,7 +244,9 @@ def test_two_runs_together_execute_their_shared_step_once(deployment: Distribute
         if deployment.task_instances("dedupe_across", r["dag_run_id"])["slow.run"] == "skipped"
     )
     log = deployment.task_log("dedupe_across", waiter["dag_run_id"], "slow.reuse")
-    assert "waiting: step slow with fingerprint" in log
+    # The wait was deferred; the API server shows the log of the worker that resumed the task (each
+    # worker keeps its own log files), which starts where the trigger fired.
+    assert "waiting: step slow with fingerprint" in log or "the wait for step slow ended: committed" in log
     assert "reused slow from dedupe_across/" in log
     leases = [
         k for k in deployment.s3_keys("datastore/_manifests/dedupe_across/") if k.endswith("lease.json")
