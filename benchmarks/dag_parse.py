@@ -58,27 +58,7 @@ VARIANTS = ("factory", "hand-written")
 MODES = ("cold", "warm", "fork", "fork+ser", "fork+pre")
 TASKS_PER_STEP = 2
 """render.py gives every step a task group with a reuse sensor (``reuse``) and a compute task (``run``)."""
-STEP_ATTRS = (
-    "pipeline",
-    "step",
-    "kind",
-    "script_name",
-    "source_directory",
-    "arguments",
-    "inputs",
-    "outputs",
-    "datastores",
-    "parameters",
-    "compute",
-    "allow_reuse",
-    "hash_paths",
-    "version",
-    "environment",
-    "compute_kind",
-    "container_source_directory",
-    "known_parameters",
-    "docker_url",
-)
+STEP_ATTRS = ("task", "arguments")
 """Operator attributes compared between the variants (not all are in the serialized DAG)."""
 VOLATILE_KEYS = frozenset({"fileloc", "relative_fileloc", "doc_md", "_processor_dags_folder"})
 """Serialized-DAG keys that name the DAG file or are documentation, so legitimately differ."""
@@ -129,8 +109,14 @@ import datetime
 
 from airflow.sdk import DAG, Param, TaskGroup
 
+from airflow_mlpipelines.connections import plan_connections
 from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
 from airflow_mlpipelines.operators.reuse_sensor import ReuseSensor
+from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec
+from airflow_mlpipelines.pipeline.model import Argument, Ref
+from airflow_mlpipelines.pipeline.step_task import InputBinding, OutputBinding, StepTask
+
+LOCAL = ComputeTargetSpec("local")
 
 with DAG(
     dag_id="p{k}",
@@ -141,51 +127,45 @@ with DAG(
     params={{"lr": Param(0.1, type="number")}},
     tags=["mlpipelines", "bench"],
     doc_md="### Pipeline `p{k}`\\n\\nBenchmark pipeline {k}.",
+    user_defined_filters={{"mlp_storage_connections": plan_connections}},
 ) as dag:
 '''
 
 
 def _hand_step(k: int, i: int, source_directory: str) -> list[str]:
-    """One step's task group: the reuse sensor and the compute task, every argument written out."""
+    """One step's task group: the step's description written out, the reuse sensor and the compute task."""
     arguments: list[list[Any]] = []
     for j in consumes(i):
         arguments += [[f"--in{j}"], [{"input": f"o{j}"}]]
     arguments += [["--out"], [{"output": f"o{i}"}], ["--lr=", {"parameter": "lr"}]]
-    shared = [
+
+    def part(p: Any) -> str:
+        return repr(p) if isinstance(p, str) else f"Ref({next(iter(p))!r}, {next(iter(p.values()))!r})"
+
+    argument_objects = ", ".join(f"Argument(({', '.join(part(p) for p in a)},))" for a in arguments)
+    inputs = ", ".join(f"InputBinding('o{j}', producer='s{j}')" for j in consumes(i))
+    pad = " " * 12
+    task = [
         f"pipeline={f'p{k}'!r}",
         f"step={f's{i}'!r}",
         "kind='python_script'",
         "script_name='step.py'",
         f"source_directory={source_directory!r}",
-        f"arguments={arguments!r}",
-        f"inputs={ {f'o{j}': {'step': f's{j}'} for j in consumes(i)}!r}",
-        f"outputs={ {f'o{i}': 'workspaceblobstore'}!r}",
-        "datastores={}",
-        "parameters=['lr']",
-        "compute='local'",
-        "allow_reuse=True",
-        "hash_paths=[]",
-        "version=None",
-        "environment={}",
-        "compute_kind='local'",
-        "container_source_directory=None",
-    ]
-    pad = " " * 12
-    reuse = [
-        "task_id='reuse'",
-        "known_parameters=['lr']",
-        "trigger_rule='none_failed'",
-        "docker_url=None",
-        *shared,
+        "target=LOCAL",
+        f"arguments=({argument_objects},)",
+        f"inputs=({inputs}{',' if inputs else ''})",
+        f"outputs=(OutputBinding('o{i}', 'workspaceblobstore'),)",
+        "parameters=('lr',)",
+        "known_parameters=('lr',)",
     ]
     return [
-        f"    with TaskGroup(group_id='s{i}', tooltip='python step.py') as s{i}:",
-        "        reuse = ReuseSensor(",
-        *(f"{pad}{kw}," for kw in reuse),
+        f"    with TaskGroup(group_id='s{i}', tooltip='python_script step.py') as s{i}:",
+        "        task = StepTask(",
+        *(f"{pad}{kw}," for kw in task),
         "        )",
-        "        run = PythonScriptStepOperator(",
-        *(f"{pad}{kw}," for kw in ["task_id='run'", *shared]),
-        "        )",
+        f"        reuse = ReuseSensor(task_id='reuse', task=task, arguments={arguments!r}, "
+        "trigger_rule='none_failed')",
+        f"        run = PythonScriptStepOperator(task_id='run', task=task, arguments={arguments!r})",
         "        reuse >> run",
     ]
 
@@ -320,10 +300,13 @@ def _child_fork(folder: str, serialize: bool = False, preload: bool = False) -> 
 
 
 def _step_attrs(dag: Any) -> dict[str, Any]:
-    return {
-        t.task_id: {"type": type(t).__name__, **{a: getattr(t, a, None) for a in STEP_ATTRS}}
-        for t in dag.tasks
-    }
+    def value(task: Any, attr: str) -> Any:
+        found = getattr(task, attr, None)
+        if attr == "task" and found is not None:
+            return {k: v for k, v in found.to_json().items() if k != "location"}  # the YAML line
+        return found
+
+    return {t.task_id: {"type": type(t).__name__, **{a: value(t, a) for a in STEP_ATTRS}} for t in dag.tasks}
 
 
 def _signature(dag: Any, roots: list[str]) -> Any:
