@@ -294,8 +294,9 @@ def files_below(loc: Location) -> Iterator[tuple[str, Location]]:
         yield rel, Location(f"{loc.url.rstrip('/')}/{rel}", loc.fs, entry, loc.conn_id)
 
 
-def sizes_below(loc: Location) -> dict[str, int]:
-    """Relative POSIX path -> size of every file below a folder, from one listing (empty when absent)."""
+def details_below(loc: Location) -> dict[str, dict[str, Any]]:
+    """Relative POSIX path -> fsspec details (size, ETag...) of every file below a folder, from one listing
+    (empty when absent)."""
     _uncached(loc)
     try:
         found = loc.fs.find(loc.path, detail=True)
@@ -304,10 +305,15 @@ def sizes_below(loc: Location) -> dict[str, int]:
     except Exception as exc:
         raise _fail(loc, "list", exc) from None
     return {
-        _relative(loc, str(path)): int(details.get("size") or 0)
+        _relative(loc, str(path)): dict(details)
         for path, details in found.items()
         if details.get("type", "file") == "file"
     }
+
+
+def sizes_below(loc: Location) -> dict[str, int]:
+    """Relative POSIX path -> size of every file below a folder, from one listing (empty when absent)."""
+    return {rel: int(d.get("size") or 0) for rel, d in details_below(loc).items()}
 
 
 class Progress:

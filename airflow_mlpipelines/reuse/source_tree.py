@@ -1,7 +1,9 @@
 """Content digest of a step's source directory, honouring ``.amlignore`` (else ``.gitignore``).
 
-Each file's digest is cached by (relative path, size, mtime_ns) so an unchanged tree is re-fingerprinted
-from ``stat`` calls alone; a changed size or mtime re-reads that file only.
+Each file's digest is cached by its path and ``stat`` — size, mtime, and, as git's index does, the inode
+change time and inode number — so an unchanged tree is re-fingerprinted from ``stat`` calls alone. Tools
+that rewrite a file and restore its modification time (``rsync -t``, ``cp -p``, ``tar -x``) cannot restore
+the ctime, and a rename-into-place changes the inode, so a changed file is always re-read.
 """
 
 from __future__ import annotations
@@ -26,32 +28,47 @@ ALWAYS_IGNORED = ("__pycache__/", "*.pyc", ".git/", ".ipynb_checkpoints/")
 """Byproducts of running or editing code, which would otherwise change the digest on every run."""
 
 
+Stamp = tuple[int, int, int, int]
+"""What the cache trusts about a file: (size, mtime_ns, ctime_ns, inode)."""
+
+
+def stamp(stat: os.stat_result) -> Stamp:
+    """The cache key of a file's ``stat``."""
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
 @dataclass
 class DigestCache:
-    """File digests keyed by path + size + mtime_ns, optionally persisted as JSON."""
+    """File digests keyed by path and :func:`stamp`, optionally persisted as JSON."""
 
     path: str | None = None
-    entries: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    entries: dict[str, tuple[int, int, int, int, str]] = field(default_factory=dict)
     dirty: bool = False
 
     @classmethod
     def load(cls, path: str) -> DigestCache:
-        """Read a cache file; a missing or unreadable one is an empty cache (it is only an optimisation)."""
+        """Read a cache file; a missing, unreadable or older-format one is an empty cache (only an
+        optimisation: every file is then read once more)."""
         try:
             with open(path, encoding="utf-8") as fh:
                 raw = json.load(fh)
-            entries = {k: (int(v[0]), int(v[1]), str(v[2])) for k, v in raw.items()}
-        except (OSError, ValueError, TypeError, IndexError):
+            entries = {
+                k: (int(v[0]), int(v[1]), int(v[2]), int(v[3]), str(v[4]))
+                for k, v in raw.items()
+                if len(v) == 5
+            }
+        except (OSError, ValueError, TypeError, IndexError, AttributeError):
             entries = {}
         return cls(path=path, entries=entries)
 
     def digest(self, abs_path: str, stat: os.stat_result) -> str:
-        """The file's digest, reusing the cached one when size and mtime are unchanged."""
+        """The file's digest, reusing the cached one when its stamp is unchanged."""
         hit = self.entries.get(abs_path)
-        if hit is not None and hit[0] == stat.st_size and hit[1] == stat.st_mtime_ns:
-            return hit[2]
+        key = stamp(stat)
+        if hit is not None and hit[:4] == key:
+            return hit[4]
         value = file_digest(abs_path)
-        self.entries[abs_path] = (stat.st_size, stat.st_mtime_ns, value)
+        self.entries[abs_path] = (*key, value)
         self.dirty = True
         return value
 

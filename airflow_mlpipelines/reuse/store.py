@@ -41,8 +41,18 @@ def location(root: str, pipeline: str, step: str, fingerprint: Fingerprint) -> s
     return join(step_prefix(root, pipeline, step), fingerprint.short)
 
 
+CONTENT_KEYS = ("path", "size", "sha256")
+"""What an output's digest covers: identical bytes give identical digests whatever the stamps say."""
+
+
+def output_digest(files: list[dict[str, Any]]) -> str:
+    """The digest of one output: its files' paths, sizes and SHA-256s."""
+    return digest_of([{k: f[k] for k in CONTENT_KEYS} for f in files])
+
+
 def describe_outputs(local_dirs: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Per output: every file's relative path, size and SHA-256, plus the output's own digest."""
+    """Per output: every file's relative path, size and SHA-256 (plus the stamps that let a cheap check
+    see an edit in place: mtime and ctime in nanoseconds), and the output's own digest."""
     outputs: dict[str, dict[str, Any]] = {}
     for name, directory in sorted(local_dirs.items()):
         files = []
@@ -51,11 +61,29 @@ def describe_outputs(local_dirs: dict[str, str]) -> dict[str, dict[str, Any]]:
             for filename in sorted(filenames):
                 abs_path = os.path.join(dirpath, filename)
                 rel = os.path.relpath(abs_path, directory).replace(os.sep, "/")
-                size = os.path.getsize(abs_path)
-                files.append({"path": rel, "size": size, "sha256": file_digest(abs_path)})
+                info = os.stat(abs_path)
+                files.append(
+                    {
+                        "path": rel,
+                        "size": info.st_size,
+                        "sha256": file_digest(abs_path),
+                        "mtime_ns": info.st_mtime_ns,
+                        "ctime_ns": info.st_ctime_ns,
+                    }
+                )
         files.sort(key=lambda f: str(f["path"]))
-        outputs[name] = {"files": files, "digest": digest_of(files)}
+        outputs[name] = {"files": files, "digest": output_digest(files)}
     return outputs
+
+
+def stamp_remote(described: dict[str, Any], tags: dict[str, str]) -> None:
+    """Record the object store's content tag of each uploaded file (``tags``: relative path -> ETag) in
+    place of the local stamps, which say nothing about the stored copy."""
+    for entry in described["files"]:
+        entry.pop("mtime_ns", None)
+        entry.pop("ctime_ns", None)
+        if entry["path"] in tags:
+            entry["etag"] = tags[entry["path"]]
 
 
 def build_manifest(
@@ -119,18 +147,45 @@ def verify(manifest: dict[str, Any], *, full: bool = False, storage: Storage | N
     resolver = storage or _PLAIN
     for name, output in manifest.get("outputs", {}).items():
         base = resolver.resolve(str(output["url"]))
-        # On object stores one listing gives every size (a request per file would cost a round trip each).
-        listed = None if base.local else st.sizes_below(base)
+        # On object stores one listing gives every size and tag (a request per file costs a round trip).
+        listed = None if base.local else st.details_below(base)
         for entry in output.get("files", []):
             item = base.child(str(entry["path"]))
-            size = st.size(item) if listed is None else listed.get(str(entry["path"]))
-            if size is None:
-                problems.append(f"{name}/{entry['path']} is missing")
-            elif size != entry["size"]:
-                problems.append(f"{name}/{entry['path']} has {size} bytes, manifest says {entry['size']}")
-            elif full and _digest(item) != entry["sha256"]:
-                problems.append(f"{name}/{entry['path']} does not match its recorded SHA-256")
+            problem = _check_file(item, entry, listed, full)
+            if problem is not None:
+                problems.append(f"{name}/{entry['path']} {problem}")
     return problems
+
+
+def _check_file(
+    item: st.Location, entry: dict[str, Any], listed: dict[str, dict[str, Any]] | None, full: bool
+) -> str | None:
+    """Why one recorded file is not usable (None when it is)."""
+    if listed is None:
+        try:
+            info = os.stat(item.path)
+        except FileNotFoundError:
+            return "is missing"
+        size, changed = (
+            info.st_size,
+            (
+                ("mtime_ns" in entry and info.st_mtime_ns != entry["mtime_ns"])
+                or ("ctime_ns" in entry and info.st_ctime_ns != entry["ctime_ns"])
+            ),
+        )
+    else:
+        details = listed.get(str(entry["path"]))
+        if details is None:
+            return "is missing"
+        tag = str(details.get("ETag") or details.get("etag") or "").strip('"')
+        size, changed = int(details.get("size") or 0), bool("etag" in entry and tag and tag != entry["etag"])
+    if size != entry["size"]:
+        return f"has {size} bytes, manifest says {entry['size']}"
+    if changed:
+        return "was modified after it was committed (its stamps differ from the manifest's)"
+    if full and _digest(item) != entry["sha256"]:
+        return "does not match its recorded SHA-256"
+    return None
 
 
 def _digest(item: st.Location) -> str:

@@ -69,8 +69,9 @@ def test_cache_skips_unchanged_files_and_rereads_changed_ones(tree: Path, tmp_pa
     # Poison the cached digest: an unchanged stat means the cache is trusted (proof it is used) ...
     warm = DigestCache.load(str(cache_file))
     key = str(tree / "train.py")
-    size, mtime, _ = warm.entries[key]
-    warm.entries[key] = (size, mtime, "0" * 64)
+    *stat, _ = warm.entries[key]
+    mtime = stat[1]
+    warm.entries[key] = (*stat, "0" * 64)  # type: ignore[assignment]
     assert hash_tree(str(tree), warm).files["train.py"] == "0" * 64
     # ... and a changed mtime re-reads the file.
     os.utime(tree / "train.py", ns=(mtime + 1_000_000, mtime + 1_000_000))
@@ -81,3 +82,20 @@ def test_corrupt_cache_is_ignored(tmp_path: Path, tree: Path) -> None:
     cache_file = tmp_path / "cache.json"
     cache_file.write_text("{not json")
     assert hash_tree(str(tree), DigestCache.load(str(cache_file))).digest == hash_tree(str(tree)).digest
+
+
+def test_a_rewrite_with_its_mtime_restored_is_still_seen(tree: Path, tmp_path: Path) -> None:
+    """What rsync -t, cp -p and tar -x do: same size, same mtime, other bytes. The ctime (and, for a
+    rename into place, the inode) cannot be restored, so the cache re-reads the file (issue 16, item 1)."""
+    cache = DigestCache.load(str(tmp_path / "cache.json"))
+    first = hash_tree(str(tree), cache).files["train.py"]
+    cache.save()
+    path = tree / "train.py"
+    before = path.stat()
+    text = path.read_bytes()
+    path.write_bytes(bytes(reversed(text)))  # same size, different content
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+    again = hash_tree(str(tree), DigestCache.load(str(tmp_path / "cache.json"))).files["train.py"]
+    assert again != first

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from airflow_mlpipelines.reuse import store
-from airflow_mlpipelines.reuse.fingerprint import Fingerprint
+from airflow_mlpipelines.reuse.fingerprint import Fingerprint, digest_of
 
 
 def _outputs(tmp_path: Path) -> tuple[str, dict[str, str]]:
@@ -58,11 +59,35 @@ def test_truncated_file_is_a_miss(tmp_path: Path) -> None:
     assert store.verify(manifest) == ["model/weights.bin has 1 bytes, manifest says 3"]
 
 
-def test_same_size_corruption_needs_full_verification(tmp_path: Path) -> None:
+def test_same_size_edit_in_place_is_seen_by_the_default_check(tmp_path: Path) -> None:
+    """Issue 16, item 1: the cheap default check compares mtime and ctime too, not only the size."""
     loc, manifest = _commit(tmp_path)
+    path = Path(loc) / "model" / "weights.bin"
+    before = path.stat()
+    path.write_bytes(b"\x07\x07\x07")
+    modified = [
+        "model/weights.bin was modified after it was committed (its stamps differ from the manifest's)"
+    ]
+    assert store.verify(manifest) == modified
+    # Restoring the modification time (rsync -t, cp -p) cannot restore the ctime.
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert store.verify(manifest) == modified
+
+
+def test_full_verification_checks_the_bytes(tmp_path: Path) -> None:
+    loc, manifest = _commit(tmp_path)
+    for entry in manifest["outputs"]["model"]["files"]:  # type: ignore[index]
+        entry.pop("mtime_ns"), entry.pop("ctime_ns")  # a manifest written before stamps were recorded
     (Path(loc) / "model" / "weights.bin").write_bytes(b"\x07\x07\x07")
     assert store.verify(manifest) == []
     assert store.verify(manifest, full=True) == ["model/weights.bin does not match its recorded SHA-256"]
+
+
+def test_stamps_do_not_change_the_content_digest(tmp_path: Path) -> None:
+    _loc, manifest = _commit(tmp_path)
+    files = manifest["outputs"]["model"]["files"]  # type: ignore[index]
+    content = [{k: f[k] for k in ("path", "size", "sha256")} for f in files]
+    assert manifest["outputs"]["model"]["digest"] == digest_of(content)  # type: ignore[index]
 
 
 def test_corrupt_manifest_is_none(tmp_path: Path) -> None:
