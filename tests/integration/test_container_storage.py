@@ -139,6 +139,18 @@ def test_the_container_runs_with_handed_in_credentials_only(
         s3.get_object(Bucket=BUCKET, Key=manifest_key.replace("manifest.json", "lease.json"))["Body"].read()
     )
     assert record.get("released") is True
+    # The manifest records each object's ETag, so the default check sees a same-size edit in place.
+    from airflow_mlpipelines.connections import AirflowStorage
+    from airflow_mlpipelines.reuse import store
+
+    assert all("etag" in f for f in manifest["outputs"]["result"]["files"])
+    assert store.verify(manifest, storage=AirflowStorage()) == []
+    s3.put_object(Bucket=BUCKET, Key=out_key, Body=b"FROM S4")  # same size, other bytes
+    (problem,) = store.verify(manifest, storage=AirflowStorage())
+    assert (
+        problem
+        == "result/out.txt was modified after it was committed (its stamps differ from the manifest's)"
+    )
 
 
 def test_without_credentials_the_container_says_which_store_failed(tmp_path: Path, moto: MotoServer) -> None:
