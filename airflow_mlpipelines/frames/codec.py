@@ -93,6 +93,13 @@ def _prepare(df: pd.DataFrame) -> tuple[pd.DataFrame, bool, pa.Schema]:
         schema = pa.Schema.from_pandas(frame, preserve_index=keep_index)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise _column_error(frame, exc) from None
+    # Python lists, dicts and tuples in object columns become Arrow lists/structs; pandas would hand
+    # them back as numpy arrays, so they are read back as Python objects (issue 16, item 3).
+    object_names = set(meta["object_columns"])
+    meta["nested_columns"] = [
+        f.name for f in schema if f.name in object_names and pa.types.is_nested(f.type)
+    ]
+    meta["rows"] = len(df)  # a frame with rows and no columns keeps its row count
     schema_meta = dict(schema.metadata or {})
     schema_meta[METADATA_KEY] = json.dumps(meta).encode()
     return frame, keep_index, schema.with_metadata(schema_meta)
@@ -147,19 +154,38 @@ def from_table(table: pa.Table, *, self_destruct: bool = False) -> pd.DataFrame:
     table read into memory (Parquet) is not held twice; never for memory-mapped tables.
     """
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    meta = json.loads(raw) if raw is not None else {}
+    nested = {
+        name: table.column(name).to_pylist()
+        for name in meta.get("nested_columns", [])
+        if name in table.column_names
+    }
     # split_blocks: one block per column, so pandas does not copy every column into 2-D blocks (10x
     # faster).
     df = table.to_pandas(split_blocks=True, self_destruct=self_destruct)
     if raw is None:
         return df
-    meta = json.loads(raw)
     for name in meta.get("object_columns", []):
-        if name in df.columns and df[name].dtype != "object":
+        if name in nested:
+            df[name] = _object_column(nested[name], df.index)
+        elif name in df.columns and df[name].dtype != "object":
             df[name] = df[name].astype(object).where(df[name].notna(), None)
+    rows = meta.get("rows")
+    if not len(df.columns) and isinstance(rows, int) and rows != len(df):
+        import pandas as pd
+
+        df = pd.DataFrame(index=pd.RangeIndex(rows))
     names = meta.get("names")
     if names is not None and len(names) == len(df.columns):
         df.columns = names
     return df
+
+
+def _object_column(values: list[Any], index: Any) -> Any:
+    """An object column holding exactly ``values`` (lists stay lists: no element is converted)."""
+    import pandas as pd
+
+    return pd.Series(values, index=index, dtype=object)
 
 
 def write(df: pd.DataFrame, path: str, fmt: str = "arrow") -> FrameInfo:

@@ -52,7 +52,7 @@ def test_round_trip_keeps_values_dtypes_and_order(tmp_path: Path, fmt: str) -> N
     )
     assert list(back["raw"]) == list(df["raw"])  # bytes come back as bytes, never unpickled
     assert list(back["dec"]) == list(df["dec"])
-    assert [list(v) for v in back["nested"]] == list(df["nested"])
+    assert list(back["nested"]) == list(df["nested"])  # Python lists back as lists
     assert list(back["struct"]) == list(df["struct"])
     assert (info.rows, info.size) == (len(df), (tmp_path / "f").stat().st_size)
 
@@ -145,3 +145,35 @@ def test_frame_read_from_parquet_with_chunked_strings_can_be_written_again(tmp_p
     assert back["s"].isna().tolist() == [False, True, False, False]
     assert back["s"].dropna().tolist() == ["a", "b", "c"]
     assert back["n"].tolist() == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("fmt", codec.FORMATS)
+def test_python_lists_and_dicts_come_back_as_they_went(tmp_path: Path, fmt: str) -> None:
+    """Issue 16, item 3: a column of Python lists comes back as lists (not numpy arrays), nested too."""
+    df = pd.DataFrame(
+        {
+            "lists": [[1, 2], [], None, [3]],
+            "nested": [[[1], [2, 3]], [], [[]], None],
+            "dicts": [{"a": [1, 2]}, None, {"a": []}, {"a": [3]}],
+        }
+    )
+    back = codec.read(_write(df, tmp_path, fmt), fmt)
+    assert back["lists"].tolist() == [[1, 2], [], None, [3]]
+    assert all(type(v) is list for v in back["lists"] if v is not None)
+    assert back["nested"].tolist() == [[[1], [2, 3]], [], [[]], None]
+    assert back["dicts"].tolist() == df["dicts"].tolist()
+    assert back.equals(df)
+
+
+@pytest.mark.parametrize("fmt", codec.FORMATS)
+def test_a_frame_with_rows_and_no_columns_keeps_its_rows(tmp_path: Path, fmt: str) -> None:
+    df = pd.DataFrame(index=range(7))
+    back = codec.read(_write(df, tmp_path, fmt), fmt)
+    assert back.shape == (7, 0)
+    assert back.index.equals(df.index)
+
+
+def _write(df: pd.DataFrame, folder: Path, fmt: str) -> str:
+    path = str(folder / f"frame.{fmt}")
+    codec.write(df, path, fmt)
+    return path
