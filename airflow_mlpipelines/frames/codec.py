@@ -83,7 +83,7 @@ def _prepare(df: pd.DataFrame) -> tuple[pd.DataFrame, bool, pa.Schema]:
 
     originals = list(df.columns)
     names = _check_names(df)
-    meta = {
+    meta: dict[str, Any] = {
         "names": originals,
         "object_columns": [str(c) for c, dt in zip(originals, df.dtypes, strict=True) if dt == "object"],
     }
