@@ -96,9 +96,7 @@ def _prepare(df: pd.DataFrame) -> tuple[pd.DataFrame, bool, pa.Schema]:
     # Python lists, dicts and tuples in object columns become Arrow lists/structs; pandas would hand
     # them back as numpy arrays, so they are read back as Python objects (issue 16, item 3).
     object_names = set(meta["object_columns"])
-    meta["nested_columns"] = [
-        f.name for f in schema if f.name in object_names and pa.types.is_nested(f.type)
-    ]
+    meta["nested_columns"] = [f.name for f in schema if f.name in object_names and pa.types.is_nested(f.type)]
     meta["rows"] = len(df)  # a frame with rows and no columns keeps its row count
     schema_meta = dict(schema.metadata or {})
     schema_meta[METADATA_KEY] = json.dumps(meta).encode()

@@ -147,6 +147,15 @@ class Planner:
             for o in self.task.outputs
         }
 
+    def uncommitted_attempt(self, fp: Fingerprint) -> str | None:
+        """The folder of outputs an earlier attempt with ``fp`` wrote without committing (None if none)."""
+        for output in self.task.outputs:
+            base = datastore_url(output.datastore, self.task.datastore_urls, settings.datastore_root())
+            folder = join(base, self.task.pipeline, self.task.step, fp.short)
+            if st.list_names(self.storage.resolve(folder)):
+                return folder
+        return None
+
     def check_storage(self) -> None:
         """Each object store the step writes to answers (one clear line naming it otherwise)."""
         root = settings.datastore_root()

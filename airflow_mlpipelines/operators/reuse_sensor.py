@@ -81,6 +81,7 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
         self.task = task
         self.arguments = arguments
         self.deferrable = deferrable
+        self._unusable: str | None = None
 
     @property
     def step(self) -> str:
@@ -128,7 +129,7 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
             if held is not None:
                 self._waiting(context, fp, held, folder, waiting_since)
                 return False
-        reason = self._explain_miss(fp, loc, storage)
+        reason = self._explain_miss(fp, loc, storage, planner)
         plan = planner.run_plan(fp, leased=leased, reason=reason)
         try:
             self._hand_over(context, plan, f"not reused: {reason}")
@@ -234,16 +235,22 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
 
     # -- decisions --------------------------------------------------------------------------------
     def _verified(self, loc: str, storage: Storage) -> dict[str, Any] | None:
+        """The committed manifest of this fingerprint when every file it lists checks out.
+
+        What was wrong otherwise is kept for the miss's explanation (one story in the log).
+        """
+        self._unusable = None
         try:
             manifest = store.load_manifest(loc, storage)
         except store.CorruptManifestError as exc:
-            self.log.warning("not reused: %s", exc)
+            self._unusable = f"the stored manifest is unusable ({exc})"
             return None
         if manifest is None:
             return None
         problems = store.verify(manifest, full=settings.verify_mode() == "full", storage=storage)
         if problems:
-            self.log.warning("stored outputs at %s do not verify: %s", loc, "; ".join(problems))
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            self._unusable = f"the stored outputs of this fingerprint do not verify: {shown}"
             return None
         return manifest
 
@@ -257,9 +264,19 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
             return "the run's conf lists this step in force_rerun"
         return None
 
-    def _explain_miss(self, fp: Fingerprint, loc: str, storage: Storage) -> str:
+    def _explain_miss(self, fp: Fingerprint, loc: str, storage: Storage, planner: Planner) -> str:
+        """Why the step runs, in one line: outputs that do not verify, an attempt that never committed,
+        or what changed compared with the step's latest committed outputs."""
+        if self._unusable is not None:
+            return self._unusable
         previous = store.latest_manifest(loc.rsplit("/", 1)[0], exclude=fp.short, storage=storage)
         if previous is None:
+            attempt = planner.uncommitted_attempt(fp)
+            if attempt is not None:
+                return (
+                    f"an earlier attempt of step {self.task.step} with this fingerprint left outputs at "
+                    f"{attempt} but never committed them (no manifest), so they are not used"
+                )
             return f"no earlier outputs of step {self.task.step}"
         reasons = explain(Fingerprint.from_json(previous["fingerprint"]), fp)
         origin = previous.get("produced_by", {})

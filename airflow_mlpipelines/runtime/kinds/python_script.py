@@ -63,9 +63,10 @@ class PythonScriptKind:
             job.io.attach(None)
         if result.returncode != 0:
             tail = "\n".join(result.stderr_tail)
+            stderr = f"; last lines of stderr:\n{tail}" if tail.strip() else "; it wrote nothing to stderr"
             raise ScriptFailedError(
                 f"step '{plan.step}': script {plan.task.script_name} exited with code {result.returncode}"
-                f"{signal_note(result.returncode)}; last lines of stderr:\n{tail}",
+                f"{signal_note(result.returncode)}{stderr}",
                 exit_code=result.returncode if result.returncode > 0 else 128 - result.returncode,
             )
         job.result = {"returncode": 0}
