@@ -50,7 +50,20 @@ class DefinitionError(MLPipelinesError):
         self.field = field
         self.hint = hint
         self.reason = message
+        self.others: list[DefinitionError] = []
+        """Further problems of the same definition (all of them are reported, not only the first)."""
         super().__init__(self._format())
+
+    def also(self, others: list[DefinitionError]) -> None:
+        """Report ``others`` too: each on its own lines after this one."""
+        self.others = list(others)
+        self.args = (self.__str__(),)
+
+    def __str__(self) -> str:
+        text = self._format()
+        for other in self.others:
+            text += "\n" + other._format()
+        return text
 
     def _format(self) -> str:
         where = []

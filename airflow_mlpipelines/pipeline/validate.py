@@ -45,9 +45,19 @@ def _check_unique_steps(steps: Sequence[StepSpec]) -> None:
     seen: dict[str, StepSpec] = {}
     for step in steps:
         check_name(step.name, what="step", location=step.location, step=step.name)
+        names: set[str] = set()
         for out in step.outputs:
             # An output name is a folder name under the step's output root: no '/' or '..'.
             check_name(out.name, what="output", location=step.location, step=step.name, field="outputs")
+            if out.name in names:
+                raise DefinitionError(
+                    f"output '{out.name}' is declared twice in this step",
+                    location=step.location,
+                    step=step.name,
+                    field="outputs",
+                    hint="give each output its own name",
+                )
+            names.add(out.name)
         if step.name in seen:
             first = seen[step.name]
             raise DefinitionError(

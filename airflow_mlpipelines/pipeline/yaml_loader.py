@@ -141,10 +141,30 @@ def read_yaml(path: str) -> Any:
         raise DefinitionError(
             f"invalid YAML: {exc.problem or exc}", location=SourceLocation(path, line)
         ) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     except OSError as exc:
         raise DefinitionError(
             f"cannot read definition: {exc.strerror}", location=SourceLocation(path)
         ) from None
+
+
+def _not_utf8(path: str) -> DefinitionError:
+    """Where the first byte that is not UTF-8 is (the decoder's own offset, in the whole file)."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        raw.decode("utf-8")
+        position = 0
+    except UnicodeDecodeError as exc:
+        position = exc.start
+    line = raw[:position].count(b"\n") + 1
+    column = position - (raw.rfind(b"\n", 0, position) + 1) + 1
+    return DefinitionError(
+        f"the definition is not valid UTF-8: byte 0x{raw[position]:02x} at line {line}, column {column}",
+        location=SourceLocation(path, line),
+        hint="save the file as UTF-8 (YAML definitions are read as UTF-8)",
+    )
 
 
 def _locate(data: Any, loc: tuple[Any, ...]) -> tuple[int | None, str | None]:
@@ -187,26 +207,21 @@ def _data_loc(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[tuple[Any
     return tuple(kept), tuple(kept) if site is None else site
 
 
-def _from_validation_error(path: str, data: Any, exc: ValidationError) -> DefinitionError:
-    errors = exc.errors()
-    where = [_data_loc(data, tuple(e["loc"]), e["type"] == "missing") for e in errors]
-    # Of one union's failures, a misspelt or missing key says more than "not a string".
-    index = next(
-        (
-            i
-            for i, e in enumerate(errors)
-            if where[i][1] == where[0][1] and e["type"] in ("extra_forbidden", "missing")
-        ),
-        0,
-    )
-    err = errors[index]
-    loc = where[index][0]
+_CLASS_NAMES = re.compile(r" or instance of \w+")
+
+
+def _user_terms(message: str) -> str:
+    """Pydantic's wording without our class names ("valid dictionary or instance of DatasetModel")."""
+    return _CLASS_NAMES.sub("", message)
+
+
+def _problem(path: str, data: Any, err: Any, loc: tuple[Any, ...]) -> DefinitionError:
+    """One schema problem as a :class:`DefinitionError` at its line, step and field."""
     line, step = _locate(data, loc)
     field = ".".join(str(p) for p in loc if not isinstance(p, int)) or None
     if loc and loc[0] == "steps" and len(loc) > 2:
         field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc[2:]).replace(".[", "[")
     hint = None
-    message = err["msg"]
     if err["type"] == "extra_forbidden":
         section = str(loc[0]) if len(loc) > 1 else ""
         nested = [_NESTED_SECTIONS[str(k)] for k in loc[:-1] if str(k) in _NESTED_SECTIONS]
@@ -216,11 +231,27 @@ def _from_validation_error(path: str, data: Any, exc: ValidationError) -> Defini
     elif err["type"] == "missing":
         message = f"missing required key '{loc[-1]}'"
     else:
-        message = f"{message} (got {err.get('input')!r})"
-    more = len({site for _, site in where}) - 1
-    if more:
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        message = f"{_user_terms(err['msg'])} (got {err.get('input')!r})"
     return DefinitionError(message, location=SourceLocation(path, line), step=step, field=field, hint=hint)
+
+
+def _from_validation_error(path: str, data: Any, exc: ValidationError) -> DefinitionError:
+    """Every schema problem of the file, one per place (the failures of one union's members count once);
+    the first is the error's own location, step and field."""
+    errors = exc.errors()
+    where = [_data_loc(data, tuple(e["loc"]), e["type"] == "missing") for e in errors]
+    # Of one place's failures (a union's members), a misspelt key says most (its hint names the right
+    # one), then a missing key, then anything else ("not a string").
+    rank = {"extra_forbidden": 0, "missing": 1}
+    chosen: dict[tuple[Any, ...], int] = {}
+    for i, e in enumerate(errors):
+        site = where[i][1]
+        if site not in chosen or rank.get(e["type"], 2) < rank.get(errors[chosen[site]]["type"], 2):
+            chosen[site] = i
+    problems = [_problem(path, data, errors[i], where[i][0]) for i in chosen.values()]
+    first, others = problems[0], problems[1:]
+    first.also(others)
+    return first
 
 
 def load_yaml_pipeline(path: str) -> PipelineSpec:

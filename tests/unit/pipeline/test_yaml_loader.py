@@ -591,11 +591,45 @@ class TestInvalidDefinitions:
         assert info.value.location is not None
         assert (info.value.location.file, info.value.location.line) == (str(path), None)
 
-    def test_first_problem_reported_and_others_counted(self, tmp_path: Path) -> None:
-        path = _write(tmp_path, "tags: a\nsteps: [{name: s, script: s.py, arguments: x}]\n")
-        with pytest.raises(DefinitionError, match=r"\(and 1 more problem\)$") as info:
+    def test_every_problem_is_reported(self, tmp_path: Path) -> None:
+        """Issue 16, item 2: all problems of a file, each with its line, step and field."""
+        path = _write(
+            tmp_path,
+            "tags: a\nsteps:\n  - {name: s, script: s.py, arguments: x}\n  - {name: t, scrpt: t.py}\n",
+        )
+        with pytest.raises(DefinitionError) as info:
             load_yaml_pipeline(str(path))
         assert (info.value.field, info.value.location.line) == ("tags", 1)
+        lines = str(info.value).splitlines()
+        assert lines[0].startswith(f"{path}:1, field 'tags': Input should be a valid list")
+        assert f"{path}:3, step 's', field 'arguments': Input should be a valid list (got 'x')" in lines
+        assert f"{path}:4, step 't', field 'scrpt': unknown key 'scrpt'" in lines
+        assert "  hint: did you mean 'script'?" in lines
+        assert "more problem" not in str(info.value)
+        assert [e.field for e in info.value.others][:2] == ["arguments", "scrpt"]
+
+    def test_no_internal_class_names(self, tmp_path: Path) -> None:
+        path = _write(tmp_path, "datasets:\n  raw: [1, 2]\nsteps: [{name: s, script: s.py}]\n")
+        with pytest.raises(DefinitionError) as info:
+            load_yaml_pipeline(str(path))
+        assert "Model" not in str(info.value)
+        assert "Input should be a valid dictionary (got [1, 2])" in str(info.value)
+
+    def test_a_file_that_is_not_utf8_names_the_line_of_the_bad_byte(self, tmp_path: Path) -> None:
+        path = tmp_path / "latin1.yaml"
+        path.write_bytes("name: p\nsteps:\n  - {name: s, script: caf\u00e9.py}\n".encode("latin-1"))
+        with pytest.raises(DefinitionError) as info:
+            load_yaml_pipeline(str(path))
+        assert info.value.location is not None
+        assert (info.value.location.file, info.value.location.line) == (str(path), 3)
+        assert "not valid UTF-8: byte 0xe9 at line 3, column 26" in str(info.value)
+        assert "UnicodeDecodeError" not in str(info.value)
+
+    def test_duplicate_output_names_in_a_step(self, tmp_path: Path) -> None:
+        path = _write(tmp_path, "steps:\n  - {name: s, script: s.py, outputs: [o, o]}\n")
+        with pytest.raises(DefinitionError, match="output 'o' is declared twice in this step") as info:
+            load_yaml_pipeline(str(path))
+        assert (info.value.step, info.value.field) == ("s", "outputs")
 
     def test_union_alternatives_count_as_one_problem(self, tmp_path: Path) -> None:
         path = _write(tmp_path, "steps: [{name: s, script: s.py, arguments: [[1, 2]]}]\n")
