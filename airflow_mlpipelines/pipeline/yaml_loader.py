@@ -6,6 +6,7 @@ registered as an Airflow DAG importer (AIP-85) without changes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
@@ -180,7 +181,9 @@ def _locate(data: Any, loc: tuple[Any, ...]) -> tuple[int | None, str | None]:
             node = node[key]
             line = getattr(node, "line", line)
             if loc[:1] == ("steps",) and i == 1 and isinstance(node, dict):
-                step = node.get("name")
+                name = node.get("name")
+                # A step without a usable name is named by its position, never by a repr.
+                step = name if isinstance(name, str) and name else f"#{key + 1}"
         else:
             break
     return line, step
@@ -215,6 +218,16 @@ def _user_terms(message: str) -> str:
     return _CLASS_NAMES.sub("", message)
 
 
+def _bad_reference(value: Any) -> bool:
+    """``{output: true}``, ``{input: [x]}``: a reference mapping whose name is not a name."""
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and next(iter(value)) in ("input", "output", "parameter")
+        and not isinstance(next(iter(value.values())), str)
+    )
+
+
 def _problem(path: str, data: Any, err: Any, loc: tuple[Any, ...]) -> DefinitionError:
     """One schema problem as a :class:`DefinitionError` at its line, step and field."""
     line, step = _locate(data, loc)
@@ -230,6 +243,12 @@ def _problem(path: str, data: Any, err: Any, loc: tuple[Any, ...]) -> Definition
         hint = did_you_mean(str(loc[-1]), KEYS_BY_SECTION.get(section, []))
     elif err["type"] == "missing":
         message = f"missing required key '{loc[-1]}'"
+    elif _bad_reference(err.get("input")):
+        ((kind, value),) = err["input"].items()
+        shown = json.dumps(value) if value is None or isinstance(value, bool | int | float) else repr(value)
+        message = (
+            f"{{{kind}: {shown}}} is not a reference: '{kind}' must be followed by the name of an {kind}"
+        )
     else:
         message = f"{_user_terms(err['msg'])} (got {err.get('input')!r})"
     return DefinitionError(message, location=SourceLocation(path, line), step=step, field=field, hint=hint)

@@ -647,7 +647,19 @@ class TestInvalidDefinitions:
         path = _write(tmp_path, "steps:\n  - name: a\n    script: a.py\n  - script: b.py\n")
         with pytest.raises(DefinitionError, match="missing required key 'name'") as info:
             load_yaml_pipeline(str(path))
-        assert (info.value.step, info.value.field, info.value.location.line) == (None, "name", 4)
+        # Named by its position (issue 16: never None, never a dict repr).
+        assert (info.value.step, info.value.field, info.value.location.line) == ("#2", "name", 4)
+
+    def test_a_reference_without_a_name_is_reported_as_such(self, tmp_path: Path) -> None:
+        path = _write(
+            tmp_path, "steps:\n  - {name: s, script: s.py, arguments: [{output: true}], outputs: [o]}\n"
+        )
+        with pytest.raises(DefinitionError) as info:
+            load_yaml_pipeline(str(path))
+        assert "{output: true} is not a reference: 'output' must be followed by the name of an output" in str(
+            info.value
+        )
+        assert (info.value.step, info.value.field) == ("s", "arguments[0]")
 
     def test_billion_laughs_is_cheap(self, tmp_path: Path) -> None:
         # Aliases are shared, not copied: this would be 10**9 strings if expanded.
