@@ -33,6 +33,7 @@ def _out(text: str) -> None:
 
 def _validate(paths: Sequence[str]) -> int:
     from airflow_mlpipelines.pipeline import load_definition
+    from airflow_mlpipelines.pipeline.sources import check_sources
 
     failed = 0
     for path in paths:
@@ -40,6 +41,8 @@ def _validate(paths: Sequence[str]) -> int:
             warnings.simplefilter("always")
             try:
                 specs = load_definition(path)
+                for spec in specs:
+                    check_sources(spec)
             except MLPipelinesError as exc:
                 failed += 1
                 _out(f"FAIL {exc}")

@@ -76,7 +76,8 @@ def write_factory(folder: Path, pipelines: int, steps: int) -> None:
     """YAML definitions in ``definitions/``, one stub each (the CLI's template) and ``.airflowignore``."""
     from airflow_mlpipelines.cli import STUB_TEMPLATE
 
-    (folder / "definitions").mkdir(parents=True)
+    (folder / "definitions" / "src").mkdir(parents=True)
+    (folder / "definitions" / "src" / "step.py").write_text("print('step')\n")  # loading checks it exists
     (folder / ".airflowignore").write_text("definitions/\n")
     for k in range(pipelines):
         lines = [

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlpipelines.dag_factory.render import render_pipeline
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesError, SourceLocation
 from airflow_mlpipelines.pipeline import load_definition
+from airflow_mlpipelines.pipeline.sources import check_sources
 from airflow_mlpipelines.pipeline.yaml_loader import YAML_SUFFIXES
 
 if TYPE_CHECKING:
@@ -46,7 +47,10 @@ def find_definition(stub_file: str) -> str:
 
 
 def _register(namespace: MutableMapping[str, Any], definition: str) -> list[DAG]:
-    dags = [render_pipeline(spec) for spec in load_definition(definition)]
+    specs = load_definition(definition)
+    for spec in specs:
+        check_sources(spec)  # a missing script fails here, as this file's import error, not at run time
+    dags = [render_pipeline(spec) for spec in specs]
     for dag in dags:
         namespace[f"dag_{dag.dag_id}"] = dag
     return dags

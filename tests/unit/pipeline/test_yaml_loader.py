@@ -668,3 +668,37 @@ class TestInvalidDefinitions:
         path = _write(tmp_path, "\n".join(lines) + "\nsteps: [{name: s, script: s.py}]\n")
         with pytest.raises(DefinitionError, match="unknown key 'a0'"):
             load_yaml_pipeline(str(path))
+
+
+class TestSourcesExist:
+    """Issue 16, item 2: a missing script or folder is an error when the definition is loaded into Airflow
+    (the stub's import) or validated, not a healthy-looking DAG that fails once triggered."""
+
+    def test_missing_script_and_folder_are_listed(self, tmp_path: Path) -> None:
+        from airflow_mlpipelines.dag_factory import load_pipeline
+
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "train.py").write_text("print(1)\n")
+        path = _write(
+            tmp_path,
+            "steps:\n"
+            "  - {name: a, script: trian.py, source_directory: src}\n"
+            "  - {name: b, script: b.py, source_directory: nowhere}\n",
+        )
+        with pytest.raises(DefinitionError) as info:
+            load_pipeline({}, str(tmp_path / "stub.py"), str(path))
+        assert (info.value.step, info.value.field, info.value.location.line) == ("a", "script", 2)
+        assert f"script 'trian.py' does not exist in {tmp_path / 'src'}" in str(info.value)
+        assert "hint: scripts there: train.py" in str(info.value)
+        (other,) = info.value.others
+        assert (other.step, other.field) == ("b", "source_directory")
+        assert f"source_directory {tmp_path / 'nowhere'} does not exist" in str(info.value)
+
+    def test_validate_reports_it_too(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        from airflow_mlpipelines.cli import main
+
+        path = _write(tmp_path, "steps:\n  - {name: a, script: a.py}\n")
+        assert main(["validate", str(path)]) == 1
+        assert "script 'a.py' does not exist" in capsys.readouterr().out
+        (tmp_path / "a.py").write_text("print(1)\n")
+        assert main(["validate", str(path)]) == 0
