@@ -107,15 +107,16 @@ def _dockerfile(path: str, outdir: str, base: str) -> int:
     return 0
 
 
-def _xcom_orphans(delete: bool, older_than: float) -> int:
-    from airflow_mlpipelines.xcom.cleanup import orphans
+def _xcom_orphans(delete: bool, older_than: float, root: str | None) -> int:
+    from airflow_mlpipelines.xcom import cleanup
 
-    for path in orphans(older_than_seconds=older_than):
-        if delete:
-            os.remove(path)
-            _out(f"deleted {path}")
-        else:
-            _out(path)
+    found = cleanup.orphans(root, older_than_seconds=older_than)
+    for orphan in found:
+        age = orphan.age_seconds / 3600
+        _out(f"{'deleted ' if delete else ''}{orphan.url}  {orphan.size} bytes, {age:.1f} h old")
+    if delete:
+        cleanup.delete(found)
+    _out(f"{len(found)} stored value(s) no XCom row references{'' if delete else ' (dry run: add --delete)'}")
     return 0
 
 
@@ -139,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_orphans = sub.add_parser("xcom-orphans", help="list stored DataFrame files no XCom row references")
     p_orphans.add_argument("--delete", action="store_true", help="delete them")
     p_orphans.add_argument("--older-than", type=float, default=3600.0, help="seconds (default 3600)")
+    p_orphans.add_argument("--root", default=None, help="where to look (default [mlpipelines] xcom_path)")
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":
@@ -148,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "dockerfile":
             return _dockerfile(args.definition, args.outdir, args.base)
         if args.command == "xcom-orphans":
-            return _xcom_orphans(args.delete, args.older_than)
+            return _xcom_orphans(args.delete, args.older_than, args.root)
         return _render(args.paths)
     except MLPipelinesError as exc:
         _out(f"error: {exc}")

@@ -204,3 +204,22 @@ def test_remote_inputs_are_fingerprinted_from_the_stores_tags(moto: MotoServer, 
     s3.put_object(Bucket=BUCKET, Key="ds/part1.csv", Body=b"a,b\n9,9\n")  # same size, other bytes
     assert remote_digest(loc) != first
     loc.fs.open = original  # type: ignore[method-assign]
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_orphaned_stored_values_on_object_storage(moto: MotoServer, aws_connection: str) -> None:
+    """Issue 16, item 4: the maintenance command lists and deletes orphans on S3 too (dry run first)."""
+    from airflow_mlpipelines.cli import main
+    from airflow_mlpipelines.xcom.cleanup import orphans
+
+    s3 = moto.client()
+    root = f"s3://{CONN}@{BUCKET}/xcom"
+    s3.put_object(Bucket=BUCKET, Key="xcom/d/finished/t/return_value-0-ab.parquet", Body=b"x" * 10)
+    assert orphans(root) == []  # just written: too young to be an orphan
+    (found,) = orphans(root, older_than_seconds=0)
+    assert found.url == f"{root}/d/finished/t/return_value-0-ab.parquet"
+    assert found.size == 10
+    assert main(["xcom-orphans", "--root", root, "--older-than", "0"]) == 0  # dry run
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="xcom/")["KeyCount"] == 1
+    assert main(["xcom-orphans", "--root", root, "--older-than", "0", "--delete"]) == 0
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="xcom/")["KeyCount"] == 0

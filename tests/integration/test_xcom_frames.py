@@ -91,10 +91,48 @@ def test_orphaned_frame_files_are_listed_and_deleted(
 
     from airflow_mlpipelines.xcom.cleanup import orphans
 
-    assert str(stray) not in orphans()  # too young: its XCom row may be on its way
-    found = orphans(older_than_seconds=0)
+    assert str(stray) not in [o.url for o in orphans()]  # too young: its XCom row may be on its way
+    found = [o.url for o in orphans(older_than_seconds=0)]
     assert str(stray) in found
     assert str(referenced[0]) not in found
     assert main(["xcom-orphans", "--delete", "--older-than", "0"]) == 0
     assert not stray.exists()
     assert referenced[0].exists()
+
+
+def test_frames_of_a_running_run_are_never_orphans(airflow_home: Path, airflow_db: Path) -> None:
+    """Issue 16, item 4: a task of a queued or running run may be about to record or read its file."""
+    import datetime
+
+    from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    from airflow_mlpipelines.paths import safe_segment
+    from airflow_mlpipelines.xcom.cleanup import orphans
+
+    dag_id, run_id = "orphans_running", "manual__2026-01-01T00:00:00+00:00"
+    with create_session() as session:
+        if session.get(DagModel, dag_id) is None:
+            session.add(DagModel(dag_id=dag_id, bundle_name="dags-folder"))
+        session.add(
+            DagRun(
+                dag_id=dag_id,
+                run_id=run_id,
+                run_type=DagRunType.MANUAL,
+                state=DagRunState.RUNNING,
+                run_after=datetime.datetime.now(datetime.UTC),
+                triggered_by=DagRunTriggeredByType.TEST,
+            )
+        )
+    xcom_root = airflow_home / "mlpipelines" / "xcom"
+    live = xcom_root / dag_id / safe_segment(run_id) / "t" / "return_value-0-cafe.arrow"
+    done = xcom_root / dag_id / "finished_run" / "t" / "return_value-0-cafe.arrow"
+    for path in (live, done):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    found = [o.url for o in orphans(older_than_seconds=0)]
+    assert str(done) in found
+    assert str(live) not in found
