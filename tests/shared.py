@@ -5,7 +5,9 @@ from __future__ import annotations
 EXAMPLE_DAG_IDS = ("seed004_yaml", "seed004_sdk", "fan_out_in", "parameterised", "plots_report")
 EPS_EXAMPLE_DAG_IDS = ("eps_hello", "eps_scatter", "eps_features")
 """The Execute Python Script examples (issue 5); they are in dags_examples/ too."""
-ALL_EXAMPLE_DAG_IDS = EXAMPLE_DAG_IDS + EPS_EXAMPLE_DAG_IDS
+MAINTENANCE_DAG_IDS = ("mlpipelines_maintenance",)
+"""Hand-written example DAGs for operators (issue 16: deleting stored XCom values no row references)."""
+ALL_EXAMPLE_DAG_IDS = EXAMPLE_DAG_IDS + EPS_EXAMPLE_DAG_IDS + MAINTENANCE_DAG_IDS
 
 BROKEN_YAML = """\
 name: broken

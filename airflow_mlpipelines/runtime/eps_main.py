@@ -260,9 +260,18 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         info = codec.write(frame, os.path.join(job["dataframe_output"], DATA_FILE), "parquet")
     except (eps_rules.ScriptResultError, codec.FrameError) as exc:
         _fail_contract(job, str(exc))
+    except OSError as exc:  # a full disk, a read-only datastore: say where, not a traceback
+        _fail_contract(
+            job, f"cannot write the output DataFrame to {job['dataframe_output']}: {exc.strerror or exc}"
+        )
     timings["write"] = time.perf_counter() - start
-    pngs = collect_pngs(os.getcwd(), job["visualizations_output"])
-    pngs += _save_open_figures(job["visualizations_output"], set(pngs))
+    try:
+        pngs = collect_pngs(os.getcwd(), job["visualizations_output"])
+        pngs += _save_open_figures(job["visualizations_output"], set(pngs))
+    except OSError as exc:
+        _fail_contract(
+            job, f"cannot write the visualisations to {job['visualizations_output']}: {exc.strerror or exc}"
+        )
     return {
         "rows": info.rows,
         "columns": [list(c) for c in info.columns],
