@@ -17,6 +17,7 @@ from airflow_mlpipelines.runtime.plan import REUSE_TASK_ID
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.pipeline.model import ParameterSpec, PipelineSpec
+    from airflow_mlpipelines.pipeline.step_task import StepTask
 
 START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 """Fixed, so re-parsing never moves it; ``catchup`` is off, so no backfill is created."""
@@ -48,6 +49,18 @@ def _doc(pipeline: PipelineSpec) -> str:
     return "\n".join(lines)
 
 
+def _task_arguments(task: StepTask) -> dict[str, Any]:
+    """Operator arguments the step sets for both of its tasks (unset ones keep Airflow's defaults)."""
+    arguments: dict[str, Any] = {}
+    if task.queue:
+        arguments["queue"] = task.queue
+    if task.retries is not None:
+        arguments["retries"] = task.retries
+    if task.retry_delay_seconds is not None:
+        arguments["retry_delay"] = datetime.timedelta(seconds=task.retry_delay_seconds)
+    return arguments
+
+
 def render_pipeline(pipeline: PipelineSpec) -> DAG:
     """Build the DAG: dag_id = pipeline name, Params from pipeline parameters, edges from data."""
     with DAG(
@@ -64,8 +77,9 @@ def render_pipeline(pipeline: PipelineSpec) -> DAG:
     ) as dag:
         groups: dict[str, TaskGroup] = {}
         for task in step_tasks(pipeline):
-            # A step's queue (a Celery queue, e.g. the workers that have a GPU) holds both its tasks.
-            queue: dict[str, Any] = {"queue": task.queue} if task.queue else {}
+            # A step's queue (a Celery queue, e.g. the workers that have a GPU) and its retries hold for
+            # both its tasks.
+            queue = _task_arguments(task)
             with TaskGroup(group_id=task.step, tooltip=f"{task.kind} {task.script_name}") as group:
                 reuse = ReuseSensor(
                     task_id=REUSE_TASK_ID,

@@ -167,6 +167,11 @@ class StepSpec:
     """Set exactly when ``kind`` is ``execute_python_script``."""
     queue: str | None = None
     """The Airflow queue (Celery queue) both of the step's tasks go to; None: the default queue."""
+    retries: int | None = None
+    """How often Airflow retries the step's tasks after a failure (a lost worker, a store that was down);
+    None: Airflow's ``[core] default_task_retries``."""
+    retry_delay_seconds: float | None = None
+    """The wait before a retry; None: Airflow's default (``[core] default_task_retry_delay``)."""
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ class StepTask:
     env_vars: tuple[tuple[str, str], ...] = ()
     eps: ExecutePythonScriptSpec | None = None
     queue: str | None = None
+    retries: int | None = None
+    retry_delay_seconds: float | None = None
     location: SourceLocation | None = None
 
     # -- derived views ----------------------------------------------------------------------------
@@ -165,6 +167,8 @@ class StepTask:
             env_vars=tuple(sorted(dict(data.get("env_vars", {})).items())),
             eps=None if data.get("eps") is None else ExecutePythonScriptSpec(**data["eps"]),
             queue=data.get("queue"),
+            retries=data.get("retries"),
+            retry_delay_seconds=data.get("retry_delay_seconds"),
             location=None if location is None else SourceLocation(str(location[0]), location[1]),
         )
 
@@ -243,6 +247,8 @@ def step_task(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, st
         env_vars=tuple(sorted((str(k), str(v)) for k, v in env.items())) if isinstance(env, dict) else (),
         eps=step.eps,
         queue=step.queue,
+        retries=step.retries,
+        retry_delay_seconds=step.retry_delay_seconds,
         location=step.location,
     )
 

@@ -6,6 +6,7 @@ registered as an Airflow DAG importer (AIP-85) without changes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -292,7 +293,7 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
     base = os.path.dirname(path)
     steps_data = data.get("steps", [])
     steps = [
-        _eps_step(path, base, step, steps_data[i])
+        _eps_step(path, base, model, step, steps_data[i])
         if isinstance(step, ExecutePythonScriptStepModel)
         else _step(path, base, model, step, getattr(steps_data[i], "line", None))
         for i, step in enumerate(model.steps)
@@ -372,7 +373,21 @@ def _warn_no_effect(step: StepModel, model: PipelineModel, path: str, line: int 
         )
 
 
-def _eps_step(path: str, base: str, step: ExecutePythonScriptStepModel, data: Any) -> StepSpec:
+def _retries(model: PipelineModel, step: StepModel | ExecutePythonScriptStepModel) -> dict[str, Any]:
+    """The step's ``retries`` and ``retry_delay_seconds``, each falling back to ``defaults``."""
+    return {
+        "retries": step.retries if step.retries is not None else model.defaults.retries,
+        "retry_delay_seconds": (
+            step.retry_delay_seconds
+            if step.retry_delay_seconds is not None
+            else model.defaults.retry_delay_seconds
+        ),
+    }
+
+
+def _eps_step(
+    path: str, base: str, model: PipelineModel, step: ExecutePythonScriptStepModel, data: Any
+) -> StepSpec:
     """An Execute Python Script step; an inline script's first line is the line after ``script: |``."""
     line = getattr(data, "line", None)
     script_line = None
@@ -380,7 +395,7 @@ def _eps_step(path: str, base: str, step: ExecutePythonScriptStepModel, data: An
         key_line = data.key_lines.get("script")
         if key_line is not None:
             script_line = key_line + 1 if "\n" in step.script else key_line
-    return eps.build_step(
+    spec = eps.build_step(
         name=step.name,
         base_dir=base,
         script=step.script,
@@ -399,6 +414,7 @@ def _eps_step(path: str, base: str, step: ExecutePythonScriptStepModel, data: An
         location=SourceLocation(path, line),
         script_line=script_line,
     )
+    return dataclasses.replace(spec, **_retries(model, step))
 
 
 def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int | None) -> StepSpec:
@@ -425,6 +441,7 @@ def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int
         hash_paths=tuple(step.hash_paths),
         version=step.version,
         queue=step.queue,
+        **_retries(model, step),
         location=location,
         environment_name=(
             inline_environment_name(step.name)

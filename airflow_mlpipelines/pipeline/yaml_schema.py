@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     Tag,
@@ -83,6 +84,8 @@ class StepModel(_Strict):
     version: str | None = None
     environment: str | EnvironmentModel | None = None
     queue: str | None = None
+    retries: NonNegativeInt | None = None
+    retry_delay_seconds: PositiveFloat | None = None
 
 
 class EpsOutputsModel(_Strict):
@@ -107,6 +110,8 @@ class ExecutePythonScriptStepModel(_Strict):
     run_after: list[str] = []
     version: str | None = None
     queue: str | None = None
+    retries: NonNegativeInt | None = None
+    retry_delay_seconds: PositiveFloat | None = None
     time_limit_seconds: PositiveFloat | None = None
     memory_limit_mb: PositiveInt | None = None
 
@@ -130,6 +135,8 @@ class DefaultsModel(_Strict):
 
     source_directory: str | None = None
     compute: str = LOCAL_COMPUTE
+    retries: NonNegativeInt | None = None
+    retry_delay_seconds: PositiveFloat | None = None
 
 
 class PipelineModel(_Strict):

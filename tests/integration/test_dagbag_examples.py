@@ -115,3 +115,51 @@ def test_execute_python_script_steps_render(examples_dags: Path) -> None:
     assert dag.get_task("count.reuse").upstream_task_ids == {"hello.run"}
     features = _dagbag(examples_dags).dags["eps_features"]
     assert features.get_task("rank_features.reuse").upstream_task_ids == {"load_diabetes.run"}
+
+
+RETRIES = """\
+name: retried
+defaults: {retries: 3, retry_delay_seconds: 20}
+steps:
+  - name: a
+    script: a.py
+    outputs: [x]
+  - name: b
+    script: b.py
+    inputs: [x]
+    retries: 0
+  - name: c
+    type: execute_python_script
+    script: "def azureml_main(df=None): return df,"
+    retry_delay_seconds: 2.5
+    outputs: {dataframe: y}
+"""
+
+
+def test_step_retries_hold_for_both_tasks_and_fall_back_to_defaults(tmp_path: Path) -> None:
+    import datetime
+
+    from airflow_mlpipelines.dag_factory.render import render_pipeline
+    from airflow_mlpipelines.pipeline import load_yaml_pipeline
+
+    (tmp_path / "a.py").write_text("")
+    (tmp_path / "b.py").write_text("")
+    (tmp_path / "def.yaml").write_text(RETRIES)
+    dag = render_pipeline(load_yaml_pipeline(str(tmp_path / "def.yaml")))
+    for task in ("reuse", "run"):
+        a, b, c = (dag.get_task(f"{s}.{task}") for s in "abc")
+        assert (a.retries, a.retry_delay) == (3, datetime.timedelta(seconds=20))
+        assert (b.retries, b.retry_delay) == (0, datetime.timedelta(seconds=20))
+        assert (c.retries, c.retry_delay) == (3, datetime.timedelta(seconds=2.5))
+
+
+def test_unset_retries_keep_airflows_defaults(tmp_path: Path) -> None:
+    from airflow.configuration import conf
+
+    from airflow_mlpipelines.dag_factory.render import render_pipeline
+    from airflow_mlpipelines.pipeline import load_yaml_pipeline
+
+    (tmp_path / "a.py").write_text("")
+    (tmp_path / "def.yaml").write_text("name: plain\nsteps:\n  - {name: a, script: a.py}\n")
+    task = render_pipeline(load_yaml_pipeline(str(tmp_path / "def.yaml"))).get_task("a.run")
+    assert task.retries == conf.getint("core", "default_task_retries")
