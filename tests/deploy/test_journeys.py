@@ -15,6 +15,8 @@ from urllib.parse import quote
 import pytest
 
 from airflow_mlpipelines.cli import STUB_TEMPLATE
+from tests.deploy.faults import StoreCut
+from tests.deploy.servers import LOOPBACK
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,6 +36,10 @@ S3_ENV = {
     "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "1",
     "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "1",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+    # A scheduler killed mid-run: the restarted one adopts the dead one's tasks once its heartbeat is
+    # 10 s old (it looks at start-up and every 15 s).
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "10",
+    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
     # A connection to a store that does not answer (a closed port), for the bad-configuration check.
     "AIRFLOW_CONN_MLP_S3_DOWN": json.dumps(
         {
@@ -103,6 +109,31 @@ import os, sys
 names = sorted(os.listdir(sys.argv[1]))
 open(os.path.join(sys.argv[2], "seen.txt"), "w").write(",".join(names))
 """
+BIG = """\
+import os, sys
+out = sys.argv[1]
+for i in range(int(sys.argv[2])):
+    with open(os.path.join(out, f"chunk{i:02d}.bin"), "wb") as fh:
+        fh.write(os.urandom(1 << 20))
+"""
+STORE_CUT = """\
+name: store_cut
+datastores:
+  flaky: {url: "s3://mlp_s3_flaky@mlp-deploy/flaky"}
+steps:
+  - name: big
+    script: big.py
+    source_directory: src/slow
+    arguments: [{output: chunks}, "24"]
+    outputs: [{name: chunks, datastore: flaky}]
+    retries: 1
+    retry_delay_seconds: 20
+  - name: after
+    script: after.py
+    source_directory: src/slow
+    arguments: [{input: chunks}, {output: checked}]
+    outputs: [checked]
+"""
 BAD = """\
 name: {name}
 datastores:
@@ -122,10 +153,13 @@ def _dags(root: Path) -> Path:
     (dags / "definitions" / "src" / "slow").mkdir()
     (dags / "definitions" / "src" / "slow" / "slow.py").write_text(SLOW_SCRIPT)
     (dags / "definitions" / "src" / "slow" / "after.py").write_text(AFTER_SCRIPT)
+    (dags / "definitions" / "src" / "slow" / "big.py").write_text(BIG)
     definitions = {
         "frames_across": FRAMES,
         "dedupe_across": SLOW.format(name="dedupe_across", seconds=12),
         "kill_worker": SLOW.format(name="kill_worker", seconds=25),
+        "kill_scheduler": SLOW.format(name="kill_scheduler", seconds=20),
+        "store_cut": STORE_CUT,
         "bad_bucket": BAD.format(name="bad_bucket", url=f"s3://{CONN}@no-such-bucket/x"),
         "bad_connection": BAD.format(name="bad_connection", url="s3://no_such_conn@mlp-deploy/x"),
         "store_down": BAD.format(name="store_down", url="s3://mlp_s3_down@mlp-deploy/x"),
@@ -141,14 +175,32 @@ def deployment(
     tmp_path_factory: pytest.TempPathFactory, distributed_airflow_factory: DeploymentFactory
 ) -> Iterator[DistributedAirflow]:
     dags = _dags(tmp_path_factory.mktemp("journeys"))
-    airflow = distributed_airflow_factory(dags, extra_env=S3_ENV)
+    # The flaky connection reaches the same moto through a proxy the store-cut test can cut.
+    holder: dict[str, DistributedAirflow] = {}
+    cut = StoreCut(lambda: (LOOPBACK, holder["airflow"].moto.port))
+    cut.start()
+    flaky = {
+        "conn_type": "aws",
+        "login": "mlp-test-key",
+        "password": "any",
+        "extra": {
+            "endpoint_url": cut.endpoint_url,
+            "region_name": "us-east-1",
+            "config_kwargs": {"retries": {"max_attempts": 2}, "connect_timeout": 2, "read_timeout": 10},
+        },
+    }
+    env = {**S3_ENV, "AIRFLOW_CONN_MLP_S3_FLAKY": json.dumps(flaky)}
+    airflow = distributed_airflow_factory(dags, extra_env=env)
+    holder["airflow"] = airflow
+    airflow.store_cut = cut  # type: ignore[attr-defined]
     dag_ids = ["seed004_yaml", "plots_report", "frames_across", "dedupe_across", "kill_worker", "bad_bucket"]
-    dag_ids += ["bad_connection", "store_down"]
+    dag_ids += ["bad_connection", "store_down", "kill_scheduler", "store_cut"]
     airflow.wait_for_dags(dag_ids, timeout=180)
     for dag_id in dag_ids:
         airflow.unpause(dag_id)
     yield airflow
     distributed_airflow_factory.release(airflow)
+    cut.close()
 
 
 def _ran(airflow: DistributedAirflow, dag_id: str, run_id: str) -> set[str]:
@@ -338,3 +390,86 @@ def test_step_pages_show_outputs_read_from_object_storage(
         assert "petal_length_mean" in text
         assert f"s3://{CONN}@{BUCKET}/" in text
         _keep(browser.screenshot(tmp_path / "ui-step-page-s3.png"))
+
+
+def _manifest_files(
+    airflow: DistributedAirflow, dag_id: str, run_id: str, step: str, output: str
+) -> set[str]:
+    plan = _plan(airflow, dag_id, run_id, step)
+    key = plan["manifest"].split(f"@{BUCKET}/", 1)[1] + "/manifest.json"
+    manifest = json.loads(airflow.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    return {f["path"] for f in manifest["outputs"][output]["files"]}
+
+
+def test_a_killed_scheduler_restarts_and_the_run_completes_with_no_step_run_twice(
+    deployment: DistributedAirflow,
+) -> None:
+    run_id = deployment.trigger("kill_scheduler").json()["dag_run_id"]
+    deployment.poll(
+        "slow.run running",
+        lambda: deployment.task_instances("kill_scheduler", run_id).get("slow.run") == "running",
+        timeout=120,
+    )
+    time.sleep(3)
+    scheduler = deployment.component("scheduler")
+    scheduler.kill()  # kill -9 of the scheduler's whole process tree, mid-step
+    deployment.poll("the scheduler gone", lambda: not scheduler.alive(), timeout=30)
+    # The step goes on without a scheduler; once the dead scheduler's heartbeat is older than the health
+    # threshold, the new one adopts its tasks from Celery instead of resetting them.
+    time.sleep(12)
+    assert deployment.task_instances("kill_scheduler", run_id).get("slow.run") in {"running", "success"}
+    try:
+        scheduler.start()
+        deployment.poll("a healthy scheduler again", lambda: deployment.healthy(("scheduler",)), timeout=120)
+        run = deployment.wait_for_run("kill_scheduler", run_id, timeout=300)
+    finally:
+        if not scheduler.alive():
+            scheduler.start()
+    assert run["state"] == "success", deployment.task_instances("kill_scheduler", run_id)
+    for task_id in ("slow.run", "after.run"):
+        ti = deployment.task_instance("kill_scheduler", run_id, task_id)
+        assert (ti["state"], ti["try_number"]) == ("success", 1), ti  # each step executed exactly once
+    files = _manifest_files(deployment, "kill_scheduler", run_id, "slow", "result")
+    assert files == {f"part{i}.txt" for i in range(20)} | {"done.txt"}
+    seen = _s3_text(
+        deployment, _plan(deployment, "kill_scheduler", run_id, "after")["outputs"]["checked"] + "/seen.txt"
+    )
+    assert set(seen.split(",")) == files
+
+
+def test_the_store_stopped_mid_upload_fails_the_step_clearly_and_the_retry_commits(
+    deployment: DistributedAirflow,
+) -> None:
+    cut: StoreCut = deployment.store_cut  # type: ignore[attr-defined]
+    run_id = deployment.trigger("store_cut").json()["dag_run_id"]
+    deployment.poll(
+        "big.run running",
+        lambda: deployment.task_instances("store_cut", run_id).get("big.run") == "running",
+        timeout=120,
+    )
+    cut.cut_after(6 << 20)  # of the 24 MiB the step uploads
+    try:
+        deployment.poll(
+            "big.run failed once",
+            lambda: deployment.task_instances("store_cut", run_id).get("big.run") == "up_for_retry",
+            timeout=180,
+        )
+        assert cut.cut_happened.is_set()
+        log = deployment.task_log("store_cut", run_id, "big.run", try_number=1)
+        assert "cannot upload to s3://mlp_s3_flaky@mlp-deploy/flaky/" in log, log[-3000:]
+        # Nothing of the partial output was committed.
+        assert [
+            k for k in deployment.s3_keys("datastore/_manifests/store_cut/") if k.endswith("manifest.json")
+        ] == []
+        assert deployment.s3_keys("flaky/")  # some chunks did reach the store before it stopped
+    finally:
+        cut.restore()
+    run = deployment.wait_for_run("store_cut", run_id, timeout=300)
+    assert run["state"] == "success", deployment.task_instances("store_cut", run_id)
+    assert deployment.task_instance("store_cut", run_id, "big.run")["try_number"] == 2
+    files = _manifest_files(deployment, "store_cut", run_id, "big", "chunks")
+    assert files == {f"chunk{i:02d}.bin" for i in range(24)}
+    seen = _s3_text(
+        deployment, _plan(deployment, "store_cut", run_id, "after")["outputs"]["checked"] + "/seen.txt"
+    )
+    assert set(seen.split(",")) == files  # the consumer read the retry's complete output
