@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 
 class MLPipelinesError(Exception):
@@ -77,6 +78,48 @@ class DefinitionError(MLPipelinesError):
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
+
+
+class Problems:
+    """Collects the :class:`DefinitionError` of each independent check, so a definition with several
+    mistakes is reported with all of them at once (one fix-and-retry round, not one per mistake).
+
+    ``with problems.each(): ...`` records the error a block raises and lets the caller go on with the next
+    item; :meth:`raise_if_any` raises the first, carrying the others, sorted by file and line.
+    """
+
+    def __init__(self) -> None:
+        self.found: list[DefinitionError] = []
+
+    @contextlib.contextmanager
+    def each(self) -> Iterator[None]:
+        """Record a :class:`DefinitionError` raised in the block (with any it carries) and go on."""
+        try:
+            yield
+        except DefinitionError as exc:
+            for error in (exc, *exc.others):
+                if error._format() not in {e._format() for e in self.found}:
+                    self.found.append(error)
+            exc.others = []
+
+    def __bool__(self) -> bool:
+        return bool(self.found)
+
+    def raise_if_any(self) -> None:
+        """Raise the first problem (by file and line) with all the others, if there is any."""
+        if not self.found:
+            return
+        ordered = sorted(
+            self.found,
+            key=lambda e: (
+                e.location is None,
+                "" if e.location is None else e.location.file,
+                0 if e.location is None or e.location.line is None else e.location.line,
+            ),
+        )
+        first = ordered[0]
+        first.also(ordered[1:])
+        raise first
 
 
 class StepExecutionError(MLPipelinesError):

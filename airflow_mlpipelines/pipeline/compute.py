@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from airflow_mlpipelines.exceptions import DefinitionError, did_you_mean
+from airflow_mlpipelines.exceptions import DefinitionError, Problems, did_you_mean
 from airflow_mlpipelines.pipeline.model import LOCAL_COMPUTE
 
 if TYPE_CHECKING:
@@ -141,32 +141,45 @@ def check_compute(
     environments: Sequence[EnvironmentSpec],
 ) -> None:
     """Every step names a declared target and environment; containers have an image; local has no GPU."""
+    problems = Problems()
     seen: set[str] = set()
     for target in targets:
-        _check_target(target, seen)
+        with problems.each():
+            _check_target(target, seen)
     env_names = [e.name for e in environments]
     for step in steps:
-        target = find_target(targets, step.compute.name, step=step)
-        env_name = step.environment_name
-        if env_name is not None and env_name not in env_names:
-            raise DefinitionError(
-                f"unknown environment '{env_name}'",
-                location=step.location,
-                step=step.name,
-                field="environment",
-                hint=did_you_mean(env_name, env_names)
-                or f"declared environments: {', '.join(env_names) or 'none'}",
-            )
-        env = next((e for e in environments if e.name == env_name), None)
-        if target.kind != "local" and not ((env and env.image) or target.image):
-            raise DefinitionError(
-                f"step runs on {target.kind} target '{target.name}' but neither the target nor the "
-                "step's environment names an image",
-                location=step.location,
-                step=step.name,
-                field="environment",
-                hint=f"set image on compute target '{target.name}' or on the step's environment",
-            )
+        with problems.each():
+            _check_step_compute(step, targets, environments, env_names)
+    problems.raise_if_any()
+
+
+def _check_step_compute(
+    step: StepSpec,
+    targets: Sequence[ComputeTargetSpec],
+    environments: Sequence[EnvironmentSpec],
+    env_names: list[str],
+) -> None:
+    target = find_target(targets, step.compute.name, step=step)
+    env_name = step.environment_name
+    if env_name is not None and env_name not in env_names:
+        raise DefinitionError(
+            f"unknown environment '{env_name}'",
+            location=step.location,
+            step=step.name,
+            field="environment",
+            hint=did_you_mean(env_name, env_names)
+            or f"declared environments: {', '.join(env_names) or 'none'}",
+        )
+    env = next((e for e in environments if e.name == env_name), None)
+    if target.kind != "local" and not ((env and env.image) or target.image):
+        raise DefinitionError(
+            f"step runs on {target.kind} target '{target.name}' but neither the target nor the "
+            "step's environment names an image",
+            location=step.location,
+            step=step.name,
+            field="environment",
+            hint=f"set image on compute target '{target.name}' or on the step's environment",
+        )
 
 
 def _check_target(target: ComputeTargetSpec, seen: set[str]) -> None:

@@ -11,7 +11,7 @@ import ast
 import os
 from typing import TYPE_CHECKING, Final
 
-from airflow_mlpipelines.exceptions import DefinitionError, SourceLocation, did_you_mean
+from airflow_mlpipelines.exceptions import DefinitionError, Problems, SourceLocation, did_you_mean
 from airflow_mlpipelines.pipeline.model import (
     DEFAULT_DATASTORE,
     ExecutePythonScriptSpec,
@@ -165,25 +165,31 @@ def check_ports(steps: Sequence[StepSpec], dataset_names: Sequence[str]) -> None
     """Every connected DataFrame port names a dataset or another step's output (field = the port)."""
     produced = {o.name: s.name for s in steps for o in s.outputs}
     known = [*produced, *dataset_names]
+    problems = Problems()
     for step in steps:
         if step.eps is None:
             continue
         for port, name in step.eps.ports.items():
             if name is None:
                 continue
-            if produced.get(name) == step.name:
-                raise DefinitionError(
-                    f"{port} is connected to this step's own output '{name}'",
-                    location=step.location,
-                    step=step.name,
-                    field=port,
-                )
-            if name not in known:
-                raise DefinitionError(
-                    f"{port} is connected to '{name}', which is neither a dataset nor another step's output",
-                    location=step.location,
-                    step=step.name,
-                    field=port,
-                    hint=did_you_mean(name, known)
-                    or "declare it under datasets, or as another step's output",
-                )
+            with problems.each():
+                _check_port(step, port, name, produced, known)
+    problems.raise_if_any()
+
+
+def _check_port(step: StepSpec, port: str, name: str, produced: dict[str, str], known: list[str]) -> None:
+    if produced.get(name) == step.name:
+        raise DefinitionError(
+            f"{port} is connected to this step's own output '{name}'",
+            location=step.location,
+            step=step.name,
+            field=port,
+        )
+    if name not in known:
+        raise DefinitionError(
+            f"{port} is connected to '{name}', which is neither a dataset nor another step's output",
+            location=step.location,
+            step=step.name,
+            field=port,
+            hint=did_you_mean(name, known) or "declare it under datasets, or as another step's output",
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from airflow_mlpipelines.exceptions import DefinitionError, SourceLocation, did_you_mean
+from airflow_mlpipelines.exceptions import DefinitionError, Problems, SourceLocation, did_you_mean
 from airflow_mlpipelines.pipeline.compute import check_compute
 from airflow_mlpipelines.pipeline.eps import check_ports
 from airflow_mlpipelines.pipeline.graph import topological_order, upstream_map
@@ -41,89 +41,105 @@ def check_name(
         )
 
 
-def _check_unique_steps(steps: Sequence[StepSpec]) -> None:
+def _check_unique_steps(steps: Sequence[StepSpec], problems: Problems) -> None:
     seen: dict[str, StepSpec] = {}
     for step in steps:
-        check_name(step.name, what="step", location=step.location, step=step.name)
+        with problems.each():
+            check_name(step.name, what="step", location=step.location, step=step.name)
         names: set[str] = set()
         for out in step.outputs:
-            # An output name is a folder name under the step's output root: no '/' or '..'.
-            check_name(out.name, what="output", location=step.location, step=step.name, field="outputs")
-            if out.name in names:
+            with problems.each():
+                # An output name is a folder name under the step's output root: no '/' or '..'.
+                check_name(out.name, what="output", location=step.location, step=step.name, field="outputs")
+                if out.name in names:
+                    raise DefinitionError(
+                        f"output '{out.name}' is declared twice in this step",
+                        location=step.location,
+                        step=step.name,
+                        field="outputs",
+                        hint="give each output its own name",
+                    )
+            names.add(out.name)
+        with problems.each():
+            if step.name in seen:
+                first = seen[step.name]
                 raise DefinitionError(
-                    f"output '{out.name}' is declared twice in this step",
+                    f"duplicate step name '{step.name}' (first defined at {first.location or 'unknown'})",
                     location=step.location,
                     step=step.name,
-                    field="outputs",
-                    hint="give each output its own name",
+                    field="name",
+                    hint="every step needs a unique name",
                 )
-            names.add(out.name)
-        if step.name in seen:
-            first = seen[step.name]
-            raise DefinitionError(
-                f"duplicate step name '{step.name}' (first defined at {first.location or 'unknown'})",
-                location=step.location,
-                step=step.name,
-                field="name",
-                hint="every step needs a unique name",
-            )
-        seen[step.name] = step
+            seen[step.name] = step
 
 
-def _check_refs(step: StepSpec, parameters: Sequence[ParameterSpec]) -> None:
+def _check_refs(step: StepSpec, parameters: Sequence[ParameterSpec], problems: Problems) -> None:
     params = [p.name for p in parameters]
     outputs = [o.name for o in step.outputs]
     for i, arg in enumerate(step.arguments):
         for ref in arg.refs:
             pool = {"input": list(step.inputs), "output": outputs, "parameter": params}[ref.kind]
             if ref.name not in pool:
-                raise DefinitionError(
-                    f"argument {i} refers to unknown {ref.kind} '{ref.name}'",
-                    location=step.location,
-                    step=step.name,
-                    field=f"arguments[{i}]",
-                    hint=did_you_mean(ref.name, pool) or f"known {ref.kind}s: {', '.join(pool) or 'none'}",
+                problems.found.append(
+                    DefinitionError(
+                        f"argument {i} refers to unknown {ref.kind} '{ref.name}'",
+                        location=step.location,
+                        step=step.name,
+                        field=f"arguments[{i}]",
+                        hint=did_you_mean(ref.name, pool)
+                        or f"known {ref.kind}s: {', '.join(pool) or 'none'}",
+                    )
                 )
 
 
 def _check_datastores(
-    steps: Sequence[StepSpec], datasets: Sequence[DatasetSpec], datastores: Sequence[DatastoreSpec]
+    steps: Sequence[StepSpec],
+    datasets: Sequence[DatasetSpec],
+    datastores: Sequence[DatastoreSpec],
+    problems: Problems,
 ) -> None:
     known = [DEFAULT_DATASTORE, *(d.name for d in datastores)]
     for ds in datasets:
-        if len(ds.paths) != 1:
-            raise DefinitionError(
-                f"dataset '{ds.name}' has {len(ds.paths)} paths; one file or folder per dataset is supported",
-                location=ds.location,
-                field="path",
-                hint="point the dataset at the folder that holds the files",
-            )
-        if ds.datastore not in known:
-            raise DefinitionError(
-                f"dataset '{ds.name}' uses unknown datastore '{ds.datastore}'",
-                location=ds.location,
-                field="datastore",
-                hint=did_you_mean(ds.datastore, known),
-            )
+        with problems.each():
+            if len(ds.paths) != 1:
+                raise DefinitionError(
+                    f"dataset '{ds.name}' has {len(ds.paths)} paths; one file or folder per dataset is "
+                    "supported",
+                    location=ds.location,
+                    field="path",
+                    hint="point the dataset at the folder that holds the files",
+                )
+            if ds.datastore not in known:
+                raise DefinitionError(
+                    f"dataset '{ds.name}' uses unknown datastore '{ds.datastore}'",
+                    location=ds.location,
+                    field="datastore",
+                    hint=did_you_mean(ds.datastore, known),
+                )
     for step in steps:
         for out in step.outputs:
             if out.datastore not in known:
-                raise DefinitionError(
-                    f"output '{out.name}' uses unknown datastore '{out.datastore}'",
-                    location=step.location,
-                    step=step.name,
-                    field="outputs",
-                    hint=did_you_mean(out.datastore, known),
+                problems.found.append(
+                    DefinitionError(
+                        f"output '{out.name}' uses unknown datastore '{out.datastore}'",
+                        location=step.location,
+                        step=step.name,
+                        field="outputs",
+                        hint=did_you_mean(out.datastore, known),
+                    )
                 )
 
 
-def _check_parameters(parameters: Sequence[ParameterSpec], source: SourceLocation | None) -> None:
+def _check_parameters(
+    parameters: Sequence[ParameterSpec], source: SourceLocation | None, problems: Problems
+) -> None:
     seen: set[str] = set()
     for p in parameters:
-        check_name(p.name, what="parameter", location=source)
-        if p.name in seen:
-            raise DefinitionError(f"duplicate parameter '{p.name}'", location=source, field="parameters")
-        seen.add(p.name)
+        with problems.each():
+            check_name(p.name, what="parameter", location=source)
+            if p.name in seen:
+                raise DefinitionError(f"duplicate parameter '{p.name}'", location=source, field="parameters")
+            seen.add(p.name)
 
 
 def build_pipeline(
@@ -140,27 +156,43 @@ def build_pipeline(
     compute_targets: Sequence[ComputeTargetSpec] = (),
     environments: Sequence[EnvironmentSpec] = (),
 ) -> PipelineSpec:
-    """Validate a set of steps as one pipeline and return it with steps in execution order."""
-    check_name(name, what="pipeline", location=source)
+    """Validate a set of steps as one pipeline and return it with steps in execution order.
+
+    Every independent problem is reported (sorted by line), not only the first: the order of the steps
+    is only computed once the steps' references are sound.
+    """
+    problems = Problems()
+    with problems.each():
+        check_name(name, what="pipeline", location=source)
     if not steps:
-        raise DefinitionError("a pipeline needs at least one step", location=source, field="steps")
-    _check_unique_steps(steps)
-    _check_parameters(parameters, source)
+        problems.found.append(
+            DefinitionError("a pipeline needs at least one step", location=source, field="steps")
+        )
+        problems.raise_if_any()
+    _check_unique_steps(steps, problems)
+    _check_parameters(parameters, source, problems)
     dataset_names = [d.name for d in datasets]
     for step in steps:
         clash = set(dataset_names) & {o.name for o in step.outputs}
         if clash:
-            raise DefinitionError(
-                f"output '{sorted(clash)[0]}' has the same name as a dataset",
-                location=step.location,
-                step=step.name,
-                field="outputs",
+            problems.found.append(
+                DefinitionError(
+                    f"output '{sorted(clash)[0]}' has the same name as a dataset",
+                    location=step.location,
+                    step=step.name,
+                    field="outputs",
+                )
             )
-        _check_refs(step, parameters)
-    _check_datastores(steps, datasets, datastores)
-    check_compute(steps, compute_targets, environments)
-    check_ports(steps, dataset_names)
-    upstream = upstream_map(steps, dataset_names)
+        _check_refs(step, parameters, problems)
+    _check_datastores(steps, datasets, datastores, problems)
+    with problems.each():
+        check_compute(steps, compute_targets, environments)
+    with problems.each():
+        check_ports(steps, dataset_names)
+    upstream: dict[str, tuple[str, ...]] = {}
+    with problems.each():
+        upstream = upstream_map(steps, dataset_names)
+    problems.raise_if_any()
     ordered = topological_order(steps, upstream)
     return PipelineSpec(
         name=name,

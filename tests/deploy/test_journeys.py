@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from airflow_mlpipelines.cli import STUB_TEMPLATE
+from tests.deploy import load
 from tests.deploy.faults import StoreCut
 from tests.deploy.servers import LOOPBACK
 
@@ -164,6 +165,7 @@ def _dags(root: Path) -> Path:
         "bad_connection": BAD.format(name="bad_connection", url="s3://no_such_conn@mlp-deploy/x"),
         "store_down": BAD.format(name="store_down", url="s3://mlp_s3_down@mlp-deploy/x"),
     }
+    load.write_dags(dags)
     for name, text in definitions.items():
         (dags / "definitions" / f"{name}.yaml").write_text(text)
         (dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"definitions/{name}.yaml"))
@@ -194,7 +196,7 @@ def deployment(
     holder["airflow"] = airflow
     airflow.store_cut = cut  # type: ignore[attr-defined]
     dag_ids = ["seed004_yaml", "plots_report", "frames_across", "dedupe_across", "kill_worker", "bad_bucket"]
-    dag_ids += ["bad_connection", "store_down", "kill_scheduler", "store_cut"]
+    dag_ids += ["bad_connection", "store_down", "kill_scheduler", "store_cut", load.PIPELINE]
     airflow.wait_for_dags(dag_ids, timeout=180)
     for dag_id in dag_ids:
         airflow.unpause(dag_id)
@@ -473,3 +475,16 @@ def test_the_store_stopped_mid_upload_fails_the_step_clearly_and_the_retry_commi
         deployment, _plan(deployment, "store_cut", run_id, "after")["outputs"]["checked"] + "/seen.txt"
     )
     assert set(seen.split(",")) == files  # the consumer read the retry's complete output
+
+
+def test_a_burst_of_runs_computes_each_fingerprint_once_and_leaves_no_lease(
+    deployment: DistributedAirflow,
+) -> None:
+    """Issue 16's load test at CI size (``benchmarks/load.py`` runs the full 50 and measures)."""
+    seeds = [i % 3 for i in range(9)]
+    result = load.burst(deployment, load.PIPELINE, seeds, timeout=900)
+    assert result.states == ["success"] * len(seeds)
+    assert load.executions(deployment, result) == {(s, seed): 1 for s in load.STEPS for seed in set(seeds)}
+    texts = load.results(deployment, result, BUCKET)
+    assert texts == {r: load.expected_result(s) for r, s in zip(result.run_ids, result.seeds, strict=True)}
+    assert load.open_leases(deployment, BUCKET, f"datastore/_manifests/{load.PIPELINE}/") == []

@@ -608,6 +608,42 @@ class TestInvalidDefinitions:
         assert "more problem" not in str(info.value)
         assert [e.field for e in info.value.others][:2] == ["arguments", "scrpt"]
 
+    def test_every_cross_field_problem_is_reported(self, tmp_path: Path) -> None:
+        """Issue 16, item 2: problems between fields (references, datastores, compute) are all listed too,
+        in line order, each naming its step and field."""
+        path = _write(
+            tmp_path,
+            "parameters: {rate: 1}\n"
+            "steps:\n"
+            "  - {name: a, script: a.py, inputs: [nowhere], outputs: [x]}\n"
+            "  - {name: b, script: b.py, arguments: [{parameter: rat}], inputs: [x]}\n"
+            "  - {name: c, script: c.py, outputs: [{name: y, datastore: nostore}]}\n"
+            "  - {name: d, script: d.py, run_after: [zz], compute: gpu}\n"
+            "  - name: e\n"
+            "    type: execute_python_script\n"
+            "    script: 'def azureml_main(df): return df,'\n"
+            "    dataframe1: missing\n",
+        )
+        with pytest.raises(DefinitionError) as info:
+            load_yaml_pipeline(str(path))
+        problems = [info.value, *info.value.others]
+        where = [(e.location.line if e.location else None, e.step, e.field) for e in problems]
+        assert where == [
+            (3, "a", "inputs"),
+            (4, "b", "arguments[0]"),
+            (5, "c", "outputs"),
+            (6, "d", "compute"),
+            (6, "d", "run_after"),
+            (7, "e", "dataframe1"),
+        ]
+        text = str(info.value)
+        assert "input 'nowhere' is not produced by any step" in text
+        assert "unknown parameter 'rat'" in text and "did you mean 'rate'?" in text
+        assert "unknown datastore 'nostore'" in text
+        assert "run_after names unknown step 'zz'" in text
+        assert "dataframe1 is connected to 'missing'" in text
+        assert text.count("\n") >= len(problems) - 1 and "more problem" not in text
+
     def test_no_internal_class_names(self, tmp_path: Path) -> None:
         path = _write(tmp_path, "datasets:\n  raw: [1, 2]\nsteps: [{name: s, script: s.py}]\n")
         with pytest.raises(DefinitionError) as info:
