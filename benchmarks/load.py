@@ -37,6 +37,8 @@ S3_ENV = {
 
 
 def _row(name: str, result: load.Burst, latency: list[float]) -> tuple[float, float, float]:
+    if len(latency) < 2:
+        raise SystemExit(f"{name}: {len(latency)} task latencies measured; runs {result.run_ids[:3]}...")
     p50, p95 = load.percentile(latency, 50), load.percentile(latency, 95)
     ok = sum(1 for s in result.states if s == "success")
     print(

@@ -157,7 +157,8 @@ class ExecutePythonScriptOperator(StepOperator):
             value = getattr(self, port)
             if is_frame(value):
                 path = os.path.join(work, f"{port}.arrow")
-                staged[port] = StagedFrame(path, codec.write(value, path, "arrow").digest)
+                # The digest is a fingerprint component: a content digest, not an integrity checksum.
+                staged[port] = StagedFrame(path, codec.write(value, path, "arrow", digest="content").digest)
         return staged
 
     # -- run --------------------------------------------------------------------------------------

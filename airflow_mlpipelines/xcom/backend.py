@@ -103,7 +103,7 @@ def _fetch(uri: str, read: Callable[[str], Any]) -> Any:
 
 
 def _write_json(data: bytes) -> Callable[[str], tuple[int, str]]:
-    from airflow_mlpipelines.digests import fast_file_digest
+    from airflow_mlpipelines.digests import integrity_digest
 
     def write(path: str) -> tuple[int, str]:
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
@@ -114,19 +114,19 @@ def _write_json(data: bytes) -> Callable[[str], tuple[int, str]]:
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
-        return len(data), fast_file_digest(path)
+        return len(data), integrity_digest(path)
 
     return write
 
 
 def _read_json(ref: dict[str, Any]) -> Callable[[str], Any]:
-    from airflow_mlpipelines.digests import fast_file_digest
+    from airflow_mlpipelines.digests import file_matches
 
     def read(path: str) -> Any:
         if not os.path.exists(path):
             raise StoredValueError(f"stored value {ref['uri']} does not exist")
         size = os.path.getsize(path)
-        if size != ref["bytes"] or fast_file_digest(path) != ref["digest"]:
+        if size != ref["bytes"] or not file_matches(path, ref["digest"]):
             raise StoredValueError(
                 f"stored value {ref['uri']} is corrupt ({size} bytes; expected {ref['bytes']} and its digest)"
             )

@@ -122,7 +122,7 @@ def latencies(airflow: DistributedAirflow, result: Burst) -> list[float]:
         }
         for task_id, ti in tis.items():
             started = _when(ti.get("start_date"))
-            if started is None or ti["state"] != "success":
+            if started is None or ti.get("state") != "success":
                 continue
             ups = _upstream(result.dag_id, task_id)
             ends = [_when(tis[u].get("end_date")) for u in ups if u in tis]
