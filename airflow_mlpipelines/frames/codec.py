@@ -77,30 +77,44 @@ pandas without copying columns together, which matters more there (3x faster rea
 """
 
 
-def _prepare(df: pd.DataFrame) -> tuple[pd.DataFrame, bool, pa.Schema]:
-    """The frame with text column names, whether its index is kept, and the Arrow schema to write."""
-    import pyarrow as pa
-
+def _frame_and_meta(df: pd.DataFrame) -> tuple[pd.DataFrame, bool, dict[str, Any]]:
+    """The frame with text column names, whether its index is kept, and what :func:`from_table` needs."""
     originals = list(df.columns)
     names = _check_names(df)
     meta: dict[str, Any] = {
         "names": originals,
         "object_columns": [str(c) for c, dt in zip(originals, df.dtypes, strict=True) if dt == "object"],
+        "rows": len(df),  # a frame with rows and no columns keeps its row count
     }
     frame = df.set_axis(names, axis=1, copy=False) if names != originals else df
-    keep_index = not _default_index(df)
+    return frame, not _default_index(df), meta
+
+
+def _with_meta(schema: pa.Schema, meta: dict[str, Any]) -> pa.Schema:
+    """``schema`` carrying ``meta``, completed with the object columns Arrow stores nested."""
+    import pyarrow as pa
+
+    # Python lists, dicts and tuples in object columns become Arrow lists/structs; pandas would hand
+    # them back as numpy arrays, so they are read back as Python objects (issue 16, item 3).
+    object_names = set(meta["object_columns"])
+    meta = {
+        **meta,
+        "nested_columns": [f.name for f in schema if f.name in object_names and pa.types.is_nested(f.type)],
+    }
+    return schema.with_metadata({**(schema.metadata or {}), METADATA_KEY: json.dumps(meta).encode()})
+
+
+def _prepare(df: pd.DataFrame) -> tuple[pd.DataFrame, bool, pa.Schema]:
+    """The frame with text column names, whether its index is kept, and the Arrow schema to write
+    (inferred from the whole frame, for writers that convert it a chunk at a time)."""
+    import pyarrow as pa
+
+    frame, keep_index, meta = _frame_and_meta(df)
     try:
         schema = pa.Schema.from_pandas(frame, preserve_index=keep_index)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise _column_error(frame, exc) from None
-    # Python lists, dicts and tuples in object columns become Arrow lists/structs; pandas would hand
-    # them back as numpy arrays, so they are read back as Python objects (issue 16, item 3).
-    object_names = set(meta["object_columns"])
-    meta["nested_columns"] = [f.name for f in schema if f.name in object_names and pa.types.is_nested(f.type)]
-    meta["rows"] = len(df)  # a frame with rows and no columns keeps its row count
-    schema_meta = dict(schema.metadata or {})
-    schema_meta[METADATA_KEY] = json.dumps(meta).encode()
-    return frame, keep_index, schema.with_metadata(schema_meta)
+    return frame, keep_index, _with_meta(schema, meta)
 
 
 def _batches(
@@ -125,11 +139,19 @@ def _batches(
 
 
 def to_table(df: pd.DataFrame) -> pa.Table:
-    """Convert a DataFrame to an Arrow table that carries what :func:`from_table` needs to restore it."""
+    """Convert a DataFrame to an Arrow table that carries what :func:`from_table` needs to restore it.
+
+    One conversion: the schema comes from the converted table (inferring it first would scan every
+    object column twice).
+    """
     import pyarrow as pa
 
-    frame, keep_index, schema = _prepare(df)
-    return pa.Table.from_batches(list(_batches(frame, keep_index, schema)), schema=schema)
+    frame, keep_index, meta = _frame_and_meta(df)
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=keep_index)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise _column_error(frame, exc) from None
+    return table.replace_schema_metadata(_with_meta(table.schema, meta).metadata)
 
 
 def _column_error(frame: pd.DataFrame, exc: Exception) -> FrameError:
@@ -167,16 +189,23 @@ def from_table(table: pa.Table, *, self_destruct: bool = False) -> pd.DataFrame:
         if name in table.column_names and name not in nested and _is_text(table.schema.field(name).type)
     }
     # split_blocks: one block per column, so pandas does not copy every column into 2-D blocks (10x
-    # faster).
-    df = table.to_pandas(split_blocks=True, self_destruct=self_destruct)
+    # faster). Columns rebuilt as objects are left out of the conversion and put back in their place.
+    rebuilt = [*nested, *strings]
+    rest = table.drop_columns(rebuilt) if rebuilt else table
+    df = rest.to_pandas(split_blocks=True, self_destruct=self_destruct)
     if raw is None:
         return df
+    if rebuilt:
+        order = [str(n) for n in meta.get("names", [])] or table.column_names
+        for name in sorted(rebuilt, key=order.index):
+            values = (
+                _object_column(nested[name], df.index)
+                if name in nested
+                else _object_array(strings[name], df.index)
+            )
+            df.insert(min(order.index(name), len(df.columns)), name, values)
     for name in meta.get("object_columns", []):
-        if name in nested:
-            df[name] = _object_column(nested[name], df.index)
-        elif name in strings:
-            df[name] = _object_array(strings[name], df.index)
-        elif name in df.columns and df[name].dtype != "object":
+        if name not in nested and name not in strings and name in df.columns and df[name].dtype != "object":
             df[name] = df[name].astype(object).where(df[name].notna(), None)
     rows = meta.get("rows")
     if not len(df.columns) and isinstance(rows, int) and rows != len(df):
@@ -222,18 +251,20 @@ def write(
 
     if fmt not in FORMATS:
         raise FrameError(f"unknown frame format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    frame, keep_index, schema = _prepare(df)
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
     try:
         if fmt == "parquet":
+            frame, keep_index, schema = _prepare(df)
             with pq.ParquetWriter(tmp, schema, compression="zstd") as pq_writer:
                 for batch in _batches(frame, keep_index, schema, CHUNK_ROWS):
                     pq_writer.write_batch(batch)
         else:
+            table = to_table(df)
+            if any(column.num_chunks > 1 for column in table.columns):
+                table = table.combine_chunks()  # one record batch (see CHUNK_ROWS)
             options = pa.ipc.IpcWriteOptions(compression="lz4" if fmt == "arrow-lz4" else None)
-            with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, schema, options=options) as writer:
-                for batch in _batches(frame, keep_index, schema):
-                    writer.write_batch(batch)
+            with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
+                writer.write_table(table)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

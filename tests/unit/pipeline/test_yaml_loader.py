@@ -638,11 +638,13 @@ class TestInvalidDefinitions:
         ]
         text = str(info.value)
         assert "input 'nowhere' is not produced by any step" in text
-        assert "unknown parameter 'rat'" in text and "did you mean 'rate'?" in text
+        assert "unknown parameter 'rat'" in text
+        assert "did you mean 'rate'?" in text
         assert "unknown datastore 'nostore'" in text
         assert "run_after names unknown step 'zz'" in text
         assert "dataframe1 is connected to 'missing'" in text
-        assert text.count("\n") >= len(problems) - 1 and "more problem" not in text
+        assert text.count("\n") >= len(problems) - 1
+        assert "more problem" not in text
 
     def test_no_internal_class_names(self, tmp_path: Path) -> None:
         path = _write(tmp_path, "datasets:\n  raw: [1, 2]\nsteps: [{name: s, script: s.py}]\n")
