@@ -83,6 +83,15 @@ class Location:
             f"{self.url.rstrip('/')}/{tail}", self.fs, f"{self.path.rstrip('/')}/{tail}", self.conn_id
         )
 
+    def parent(self) -> Location:
+        """The folder holding this location."""
+        return Location(
+            self.url.rstrip("/").rsplit("/", 1)[0],
+            self.fs,
+            self.path.rstrip("/").rsplit("/", 1)[0],
+            self.conn_id,
+        )
+
     def where(self) -> str:
         """The URL and, for remote stores, the connection, for error messages."""
         if self.conn_id:

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines import settings
 from airflow_mlpipelines import storage as st
+from airflow_mlpipelines.databases import AirflowDatabases
 from airflow_mlpipelines.exceptions import StepExecutionError, StorageError
 from airflow_mlpipelines.paths import datastore_url, join, safe_segment
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
 from airflow_mlpipelines.reuse.remote_digest import remote_digest
 from airflow_mlpipelines.reuse.source_tree import DigestCache, TreeDigest, hash_tree
-from airflow_mlpipelines.runtime.kinds import step_kind
+from airflow_mlpipelines.runtime.kinds import PlanContext, step_kind
 from airflow_mlpipelines.runtime.plan import (
     COMPUTE_TASK_ID,
     PLAN_KEY,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_mlpipelines.pipeline.step_task import InputBinding, StepTask, Token
+    from airflow_mlpipelines.runtime.kinds.data_transfer import Databases
     from airflow_mlpipelines.storage import Storage
 
 MANIFESTS = "_manifests"
@@ -80,6 +82,7 @@ class Planner:
         arguments: list[list[Token]] | None = None,
         frames: Mapping[str, StagedFrame] | None = None,
         say: Callable[[str], None] = lambda _: None,
+        databases: Databases | None = None,
     ) -> None:
         self.task = task
         self.context = context
@@ -87,6 +90,7 @@ class Planner:
         self.arguments = arguments if arguments is not None else task.argument_tokens()
         self.frames = dict(frames or {})
         self.say = say
+        self.databases = databases if databases is not None else AirflowDatabases()
         self._published: dict[str, Publication] = {}
 
     @property
@@ -136,7 +140,9 @@ class Planner:
         """
         root = settings.datastore_root()
         return {
-            o.name: join(
+            o.name: join(datastore_url(o.datastore, self.task.datastore_urls, root), o.path)
+            if o.path is not None
+            else join(
                 datastore_url(o.datastore, self.task.datastore_urls, root),
                 self.task.pipeline,
                 self.task.step,
@@ -150,6 +156,8 @@ class Planner:
     def uncommitted_attempt(self, fp: Fingerprint) -> str | None:
         """The folder of outputs an earlier attempt with ``fp`` wrote without committing (None if none)."""
         for output in self.task.outputs:
+            if output.path is not None:
+                continue  # a fixed destination: what is there may be anyone's
             base = datastore_url(output.datastore, self.task.datastore_urls, settings.datastore_root())
             folder = join(base, self.task.pipeline, self.task.step, fp.short)
             if st.list_names(self.storage.resolve(folder)):
@@ -186,7 +194,10 @@ class Planner:
             if kind.hashes_source_tree
             else TreeDigest(digest_of(None), {}, None)
         )
-        extra, extra_details = kind.components(task, self.frames, cache)
+        extra, extra_details = kind.components(
+            task,
+            PlanContext(cache, self.run_id, self.frames, self.databases, self.say),
+        )
         hash_paths = {
             p: self._path_digest(os.path.join(task.source_directory, p), cache) for p in task.hash_paths
         }

@@ -13,6 +13,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_mlpipelines import settings
 from airflow_mlpipelines.connections import AirflowStorage
+from airflow_mlpipelines.databases import AirflowDatabases
 from airflow_mlpipelines.operators.links import StepOutputsLink
 from airflow_mlpipelines.operators.planner import Planner, upstream_plan
 from airflow_mlpipelines.runtime.plan import StagedFrame, StepPlan, step_of
@@ -98,6 +99,7 @@ class StepOperator(BaseOperator):
             storage,
             io,
             on_committed=lambda job, manifest: collected.append(self.collect(job, manifest)),
+            databases=AirflowDatabases(),
         )
         return plan, result, collected[0] if collected else None
 

@@ -30,6 +30,9 @@ _LAZY = {
     "Pipeline": "sdk_steps",
     "PythonScriptStep": "sdk_steps",
     "ExecutePythonScriptStep": "sdk_eps",
+    "DataTransferStep": "sdk_transfer",
+    "DataReference": "sdk_transfer",
+    "SqlDataReference": "sdk_transfer",
     "YAML_SUFFIXES": "yaml_loader",
     "load_yaml_pipeline": "yaml_loader",
 }

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 RefKind = Literal["input", "output", "parameter"]
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
-StepKind = Literal["python_script", "execute_python_script"]
+StepKind = Literal["python_script", "execute_python_script", "data_transfer"]
 
 DEFAULT_DATASTORE = "workspaceblobstore"
 """Azure ML's default datastore name; it maps to the configured datastore root."""
@@ -50,10 +50,21 @@ class Argument:
 
 @dataclass(frozen=True)
 class DatastoreSpec:
-    """A named storage location. ``url`` None means ``<datastore_root>/<name>`` from configuration."""
+    """A named storage location. ``url`` None means ``<datastore_root>/<name>`` from configuration.
+
+    A SQL datastore (Azure ML's SQL database and PostgreSQL datastores) names an Airflow connection
+    (``connection``) instead of a URL: any database a common-sql ``DbApiHook`` reaches. Only data
+    transfers read or write it.
+    """
 
     name: str
     url: str | None = None
+    connection: str | None = None
+
+    @property
+    def is_sql(self) -> bool:
+        """Whether this datastore is a database (reached through an Airflow connection)."""
+        return self.connection is not None
 
 
 @dataclass(frozen=True)
@@ -70,10 +81,15 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """Intermediate data a step writes into a fresh directory (Azure ML's ``PipelineData``)."""
+    """Intermediate data a step writes into a fresh directory (Azure ML's ``PipelineData``).
+
+    ``path`` set: the output is that exact path on the datastore (a data transfer's ``DataReference``
+    destination), not a fresh folder per run.
+    """
 
     name: str
     datastore: str = DEFAULT_DATASTORE
+    path: str | None = None
 
 
 def infer_param_type(value: object) -> ParamType | None:
@@ -139,6 +155,51 @@ class ExecutePythonScriptSpec:
         return {"dataframe1": self.dataframe1, "dataframe2": self.dataframe2}
 
 
+ReferenceType = Literal["file", "directory"]
+TransferFormat = Literal["parquet", "csv"]
+
+
+@dataclass(frozen=True)
+class TransferEndpoint:
+    """One end of a data transfer: a path on a file datastore, or a table/query/procedure of a SQL one.
+
+    ``reference_type`` is ``file`` or ``directory`` for file endpoints (None: decided as SDK v1 did, see
+    :func:`airflow_mlpipelines.pipeline.transfer.reference_types`).
+    """
+
+    datastore: str
+    path: str | None = None
+    sql_table: str | None = None
+    sql_query: str | None = None
+    sql_stored_procedure: str | None = None
+    reference_type: ReferenceType | None = None
+
+    @property
+    def is_sql(self) -> bool:
+        """Whether this end names a table, query or stored procedure."""
+        return any(v is not None for v in (self.sql_table, self.sql_query, self.sql_stored_procedure))
+
+
+@dataclass(frozen=True)
+class DataTransferSpec:
+    """What a data transfer step adds to a step (Azure ML SDK v1's ``DataTransferStep``).
+
+    A file source is also the step's one input (``source_input``: a dataset or another step's output),
+    so it is fingerprinted by content like any input; the destination is the step's one output
+    (``destination_output``) unless it is a SQL table. ``format`` is what a SQL source is written as;
+    ``reuse_query`` is a query whose result identifies a SQL source's state (without it, a transfer
+    from SQL re-runs every time).
+    """
+
+    source: TransferEndpoint
+    destination: TransferEndpoint
+    source_input: str | None = None
+    destination_output: str | None = None
+    format: TransferFormat = "parquet"
+    reuse_query: str | None = None
+    batch_rows: int = 65_536
+
+
 @dataclass(frozen=True)
 class StepSpec:
     """One step of a pipeline.
@@ -165,6 +226,8 @@ class StepSpec:
     """A declared environment (``PipelineSpec.environments``); ``environment`` is then left empty."""
     eps: ExecutePythonScriptSpec | None = None
     """Set exactly when ``kind`` is ``execute_python_script``."""
+    transfer: DataTransferSpec | None = None
+    """Set exactly when ``kind`` is ``data_transfer``."""
     queue: str | None = None
     """The Airflow queue (Celery queue) both of the step's tasks go to; None: the default queue."""
     retries: int | None = None

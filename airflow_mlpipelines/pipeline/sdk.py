@@ -57,14 +57,55 @@ class Workspace:
 
 
 class Datastore:
-    """A named storage location; without ``url`` it lives at ``<datastore_root>/<name>``."""
+    """A named storage location; without ``url`` it lives at ``<datastore_root>/<name>``.
+
+    ``connection`` makes it a SQL datastore: the Airflow connection id of a database, which data
+    transfer steps read and write (``register_azure_sql_database`` / ``register_azure_postgre_sql`` /
+    ``register_azure_my_sql`` return one whose connection id is the datastore's name).
+    """
 
     def __init__(
-        self, workspace: Workspace | None = None, name: str = DEFAULT_DATASTORE, *, url: str | None = None
+        self,
+        workspace: Workspace | None = None,
+        name: str = DEFAULT_DATASTORE,
+        *,
+        url: str | None = None,
+        connection: str | None = None,
     ) -> None:
         self.workspace = workspace
         self.name = name
         self.url = url
+        self.connection = connection
+
+    @classmethod
+    def _sql(cls, workspace: Workspace | None, datastore_name: str, connection: str | None) -> Datastore:
+        # Server names, users and passwords belong in the Airflow connection (or a secrets backend), not
+        # in pipeline code: the arguments are accepted and the connection id is the datastore's name.
+        return cls(workspace, datastore_name, connection=connection or datastore_name)
+
+    @classmethod
+    def register_azure_sql_database(
+        cls, workspace: Workspace | None, datastore_name: str, *_args: Any, connection: str | None = None,
+        **_kwargs: Any,
+    ) -> Datastore:  # fmt: skip
+        """A SQL datastore whose database is the Airflow connection ``datastore_name`` (or ``connection``)."""
+        return cls._sql(workspace, datastore_name, connection)
+
+    @classmethod
+    def register_azure_postgre_sql(
+        cls, workspace: Workspace | None, datastore_name: str, *_args: Any, connection: str | None = None,
+        **_kwargs: Any,
+    ) -> Datastore:  # fmt: skip
+        """A PostgreSQL datastore: the Airflow connection ``datastore_name`` (or ``connection``)."""
+        return cls._sql(workspace, datastore_name, connection)
+
+    @classmethod
+    def register_azure_my_sql(
+        cls, workspace: Workspace | None, datastore_name: str, *_args: Any, connection: str | None = None,
+        **_kwargs: Any,
+    ) -> Datastore:  # fmt: skip
+        """A MySQL datastore: the Airflow connection ``datastore_name`` (or ``connection``)."""
+        return cls._sql(workspace, datastore_name, connection)
 
     @classmethod
     def get(cls, workspace: Workspace | None, datastore_name: str) -> Datastore:
@@ -78,7 +119,7 @@ class Datastore:
 
     def spec(self) -> DatastoreSpec:
         """The model of this datastore."""
-        return DatastoreSpec(self.name, self.url)
+        return DatastoreSpec(self.name, self.url, self.connection)
 
 
 class _Dataset:

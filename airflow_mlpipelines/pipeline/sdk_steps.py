@@ -23,6 +23,7 @@ from airflow_mlpipelines.pipeline.model import (
 )
 from airflow_mlpipelines.pipeline.sdk import (
     DatasetConsumptionConfig,
+    Datastore,
     PipelineData,
     PipelineDataInput,
     PipelineParameter,
@@ -290,11 +291,7 @@ class Pipeline:
         datastores: dict[str, DatastoreSpec] = {}
         targets = _declared_targets(self.compute_targets, used, self.location)
         environments = [item for item in used if isinstance(item, EnvironmentSpec)]
-        for item in used:
-            if isinstance(item, PipelineParameter):
-                params.setdefault(item.name, item.spec())
-            elif isinstance(item, DatasetConsumptionConfig):
-                datasets.setdefault(str(item.name), _dataset_spec(item, datastores))
+        _collect(used, params, datasets, datastores)
         _undeclared_run_locally(steps, targets)
         for step in self._all_steps():
             for out in step.outputs:
@@ -319,6 +316,24 @@ class Pipeline:
             compute_targets=list(targets.values()),
             environments=environments,
         )
+
+
+def _collect(
+    used: Sequence[Any],
+    params: dict[str, ParameterSpec],
+    datasets: dict[str, DatasetSpec],
+    datastores: dict[str, DatastoreSpec],
+) -> None:
+    """Parameters, datasets and datastores the steps use, each declared once (first one wins)."""
+    for item in used:
+        if isinstance(item, PipelineParameter):
+            params.setdefault(item.name, item.spec())
+        elif isinstance(item, DatasetConsumptionConfig):
+            datasets.setdefault(str(item.name), _dataset_spec(item, datastores))
+        elif isinstance(item, DatasetSpec):  # a data transfer's DataReference source
+            datasets.setdefault(item.name, item)
+        elif isinstance(item, Datastore):  # a data transfer's end
+            datastores.setdefault(item.name, item.spec())
 
 
 def _declared_targets(

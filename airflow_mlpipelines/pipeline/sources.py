@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 
 def _problems(pipeline: PipelineSpec, step: StepSpec) -> list[DefinitionError]:
-    if step_target(pipeline, step).source_path:
-        return []
+    if step.transfer is not None or step_target(pipeline, step).source_path:
+        return []  # a data transfer runs no script
     eps = step.eps
 
     def error(message: str, field: str, hint: str) -> DefinitionError:

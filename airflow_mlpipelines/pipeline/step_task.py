@@ -24,10 +24,12 @@ from airflow_mlpipelines.pipeline.compute import (
 from airflow_mlpipelines.pipeline.model import (
     Argument,
     DatastoreSpec,
+    DataTransferSpec,
     ExecutePythonScriptSpec,
     PipelineSpec,
     Ref,
     StepSpec,
+    TransferEndpoint,
 )
 
 if TYPE_CHECKING:
@@ -50,10 +52,11 @@ class InputBinding:
 
 @dataclass(frozen=True)
 class OutputBinding:
-    """One output folder and the datastore it is written to."""
+    """One output folder and the datastore it is written to (``path``: that exact path on it)."""
 
     name: str
     datastore: str
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class StepTask:
 
     ``environment`` is the environment's canonical content (a fingerprint component), ``image`` and
     ``env_vars`` what a container runs with, ``target`` the compute target (its ``kind`` picks the
-    compute task). ``eps`` is set exactly for Execute Python Script steps.
+    compute task). ``eps`` is set exactly for Execute Python Script steps, ``transfer`` for data transfers.
     """
 
     pipeline: str
@@ -84,6 +87,7 @@ class StepTask:
     image: str | None = None
     env_vars: tuple[tuple[str, str], ...] = ()
     eps: ExecutePythonScriptSpec | None = None
+    transfer: DataTransferSpec | None = None
     queue: str | None = None
     retries: int | None = None
     retry_delay_seconds: float | None = None
@@ -156,7 +160,10 @@ class StepTask:
             arguments=tuple(arguments_from_tokens(data.get("arguments", []))),
             inputs=tuple(InputBinding(**i) for i in data.get("inputs", [])),
             outputs=tuple(OutputBinding(**o) for o in data.get("outputs", [])),
-            datastores=tuple(DatastoreSpec(d["name"], d.get("url")) for d in data.get("datastores", [])),
+            datastores=tuple(
+                DatastoreSpec(d["name"], d.get("url"), d.get("connection"))
+                for d in data.get("datastores", [])
+            ),
             parameters=tuple(data.get("parameters", [])),
             known_parameters=tuple(data.get("known_parameters", [])),
             allow_reuse=bool(data.get("allow_reuse", True)),
@@ -166,6 +173,7 @@ class StepTask:
             image=data.get("image"),
             env_vars=tuple(sorted(dict(data.get("env_vars", {})).items())),
             eps=None if data.get("eps") is None else ExecutePythonScriptSpec(**data["eps"]),
+            transfer=None if data.get("transfer") is None else transfer_from_json(data["transfer"]),
             queue=data.get("queue"),
             retries=data.get("retries"),
             retry_delay_seconds=data.get("retry_delay_seconds"),
@@ -186,6 +194,14 @@ def arguments_from_tokens(tokens: Sequence[Sequence[Token]]) -> list[Argument]:
                 items.append(Ref(kind, name))  # type: ignore[arg-type]
         result.append(Argument(tuple(items)))
     return result
+
+
+def transfer_from_json(data: Mapping[str, Any]) -> DataTransferSpec:
+    """A data transfer's settings from ``dataclasses.asdict`` output."""
+    values = dict(data)
+    values["source"] = TransferEndpoint(**values["source"])
+    values["destination"] = TransferEndpoint(**values["destination"])
+    return DataTransferSpec(**values)
 
 
 def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
@@ -235,7 +251,7 @@ def step_task(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, st
         target=target,
         arguments=step.arguments,
         inputs=_inputs(pipeline, step, producers if producers is not None else pipeline.producers()),
-        outputs=tuple(OutputBinding(o.name, o.datastore) for o in step.outputs),
+        outputs=tuple(OutputBinding(o.name, o.datastore, o.path) for o in step.outputs),
         datastores=pipeline.datastores,
         parameters=tuple(used),
         known_parameters=tuple(p.name for p in pipeline.parameters),
@@ -246,6 +262,7 @@ def step_task(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, st
         image=str(image) if image else None,
         env_vars=tuple(sorted((str(k), str(v)) for k, v in env.items())) if isinstance(env, dict) else (),
         eps=step.eps,
+        transfer=step.transfer,
         queue=step.queue,
         retries=step.retries,
         retry_delay_seconds=step.retry_delay_seconds,

@@ -17,6 +17,7 @@ from airflow_mlpipelines.pipeline.model import (
     PipelineSpec,
     StepSpec,
 )
+from airflow_mlpipelines.pipeline.transfer import check_transfers, transfer_sources
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -99,8 +100,17 @@ def _check_datastores(
     problems: Problems,
 ) -> None:
     known = [DEFAULT_DATASTORE, *(d.name for d in datastores)]
+    sql = {d.name for d in datastores if d.is_sql}
+    transferred = transfer_sources(steps)
     for ds in datasets:
         with problems.each():
+            if ds.datastore in sql and ds.name not in transferred:
+                raise DefinitionError(
+                    f"dataset '{ds.name}' is on SQL datastore '{ds.datastore}', which has no files",
+                    location=ds.location,
+                    field="datastore",
+                    hint="copy the table to files with a data_transfer step and consume its output",
+                )
             if len(ds.paths) != 1:
                 raise DefinitionError(
                     f"dataset '{ds.name}' has {len(ds.paths)} paths; one file or folder per dataset is "
@@ -118,6 +128,16 @@ def _check_datastores(
                 )
     for step in steps:
         for out in step.outputs:
+            if out.datastore in sql and step.transfer is None:
+                problems.found.append(
+                    DefinitionError(
+                        f"output '{out.name}' is on SQL datastore '{out.datastore}', which has no files",
+                        location=step.location,
+                        step=step.name,
+                        field="outputs",
+                        hint="write to a file datastore; a data_transfer step can load files into a table",
+                    )
+                )
             if out.datastore not in known:
                 problems.found.append(
                     DefinitionError(
@@ -185,6 +205,7 @@ def build_pipeline(
             )
         _check_refs(step, parameters, problems)
     _check_datastores(steps, datasets, datastores, problems)
+    check_transfers(steps, datastores, datasets, problems)
     with problems.each():
         check_compute(steps, compute_targets, environments)
     with problems.each():

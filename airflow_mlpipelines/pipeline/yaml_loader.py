@@ -16,8 +16,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation, did_you_mean
-from airflow_mlpipelines.pipeline import eps
+from airflow_mlpipelines.exceptions import (
+    DefinitionError,
+    MLPipelinesWarning,
+    Problems,
+    SourceLocation,
+    did_you_mean,
+)
+from airflow_mlpipelines.pipeline import eps, transfer
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
     ArgPart,
@@ -29,7 +35,9 @@ from airflow_mlpipelines.pipeline.model import (
     ParameterSpec,
     PipelineSpec,
     Ref,
+    ReferenceType,
     StepSpec,
+    TransferEndpoint,
     infer_param_type,
 )
 from airflow_mlpipelines.pipeline.validate import build_pipeline
@@ -43,11 +51,14 @@ from airflow_mlpipelines.pipeline.yaml_schema import (
     KEYS_BY_SECTION,
     ArgumentValue,
     DatasetModel,
+    DatastoreModel,
+    DataTransferStepModel,
     ExecutePythonScriptStepModel,
     OutputModel,
     ParameterModel,
     PipelineModel,
     StepModel,
+    TransferEndpointModel,
 )
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -59,6 +70,10 @@ _NESTED_SECTIONS = {
     "volumes": "volumes",
     "secrets": "secrets",
     "environment": "environments",
+    "source": "source",
+    "destination": "destination",
+    "source_data_reference": "source",
+    "destination_data_reference": "destination",
 }
 
 
@@ -292,40 +307,145 @@ def load_yaml_pipeline(path: str) -> PipelineSpec:
 def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
     base = os.path.dirname(path)
     steps_data = data.get("steps", [])
-    steps = [
-        _eps_step(path, base, model, step, steps_data[i])
-        if isinstance(step, ExecutePythonScriptStepModel)
-        else _step(path, base, model, step, getattr(steps_data[i], "line", None))
-        for i, step in enumerate(model.steps)
-    ]
-    return build_pipeline(
-        name=model.name or os.path.splitext(os.path.basename(path))[0],
-        steps=steps,
-        description=model.description,
-        schedule=model.schedule,
-        parameters=[_parameter(name, p) for name, p in model.parameters.items()],
-        datastores=[DatastoreSpec(name, _resolve_url(base, d.url)) for name, d in model.datastores.items()],
-        datasets=[
-            _dataset(name, d, SourceLocation(path, _locate(data, ("datasets", name))[0]))
-            for name, d in model.datasets.items()
-        ],
-        tags=model.tags,
-        source=SourceLocation(path, getattr(data, "line", 1)),
-        compute_targets=[
-            target_spec(name, t, SourceLocation(path, _locate(data, ("compute_targets", name))[0]))
-            for name, t in model.compute_targets.items()
-        ],
-        environments=[
-            *(
-                environment_spec(name, e, SourceLocation(path, _locate(data, ("environments", name))[0]))
-                for name, e in model.environments.items()
-            ),
-            *(
-                environment_spec(inline_environment_name(s.name), s.environment, SourceLocation(path))
-                for s in model.steps
-                if isinstance(s, StepModel) and isinstance(s.environment, EnvironmentModel)
-            ),
-        ],
+    steps: list[StepSpec] = []
+    step_datasets: list[DatasetSpec] = []
+    problems = Problems()
+    for i, step in enumerate(model.steps):
+        with problems.each():
+            if isinstance(step, ExecutePythonScriptStepModel):
+                steps.append(_eps_step(path, base, model, step, steps_data[i]))
+            elif isinstance(step, DataTransferStepModel):
+                spec, made = _transfer_step(path, base, model, step, getattr(steps_data[i], "line", None))
+                steps.append(spec)
+                step_datasets.extend(made)
+            else:
+                steps.append(_step(path, base, model, step, getattr(steps_data[i], "line", None)))
+    datastores = []
+    for name, d in model.datastores.items():
+        with problems.each():
+            datastores.append(
+                _datastore(name, d, base, SourceLocation(path, _locate(data, ("datastores", name))[0]))
+            )
+    with problems.each():
+        pipeline = build_pipeline(
+            name=model.name or os.path.splitext(os.path.basename(path))[0],
+            steps=steps,
+            description=model.description,
+            schedule=model.schedule,
+            parameters=[_parameter(name, p) for name, p in model.parameters.items()],
+            datastores=datastores,
+            datasets=[
+                *(
+                    _dataset(name, d, SourceLocation(path, _locate(data, ("datasets", name))[0]))
+                    for name, d in model.datasets.items()
+                ),
+                *step_datasets,
+            ],
+            tags=model.tags,
+            source=SourceLocation(path, getattr(data, "line", 1)),
+            compute_targets=[
+                target_spec(name, t, SourceLocation(path, _locate(data, ("compute_targets", name))[0]))
+                for name, t in model.compute_targets.items()
+            ],
+            environments=[
+                *(
+                    environment_spec(name, e, SourceLocation(path, _locate(data, ("environments", name))[0]))
+                    for name, e in model.environments.items()
+                ),
+                *(
+                    environment_spec(inline_environment_name(s.name), s.environment, SourceLocation(path))
+                    for s in model.steps
+                    if isinstance(s, StepModel) and isinstance(s.environment, EnvironmentModel)
+                ),
+            ],
+        )
+    problems.raise_if_any()
+    return pipeline
+
+
+def _datastore(name: str, model: DatastoreModel, base: str, location: SourceLocation) -> DatastoreSpec:
+    """A file datastore (``url``) or a SQL one (``connection``): exactly one of the two."""
+    if (model.url is None) == (model.connection is None):
+        raise DefinitionError(
+            f"datastore '{name}' needs either url (files) or connection (a SQL database), not "
+            + ("both" if model.url is not None else "neither"),
+            location=location,
+            field=f"datastores.{name}",
+            hint="url: s3://<conn_id>@bucket/prefix or a local path; connection: an Airflow connection id",
+        )
+    if model.connection is not None:
+        return DatastoreSpec(name, connection=model.connection)
+    return DatastoreSpec(name, _resolve_url(base, str(model.url)))
+
+
+def _transfer_step(
+    path: str, base: str, model: PipelineModel, step: DataTransferStepModel, line: int | None
+) -> tuple[StepSpec, list[DatasetSpec]]:
+    """A data transfer step; ``compute`` (Azure Data Factory in SDK v1) is accepted and ignored."""
+    location = SourceLocation(path, line)
+    if step.compute is not None and step.compute != LOCAL_COMPUTE:
+        warnings.warn_explicit(
+            f"step '{step.name}': compute_target '{step.compute}' is ignored: a data transfer runs on the "
+            "Airflow worker (Azure ML ran it on Data Factory)",
+            MLPipelinesWarning,
+            path,
+            line or 0,
+        )
+    src, dst = step.source, step.destination
+
+    def bad(field: str, message: str, hint: str | None = None) -> DefinitionError:
+        return DefinitionError(message, location=location, step=step.name, field=field, hint=hint)
+
+    if src.output is not None or src.name is not None:
+        key = "output" if src.output is not None else "name"
+        raise bad(
+            f"source.{key}",
+            f"'{key}' is for the destination; the source names an input or a path",
+            "source: {input: <dataset or output>} or {datastore: ..., path: ...}",
+        )
+    if dst.input is not None:
+        raise bad(
+            "destination.input",
+            "'input' is for the source; the destination names an output or a path",
+            "destination: {output: <name>} or {datastore: ..., path: ...}",
+        )
+    if src.input is not None and (src.path is not None or _sql(src)):
+        raise bad("source.input", "the source names an input and also a path or SQL; give one of them")
+    if dst.output is not None and (dst.path is not None or _sql(dst)):
+        raise bad("destination.output", "the destination names an output and also a path or SQL; give one")
+    source = None if src.input is not None else _endpoint(src, step.source_reference_type)
+    destination = _endpoint(dst, step.destination_reference_type)
+    spec, datasets = transfer.build_step(
+        name=step.name,
+        base_dir=base,
+        source=source,
+        source_input=src.input,
+        destination=destination,
+        destination_output=dst.output or dst.name,
+        destination_fixed=dst.output is None,
+        format=step.format,
+        reuse_query=step.reuse_query,
+        allow_reuse=step.allow_reuse,
+        run_after=step.run_after,
+        queue=step.queue,
+        location=location,
+        **_retries(model, step),
+    )
+    return spec, datasets
+
+
+def _sql(end: TransferEndpointModel) -> bool:
+    return any(getattr(end, f) is not None for f in ("sql_table", "sql_query", "sql_stored_procedure"))
+
+
+def _endpoint(end: TransferEndpointModel, reference_type: ReferenceType | None) -> TransferEndpoint:
+    return TransferEndpoint(
+        datastore=end.datastore,
+        path=end.path,
+        sql_table=end.sql_table,
+        sql_query=end.sql_query,
+        sql_stored_procedure=end.sql_stored_procedure,
+        reference_type=end.type or reference_type,
     )
 
 
@@ -373,7 +493,9 @@ def _warn_no_effect(step: StepModel, model: PipelineModel, path: str, line: int 
         )
 
 
-def _retries(model: PipelineModel, step: StepModel | ExecutePythonScriptStepModel) -> dict[str, Any]:
+def _retries(
+    model: PipelineModel, step: StepModel | ExecutePythonScriptStepModel | DataTransferStepModel
+) -> dict[str, Any]:
     """The step's ``retries`` and ``retry_delay_seconds``, each falling back to ``defaults``."""
     return {
         "retries": step.retries if step.retries is not None else model.defaults.retries,

@@ -42,9 +42,11 @@ class ParameterModel(_Strict):
 
 
 class DatastoreModel(_Strict):
-    """``datastores.<name>``: a URL (or a path relative to the definition file)."""
+    """``datastores.<name>``: a URL (or a path relative to the definition file), or ``connection``: the
+    Airflow connection id of a SQL database (read and written by data transfer steps)."""
 
-    url: str
+    url: str | None = None
+    connection: str | None = None
 
 
 class DatasetModel(_Strict):
@@ -116,16 +118,61 @@ class ExecutePythonScriptStepModel(_Strict):
     memory_limit_mb: PositiveInt | None = None
 
 
+class TransferEndpointModel(_Strict):
+    """``source`` / ``destination`` of a data transfer step (Azure ML's data references).
+
+    Files: ``datastore`` + ``path`` (``type`` file or directory); on the source side ``input`` names a
+    dataset or another step's output instead; on the destination side ``output`` names a fresh folder
+    per run (``PipelineData``) that later steps list in their ``inputs``. SQL: ``datastore`` (one with
+    a ``connection``) + ``sql_table``, ``sql_query`` or ``sql_stored_procedure``.
+    """
+
+    datastore: str = DEFAULT_DATASTORE
+    path: str | None = None
+    type: Literal["file", "directory"] | None = None
+    input: str | None = None
+    output: str | None = None
+    name: str | None = None
+    sql_table: str | None = None
+    sql_query: str | None = None
+    sql_stored_procedure: str | None = None
+
+
+class DataTransferStepModel(_Strict):
+    """``steps[]`` with ``type: data_transfer``: Azure ML SDK v1's DataTransferStep."""
+
+    name: str
+    type: Literal["data_transfer"]
+    source: TransferEndpointModel = Field(validation_alias=AliasChoices("source", "source_data_reference"))
+    destination: TransferEndpointModel = Field(
+        validation_alias=AliasChoices("destination", "destination_data_reference")
+    )
+    source_reference_type: Literal["file", "directory"] | None = None
+    destination_reference_type: Literal["file", "directory"] | None = None
+    format: Literal["parquet", "csv"] | None = None
+    reuse_query: str | None = None
+    compute: str | None = Field(default=None, validation_alias=AliasChoices("compute", "compute_target"))
+    allow_reuse: bool = True
+    run_after: list[str] = []
+    queue: str | None = None
+    retries: NonNegativeInt | None = None
+    retry_delay_seconds: PositiveFloat | None = None
+
+
+_STEP_TYPES = ("execute_python_script", "data_transfer")
+
+
 def _step_type(value: Any) -> str:
     """Route a step mapping to its model by ``type`` (absent: a PythonScriptStep)."""
-    if isinstance(value, dict) and value.get("type") == "execute_python_script":
-        return "execute_python_script"
+    if isinstance(value, dict) and value.get("type") in _STEP_TYPES:
+        return str(value["type"])
     return "python_script"
 
 
 AnyStepModel = Annotated[
     Annotated[StepModel, Tag("python_script")]
-    | Annotated[ExecutePythonScriptStepModel, Tag("execute_python_script")],
+    | Annotated[ExecutePythonScriptStepModel, Tag("execute_python_script")]
+    | Annotated[DataTransferStepModel, Tag("data_transfer")],
     Discriminator(_step_type),
 ]
 
@@ -164,10 +211,15 @@ KEYS_BY_SECTION: dict[str, list[str]] = {
                 "script_name",
                 "compute_target",
                 *ExecutePythonScriptStepModel.model_fields,
+                *DataTransferStepModel.model_fields,
+                "source_data_reference",
+                "destination_data_reference",
             ]
         )
     ),
     "parameters": list(ParameterModel.model_fields),
+    "source": list(TransferEndpointModel.model_fields),
+    "destination": list(TransferEndpointModel.model_fields),
     "datastores": list(DatastoreModel.model_fields),
     "datasets": list(DatasetModel.model_fields),
     "defaults": list(DefaultsModel.model_fields),

@@ -147,6 +147,8 @@ def verify(manifest: dict[str, Any], *, full: bool = False, storage: Storage | N
     resolver = storage or _PLAIN
     for name, output in manifest.get("outputs", {}).items():
         base = resolver.resolve(str(output["url"]))
+        if output.get("file"):
+            base = base.parent()  # a single-file output (a data transfer's file destination)
         # On object stores one listing gives every size and tag (a request per file costs a round trip).
         listed = None if base.local else st.details_below(base)
         for entry in output.get("files", []):

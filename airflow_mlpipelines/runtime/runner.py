@@ -28,6 +28,7 @@ from airflow_mlpipelines.runtime.kinds import step_kind
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from airflow_mlpipelines.runtime.kinds.data_transfer import Databases
     from airflow_mlpipelines.runtime.plan import StepPlan
     from airflow_mlpipelines.storage import Storage
 
@@ -61,7 +62,12 @@ class RunnerIO:
 
 @dataclass
 class Job:
-    """One execution of a plan: local paths of its inputs and outputs, and its private work folder."""
+    """One execution of a plan: its inputs and outputs and its private work folder.
+
+    For kinds that stage data, ``inputs``/``outputs`` are local paths; for a kind that moves data itself
+    (a data transfer) they are the plan's URLs, and it fills ``described`` (output name -> the
+    manifest's entry) with what it wrote.
+    """
 
     plan: StepPlan
     inputs: dict[str, str]
@@ -69,6 +75,9 @@ class Job:
     work: str
     io: RunnerIO
     result: dict[str, Any] = field(default_factory=dict)
+    storage: Storage | None = None
+    databases: Databases | None = None
+    described: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,13 @@ def commit_outputs(
                 for rel, d in st.details_below(loc).items()
             }
             store.stamp_remote(described[name], {rel: tag for rel, tag in tags.items() if tag})
+    return commit_described(plan, storage, described)
+
+
+def commit_described(
+    plan: StepPlan, storage: Storage, described: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Commit the manifest of outputs already in place (``described``: output name -> entry)."""
     manifest = store.build_manifest(
         pipeline=plan.task.pipeline,
         step=plan.step,
@@ -223,11 +239,13 @@ def run_plan(
     io: RunnerIO,
     *,
     on_committed: Callable[[Job, dict[str, Any]], None] | None = None,
+    databases: Databases | None = None,
 ) -> RunResult:
     """Run a ``decision="run"`` plan to a committed manifest (see the module docstring).
 
     ``on_committed`` is called after the commit while the job's local folders still exist (the Execute
-    Python Script operator reads its output frame there).
+    Python Script operator reads its output frame there). ``databases`` opens SQL datastores (workers
+    only: containers have none).
     """
     if plan.decision != "run":
         raise PlanError(f"step '{plan.step}': the plan says reuse; there is nothing to run")
@@ -236,11 +254,24 @@ def run_plan(
         if adopted is not None:
             return RunResult(adopted, adopted=True)
         with tempfile.TemporaryDirectory(prefix=f"mlp-{safe_segment(plan.step)}-") as work:
-            inputs = stage_inputs(plan, storage, work, io.say)
-            outputs = make_outputs(plan, storage, work)
-            job = Job(plan, inputs, outputs, work, io)
-            kind.execute(job)
-            manifest = commit_outputs(plan, storage, outputs, io.say)
+            if kind.stages_data:
+                inputs = stage_inputs(plan, storage, work, io.say)
+                outputs = make_outputs(plan, storage, work)
+                job = Job(plan, inputs, outputs, work, io, storage=storage, databases=databases)
+                kind.execute(job)
+                manifest = commit_outputs(plan, storage, outputs, io.say)
+            else:
+                job = Job(
+                    plan,
+                    dict(plan.inputs),
+                    dict(plan.outputs),
+                    work,
+                    io,
+                    storage=storage,
+                    databases=databases,
+                )
+                kind.execute(job)
+                manifest = commit_described(plan, storage, job.described)
             io.say(f"committed outputs of {plan.step} (fingerprint {plan.fingerprint.short})")
             if on_committed is not None:
                 on_committed(job, manifest)

@@ -3,24 +3,42 @@
 A kind says whether its source tree is hashed, which fingerprint components it adds and how the
 runner executes it; the registry also names the operator that runs it on a worker (local compute).
 Entries are import paths, resolved on first use, so naming a kind (at DAG parse time) imports nothing
-heavy. A new kind (a data transfer, a
-parallel run) is one module plus one :func:`register` call.
+heavy. A new kind (a parallel run) is one
+module plus one :func:`register` call, as ``data_transfer`` was.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_mlpipelines.exceptions import PlanError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from airflow_mlpipelines.pipeline.step_task import StepTask
     from airflow_mlpipelines.reuse.source_tree import DigestCache
+    from airflow_mlpipelines.runtime.kinds.data_transfer import Databases
     from airflow_mlpipelines.runtime.plan import StagedFrame
     from airflow_mlpipelines.runtime.runner import Job
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+@dataclass
+class PlanContext:
+    """What a kind may use while the reuse task fingerprints a step: DataFrames handed to it, the digest
+    cache, SQL datastores (a data transfer's ``reuse_query``), the run, and the task log."""
+
+    cache: DigestCache
+    run_id: str
+    frames: Mapping[str, StagedFrame] = field(default_factory=dict)
+    databases: Databases | None = None
+    say: Callable[[str], None] = _ignore
 
 
 class StepKind(Protocol):
@@ -29,10 +47,11 @@ class StepKind(Protocol):
     name: str
     hashes_source_tree: bool
     """Whether the step's source directory is a fingerprint component (an inline script's is not)."""
+    stages_data: bool
+    """Whether the runner stages inputs and output folders locally for the kind (scripts need paths);
+    a data transfer moves data between stores itself and hands back ``job.described``."""
 
-    def components(
-        self, task: StepTask, frames: Mapping[str, StagedFrame], cache: DigestCache
-    ) -> tuple[dict[str, str], dict[str, Any]]:
+    def components(self, task: StepTask, context: PlanContext) -> tuple[dict[str, str], dict[str, Any]]:
         """Kind-specific fingerprint components (digests) and their readable details."""
         ...
 
@@ -44,12 +63,14 @@ class StepKind(Protocol):
 _REGISTRY: dict[str, str] = {
     "python_script": "airflow_mlpipelines.runtime.kinds.python_script:KIND",
     "execute_python_script": "airflow_mlpipelines.runtime.kinds.execute_python_script:KIND",
+    "data_transfer": "airflow_mlpipelines.runtime.kinds.data_transfer:KIND",
 }
 _OPERATORS: dict[str, str] = {
     "python_script": "airflow_mlpipelines.operators.python_script.PythonScriptStepOperator",
     "execute_python_script": (
         "airflow_mlpipelines.operators.execute_python_script.ExecutePythonScriptOperator"
     ),
+    "data_transfer": "airflow_mlpipelines.operators.data_transfer.DataTransferOperator",
 }
 """The local operator of each kind, known without importing the kind (the DAG factory needs only this)."""
 _LOADED: dict[str, StepKind] = {}

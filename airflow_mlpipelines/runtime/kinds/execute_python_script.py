@@ -22,12 +22,10 @@ from airflow_mlpipelines.runtime.bundle import BundleLimits, extract
 from airflow_mlpipelines.runtime.eps_job import INLINE_SCRIPT_NAME, EpsJob, EpsRunner, write_inline_script
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from airflow_mlpipelines.pipeline.model import ExecutePythonScriptSpec
     from airflow_mlpipelines.pipeline.step_task import StepTask
-    from airflow_mlpipelines.reuse.source_tree import DigestCache
-    from airflow_mlpipelines.runtime.plan import StagedFrame, StepPlan
+    from airflow_mlpipelines.runtime.kinds import PlanContext
+    from airflow_mlpipelines.runtime.plan import StepPlan
     from airflow_mlpipelines.runtime.runner import Job
 
 PORTS = ("dataframe1", "dataframe2")
@@ -68,11 +66,11 @@ class ExecutePythonScriptKind:
 
     name = "execute_python_script"
     hashes_source_tree = False
+    stages_data = True
 
-    def components(
-        self, task: StepTask, frames: Mapping[str, StagedFrame], cache: DigestCache
-    ) -> tuple[dict[str, str], dict[str, Any]]:
+    def components(self, task: StepTask, context: PlanContext) -> tuple[dict[str, str], dict[str, Any]]:
         """``script_text``, ``bundle``, ``ports`` and ``frame:<port>`` (see the module docstring)."""
+        frames, cache = context.frames, context.cache
         eps = _settings(task)
         text = script_text(task)
         bundle_digest = None

@@ -9,11 +9,8 @@ from airflow_mlpipelines.exceptions import ScriptFailedError, StepExecutionError
 from airflow_mlpipelines.runtime.script_step import ScriptProcess, resolve_arguments, signal_note
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from airflow_mlpipelines.pipeline.step_task import StepTask
-    from airflow_mlpipelines.reuse.source_tree import DigestCache
-    from airflow_mlpipelines.runtime.plan import StagedFrame
+    from airflow_mlpipelines.runtime.kinds import PlanContext
     from airflow_mlpipelines.runtime.runner import Job
 
 
@@ -22,10 +19,9 @@ class PythonScriptKind:
 
     name = "python_script"
     hashes_source_tree = True
+    stages_data = True
 
-    def components(
-        self, task: StepTask, frames: Mapping[str, StagedFrame], cache: DigestCache
-    ) -> tuple[dict[str, str], dict[str, Any]]:
+    def components(self, task: StepTask, context: PlanContext) -> tuple[dict[str, str], dict[str, Any]]:
         """No components beyond every step's (source tree, script, arguments, inputs...)."""
         return {}, {}
 
