@@ -159,7 +159,8 @@ class SqlDatabase:
             except Exception as exc:
                 conn.close()
                 raise self._fail("the query", exc) from None
-            return reader, conn
+            # The cursor owns the stream: it must live (and be closed) with the reader.
+            return reader, _Closing(cursor, conn)
         cursor = self._dbapi().cursor()
         try:
             cursor.execute(statement)
@@ -271,6 +272,18 @@ class SqlDatabase:
         finally:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+class _Closing:
+    """Closes a cursor, then its connection."""
+
+    def __init__(self, *items: Any) -> None:
+        self.items = items
+
+    def close(self) -> None:
+        for item in self.items:
+            with contextlib.suppress(Exception):
+                item.close()
 
 
 def _storage_schema(schema: pa.Schema) -> pa.Schema:
