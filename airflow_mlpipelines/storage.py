@@ -328,8 +328,10 @@ def sizes_below(loc: Location) -> dict[str, int]:
 class Progress:
     """Files and bytes moved, said at most every ``every`` seconds and once at the end (with the rate)."""
 
-    def __init__(self, what: str, say: Callable[[str], None] | None, every: float = 5.0) -> None:
-        self.what, self.say, self.every = what, say, every
+    def __init__(
+        self, what: str, say: Callable[[str], None] | None, every: float = 5.0, total_bytes: int | None = None
+    ) -> None:
+        self.what, self.say, self.every, self.total_bytes = what, say, every, total_bytes
         self.started = self.last = time.monotonic()
         self.files = self.bytes = 0
 
@@ -346,7 +348,12 @@ class Progress:
         """``N files, X MB in T s (R MB/s)``."""
         seconds = max(now - self.started, 1e-9)
         mb = self.bytes / 1e6
-        return f"{self.files} file(s), {mb:.1f} MB in {seconds:.1f} s ({mb / seconds:.1f} MB/s)"
+        text = f"{self.files} file(s), {mb:.1f} MB in {seconds:.1f} s ({mb / seconds:.1f} MB/s)"
+        if self.total_bytes and 0 < self.bytes < self.total_bytes:
+            left = (self.total_bytes - self.bytes) * seconds / self.bytes
+            share = 100 * self.bytes / self.total_bytes
+            text += f", {share:.0f}% of {self.total_bytes / 1e6:.1f} MB, about {left:.0f} s left"
+        return text
 
     def done(self) -> None:
         """The summary line."""

@@ -57,13 +57,18 @@ class _Progress:
             self.progress.add(nbytes, files=files)
 
 
-def source_files(src: Location) -> list[tuple[str, Location]]:
-    """(relative path, location) of every file a source stands for: itself, or every file below it."""
+def source_files(src: Location) -> list[tuple[str, Location, int]]:
+    """(relative path, location, size) of every file a source stands for: itself, or every file below
+    it (one listing)."""
     try:
         if src.fs.isdir(src.path):
-            return sorted(st.files_below(src), key=lambda item: item[0])
+            listed = st.details_below(src)
+            return [
+                (rel, src.child(rel), int(details.get("size") or 0))
+                for rel, details in sorted(listed.items())
+            ]
         if src.fs.isfile(src.path):
-            return [(posix_basename(src.path), src)]
+            return [(posix_basename(src.path), src, int(src.fs.size(src.path) or 0))]
     except StorageError:
         raise
     except Exception as exc:
@@ -135,27 +140,27 @@ def _copy_remote(src: Location, dst: Location, progress: _Progress) -> tuple[int
 
 
 def copy_files(
-    files: Iterable[tuple[str, Location]],
+    files: Iterable[tuple[str, Location, int]],
     dst: Location,
     *,
     as_file: bool,
     say: Callable[[str], None],
     what: str,
 ) -> list[Copied]:
-    """Copy ``files`` (relative path, source) below ``dst`` (or, ``as_file``, the one file to ``dst``).
+    """Copy ``files`` (relative path, source, size) below ``dst`` (or, ``as_file``, the one file to ``dst``).
 
     A local destination folder that does not exist yet is assembled beside it and renamed into place
     at once; an existing one gets each file renamed into place (its other files are left alone).
     """
     items = list(files)
-    progress = _Progress(st.Progress(what, say))
+    progress = _Progress(st.Progress(what, say, total_bytes=_total(items)))
     if as_file and len(items) != 1:
         raise StepExecutionError(f"{len(items)} files cannot be written to the one file {dst.where()}")
     assemble = dst.local and not as_file and not os.path.exists(dst.path)
     root = f"{dst.path.rstrip('/')}{PARTIAL}{uuid.uuid4().hex}" if assemble else dst.path
 
-    def one(item: tuple[str, Location]) -> Copied:
-        rel, src = item
+    def one(item: tuple[str, Location, int]) -> Copied:
+        rel, src, _ = item
         if dst.local:
             target = root if as_file else os.path.join(root, *rel.split("/"))
             size, digest = _copy_local(src, target, progress)
@@ -181,6 +186,11 @@ def copy_files(
         raise StorageError(f"{what}: {type(exc).__name__}: {exc}") from None
     progress.progress.done()
     return sorted(copied, key=lambda c: c.path)
+
+
+def _total(items: list[tuple[str, Location, int]]) -> int:
+    """The bytes to copy (the listing's sizes), for the progress line's ETA."""
+    return sum(size for _, _, size in items)
 
 
 def place_file(local: str, dst: Location, say: Callable[[str], None]) -> None:

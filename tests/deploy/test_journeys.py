@@ -147,6 +147,35 @@ steps:
     outputs: [{{name: result, datastore: elsewhere}}]
 """
 
+TRANSFER = f"""\
+name: transfer_journey
+datastores:
+  warehouse: {{connection: mlp_warehouse}}
+  lake: {{url: "s3://{CONN}@{BUCKET}/lake"}}
+steps:
+  - name: export
+    type: data_transfer
+    queue: queue_a
+    source: {{datastore: warehouse, sql_query: "SELECT id, amount, sold_at FROM dt_sales ORDER BY id"}}
+    destination: {{output: sales_parquet, datastore: lake}}
+  - name: train
+    script: train.py
+    source_directory: src/transfer
+    queue: queue_b
+    arguments: [{{input: sales_parquet}}, {{output: model}}]
+    outputs: [model]
+  - name: load
+    type: data_transfer
+    source: {{datastore: lake, path: incoming/scores.csv}}
+    destination: {{datastore: warehouse, sql_table: dt_scores}}
+"""
+TRAIN = """\
+import os, sys, pyarrow.parquet as pq
+table = pq.read_table(os.path.join(sys.argv[1], "data.parquet"))
+total = sum(table.column("amount").to_pylist())
+open(os.path.join(sys.argv[2], "model.txt"), "w").write(f"{table.num_rows} {total}")
+"""
+
 
 def _dags(root: Path) -> Path:
     dags = root / "dags"
@@ -155,12 +184,15 @@ def _dags(root: Path) -> Path:
     (dags / "definitions" / "src" / "slow" / "slow.py").write_text(SLOW_SCRIPT)
     (dags / "definitions" / "src" / "slow" / "after.py").write_text(AFTER_SCRIPT)
     (dags / "definitions" / "src" / "slow" / "big.py").write_text(BIG)
+    (dags / "definitions" / "src" / "transfer").mkdir()
+    (dags / "definitions" / "src" / "transfer" / "train.py").write_text(TRAIN)
     definitions = {
         "frames_across": FRAMES,
         "dedupe_across": SLOW.format(name="dedupe_across", seconds=12),
         "kill_worker": SLOW.format(name="kill_worker", seconds=25),
         "kill_scheduler": SLOW.format(name="kill_scheduler", seconds=20),
         "store_cut": STORE_CUT,
+        "transfer_journey": TRANSFER,
         "bad_bucket": BAD.format(name="bad_bucket", url=f"s3://{CONN}@no-such-bucket/x"),
         "bad_connection": BAD.format(name="bad_connection", url="s3://no_such_conn@mlp-deploy/x"),
         "store_down": BAD.format(name="store_down", url="s3://mlp_s3_down@mlp-deploy/x"),
@@ -196,7 +228,14 @@ def deployment(
     holder["airflow"] = airflow
     airflow.store_cut = cut  # type: ignore[attr-defined]
     dag_ids = ["seed004_yaml", "plots_report", "frames_across", "dedupe_across", "kill_worker", "bad_bucket"]
-    dag_ids += ["bad_connection", "store_down", "kill_scheduler", "store_cut", load.PIPELINE]
+    dag_ids += [
+        "bad_connection",
+        "store_down",
+        "kill_scheduler",
+        "store_cut",
+        "transfer_journey",
+        load.PIPELINE,
+    ]
     airflow.wait_for_dags(dag_ids, timeout=180)
     for dag_id in dag_ids:
         airflow.unpause(dag_id)
@@ -488,3 +527,74 @@ def test_a_burst_of_runs_computes_each_fingerprint_once_and_leaves_no_lease(
     texts = load.results(deployment, result, BUCKET)
     assert texts == {r: load.expected_result(s) for r, s in zip(result.run_ids, result.seeds, strict=True)}
     assert load.open_leases(deployment, BUCKET, f"datastore/_manifests/{load.PIPELINE}/") == []
+
+
+def _warehouse(airflow: DistributedAirflow, *statements: str) -> list[tuple[Any, ...]]:
+    import psycopg2
+
+    pg = airflow.postgres
+    conn = psycopg2.connect(
+        host=LOOPBACK, port=pg.port, user=pg.user, password=pg.password, dbname=pg.database
+    )
+    try:
+        rows: list[tuple[Any, ...]] = []
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+                rows = cur.fetchall() if cur.description else []
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def test_postgres_to_parquet_on_s3_trains_and_a_csv_loads_into_postgres(
+    deployment: DistributedAirflow,
+) -> None:
+    """Issue 13's journeys through REST: a table exported to Parquet on S3 (worker A) feeds training
+    (worker B); a CSV on the S3 datastore is appended to a table; a re-run reuses the unchanged file
+    transfer and re-runs the SQL export (no reuse_query)."""
+    pg = deployment.postgres
+    response = deployment.post(
+        "/api/v2/connections",
+        json={
+            "connection_id": "mlp_warehouse",
+            "conn_type": "postgres",
+            "host": LOOPBACK,
+            "port": pg.port,
+            "login": pg.user,
+            "password": pg.password,
+            "schema": pg.database,
+        },
+    )
+    assert response.status_code in (200, 201, 409), response.text
+    _warehouse(
+        deployment,
+        "DROP TABLE IF EXISTS dt_sales, dt_scores",
+        "CREATE TABLE dt_sales (id int, amount numeric(10, 2), sold_at timestamptz)",
+        "INSERT INTO dt_sales SELECT g, g * 0.5, now() FROM generate_series(1, 1000) g",
+        "CREATE TABLE dt_scores (name text NOT NULL, score float8)",
+    )
+    with deployment.s3fs().open(f"{BUCKET}/lake/incoming/scores.csv", "wb") as fh:
+        fh.write(b"score,name\n0.5,a\n0.75,b\n")
+    first = deployment.trigger_and_wait("transfer_journey", timeout=300)
+    run_id = first["dag_run_id"]
+    assert first["state"] == "success", deployment.task_instances("transfer_journey", run_id)
+    assert _ran(deployment, "transfer_journey", run_id) == {"export", "train", "load"}
+    assert deployment.task_instance("transfer_journey", run_id, "export.run")["hostname"].endswith("worker-a")
+    assert deployment.task_instance("transfer_journey", run_id, "train.run")["hostname"].endswith("worker-b")
+    model = _plan(deployment, "transfer_journey", run_id, "train")["outputs"]["model"]
+    assert _s3_text(deployment, model + "/model.txt") == "1000 250250.00"  # numeric(10, 2) arrived as an exact decimal
+    assert sorted(_warehouse(deployment, "SELECT name, score FROM dt_scores")) == [("a", 0.5), ("b", 0.75)]
+    log = deployment.task_log("transfer_journey", run_id, "export.run")
+    assert "through ADBC (Arrow-native)" in log
+    assert "1,000 rows in" in log
+
+    again = deployment.trigger_and_wait("transfer_journey", timeout=300)
+    assert again["state"] == "success"
+    assert _ran(deployment, "transfer_journey", again["dag_run_id"]) == {"export"}
+    log = deployment.task_log("transfer_journey", again["dag_run_id"], "export.reuse")
+    assert "the SQL source has no reuse_query, so the transfer runs on every run" in log
+    assert (
+        len(_warehouse(deployment, "SELECT * FROM dt_scores")) == 2
+    )  # the unchanged CSV is not appended again

@@ -74,7 +74,11 @@ def _pg(postgres: PostgresServer, *statements: str) -> list[tuple[Any, ...]]:
     import psycopg2
 
     conn = psycopg2.connect(
-        host="127.0.0.1", port=postgres.port, user=postgres.user, password=postgres.password, dbname="warehouse"
+        host="127.0.0.1",
+        port=postgres.port,
+        user=postgres.user,
+        password=postgres.password,
+        dbname="warehouse",
     )
     try:
         with conn.cursor() as cur:
@@ -219,7 +223,9 @@ def test_reuse_query_identifies_the_sql_source_state(
     scratch_dags: Path, connections: Path, postgres: PostgresServer
 ) -> None:
     _pg(postgres, SALES)
-    folder = _pipeline(scratch_dags, "dt_reuse_query", reuse='reuse_query: "SELECT count(*), max(id) FROM sales"')
+    folder = _pipeline(
+        scratch_dags, "dt_reuse_query", reuse='reuse_query: "SELECT count(*), max(id) FROM sales"'
+    )
     _run(folder)
     states, _ = _run(folder)
     assert _ran(states) == set()
@@ -318,9 +324,13 @@ def test_hand_written_operator_query_to_csv_and_sqlite_source(
     assert not [p for p in out.parent.iterdir() if ".mlp-partial-" in p.name]
     with sqlite3.connect(connections) as lite:
         lite.execute("CREATE TABLE t (k integer, v text)")
-        lite.executemany("INSERT INTO t VALUES (?, ?)", [(i, None if i % 2 else f"v{i}") for i in range(1000)])
+        lite.executemany(
+            "INSERT INTO t VALUES (?, ?)", [(i, None if i % 2 else f"v{i}") for i in range(1000)]
+        )
     folder = tmp_path / "lite"
-    op = DataTransferOperator(task_id="dump", source_conn_id=LITE, source_table="t", destination_url=str(folder))
+    op = DataTransferOperator(
+        task_id="dump", source_conn_id=LITE, source_table="t", destination_url=str(folder)
+    )
     assert op.execute(_operator_context())["rows"] == 1000
     table = pq.read_table(folder / "data.parquet")
     assert table.schema.field("v").type == pa.string()
@@ -334,16 +344,23 @@ def test_a_failing_query_names_the_step_field_and_database_message(
     from airflow_mlpipelines.operators.data_transfer import DataTransferOperator
 
     op = DataTransferOperator(
-        task_id="export", source_conn_id=PG, source_query="SELECT nope FROM sales", destination_url=str(tmp_path / "x")
+        task_id="export",
+        source_conn_id=PG,
+        source_query="SELECT nope FROM sales",
+        destination_url=str(tmp_path / "x"),
     )
-    with pytest.raises(StepExecutionError, match=r"step 'export', source.sql_query: .*column \"nope\" does not exist"):
+    with pytest.raises(
+        StepExecutionError, match=r"step 'export', source.sql_query: .*column \"nope\" does not exist"
+    ):
         op.execute(_operator_context())
     assert not (tmp_path / "x").exists()
     op = DataTransferOperator(
         task_id="load", source_url=str(tmp_path), destination_conn_id=PG, destination_table="no_such_table"
     )
     (tmp_path / "a.csv").write_text("x\n1\n")
-    with pytest.raises(StepExecutionError, match=r"destination.sql_table: table no_such_table cannot be read"):
+    with pytest.raises(
+        StepExecutionError, match=r"destination.sql_table: table no_such_table cannot be read"
+    ):
         op.execute(_operator_context())
 
 
@@ -360,12 +377,12 @@ def test_a_killed_copy_leaves_no_partial_file(tmp_path: Path, moto: MotoServer, 
     items = tfiles.source_files(storage.resolve(str(src)))
     (src / "f3.bin").unlink()  # listed, then gone: its copy fails
     dst = Path(tempfile.mkdtemp()) / "out"
-    with pytest.raises(Exception, match="f3.bin"):
+    with pytest.raises(Exception, match=r"f3\.bin"):
         tfiles.copy_files(items, storage.resolve(str(dst)), as_file=False, say=print, what="copy")
     assert not dst.exists()
     assert not list(dst.parent.iterdir())
     remote = storage.resolve(f"s3://{S3}@{BUCKET}/killed")
-    with pytest.raises(Exception, match="f3.bin"):
+    with pytest.raises(Exception, match=r"f3\.bin"):
         tfiles.copy_files(items, remote, as_file=False, say=print, what="copy")
     names = {p.rsplit("/", 1)[-1] for p in moto.filesystem().find(f"{BUCKET}/killed")}
     assert "f3.bin" not in names
