@@ -584,7 +584,9 @@ def test_postgres_to_parquet_on_s3_trains_and_a_csv_loads_into_postgres(
     assert deployment.task_instance("transfer_journey", run_id, "export.run")["hostname"].endswith("worker-a")
     assert deployment.task_instance("transfer_journey", run_id, "train.run")["hostname"].endswith("worker-b")
     model = _plan(deployment, "transfer_journey", run_id, "train")["outputs"]["model"]
-    assert _s3_text(deployment, model + "/model.txt") == "1000 250250.00"  # numeric(10, 2) arrived as an exact decimal
+    assert (
+        _s3_text(deployment, model + "/model.txt") == "1000 250250.00"
+    )  # numeric(10, 2) arrived as an exact decimal
     assert sorted(_warehouse(deployment, "SELECT name, score FROM dt_scores")) == [("a", 0.5), ("b", 0.75)]
     log = deployment.task_log("transfer_journey", run_id, "export.run")
     assert "through ADBC (Arrow-native)" in log
