@@ -152,7 +152,7 @@ class SqlDatabase:
                         **{"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_BYTES)}
                     )
                 cursor.execute(statement)
-                reader = tf.decimals_for(cursor.fetch_record_batch(), numeric)
+                reader = tf.prefetched(tf.decimals_for(cursor.fetch_record_batch(), numeric))
             except DatabaseError:
                 conn.close()
                 raise

@@ -21,6 +21,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_mlpipelines.operators.python_script",
                     "airflow_mlpipelines.operators.execute_python_script",
+                    "airflow_mlpipelines.operators.data_transfer",
                 ],
             }
         ],

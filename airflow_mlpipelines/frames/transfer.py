@@ -171,6 +171,49 @@ def conform(reader: pa.RecordBatchReader, target: pa.Schema, what: str) -> pa.Re
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
+def prefetched(reader: pa.RecordBatchReader, depth: int = 2) -> pa.RecordBatchReader:
+    """``reader`` read ahead by a thread, ``depth`` batches at most: fetching the next batch from the
+    database overlaps with encoding the current one (both release the GIL), and memory stays bounded."""
+    import queue
+    import threading
+
+    import pyarrow as pa
+
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for batch in reader:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put(exc)
+
+    thread = threading.Thread(target=pump, name="mlp-prefetch", daemon=True)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        thread.start()
+        try:
+            while (item := slots.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
 # -- files --------------------------------------------------------------------------------------------
 
 

@@ -24,7 +24,10 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import fsspec.callbacks
+
 from airflow_mlpipelines import storage as st
+from airflow_mlpipelines.digests import file_digest
 from airflow_mlpipelines.exceptions import StepExecutionError, StorageError
 
 if TYPE_CHECKING:
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from airflow_mlpipelines.storage import Location
 
 CHUNK = 8 << 20
-WORKERS = 8
+WORKERS = 16
 """Files copied at once: object stores answer each request after a round trip; several in flight hide it."""
 PARTIAL = ".mlp-partial-"
 
@@ -122,6 +125,59 @@ def _copy_local(src: Location, target: str, progress: _Progress) -> tuple[int, s
     return result
 
 
+def _copy_to_local(src: Location, target: str, progress: _Progress) -> tuple[int, str]:
+    """A local source is copied by the kernel (``copy_file_range``/``sendfile``) and hashed from the
+    page cache; a remote one is streamed."""
+    if not src.local:
+        return _copy_local(src, target, progress)
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    temporary = os.path.join(
+        os.path.dirname(target), f"{PARTIAL}{uuid.uuid4().hex}-{os.path.basename(target)}"
+    )
+    try:
+        shutil.copyfile(src.path, temporary)
+        size, digest = os.path.getsize(temporary), file_digest(temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    progress.add(size, 0)
+    return size, digest
+
+
+def _upload(
+    items: list[tuple[str, Location, int]], dst: Location, as_file: bool, progress: _Progress
+) -> list[Copied]:
+    """Local files to an object store in one bulk ``put`` (the filesystem's own concurrency: many
+    uploads in flight), hashed meanwhile in threads. Each object appears only once its upload completed
+    (a failed multipart upload is aborted by the filesystem)."""
+    targets = [dst.path if as_file else f"{dst.path.rstrip('/')}/{rel}" for rel, _, _ in items]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        digests = [pool.submit(file_digest, src.path) for _, src, _ in items]
+        dst.fs.put([src.path for _, src, _ in items], targets, callback=_Uploaded(progress, items))
+        found = [future.result() for future in digests]
+    return [
+        Copied(posix_basename(dst.path) if as_file else rel, size, digest)
+        for (rel, _, size), digest in zip(items, found, strict=True)
+    ]
+
+
+class _Uploaded(fsspec.callbacks.Callback):  # type: ignore[misc]
+    """fsspec's per-file completion callback, as progress (bytes by the files' mean size)."""
+
+    def __init__(self, progress: _Progress, items: list[tuple[str, Location, int]]) -> None:
+        super().__init__()
+        self.progress = progress
+        self.mean = sum(size for _, _, size in items) // max(len(items), 1)
+
+    def call(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def relative_update(self, inc: int = 1) -> None:
+        self.progress.add(self.mean * inc, inc)
+
+
 def _copy_remote(src: Location, dst: Location, progress: _Progress) -> tuple[int, str]:
     """Streamed into the object; a failure discards the upload (never completes a partial object)."""
     out = dst.fs.open(dst.path, "wb")
@@ -163,7 +219,7 @@ def copy_files(
         rel, src, _ = item
         if dst.local:
             target = root if as_file else os.path.join(root, *rel.split("/"))
-            size, digest = _copy_local(src, target, progress)
+            size, digest = _copy_to_local(src, target, progress)
         else:
             target_loc = dst if as_file else dst.child(rel)
             size, digest = _copy_remote(src, target_loc, progress)
@@ -171,8 +227,11 @@ def copy_files(
         return Copied(posix_basename(dst.path) if as_file else rel, size, digest)
 
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            copied = list(pool.map(one, items))
+        if not dst.local and items and all(src.local for _, src, _ in items):
+            copied = _upload(items, dst, as_file, progress)
+        else:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                copied = list(pool.map(one, items))
         if assemble:
             os.makedirs(os.path.dirname(dst.path) or ".", exist_ok=True)
             if not items:
