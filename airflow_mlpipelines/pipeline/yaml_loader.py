@@ -326,6 +326,8 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
             datastores.append(
                 _datastore(name, d, base, SourceLocation(path, _locate(data, ("datastores", name))[0]))
             )
+    if len(steps) < len(model.steps):
+        problems.raise_if_any()  # a step that did not convert would be reported again as missing
     with problems.each():
         pipeline = build_pipeline(
             name=model.name or os.path.splitext(os.path.basename(path))[0],

@@ -134,3 +134,35 @@ class TestExecutePythonScriptExamples:
         assert abs(ranked["score"].sum() - 1.0) < 1e-9
         plots = _output(airflow_home, "eps_features", "rank_features", run.run_id, "importance_plots")
         assert [p.name for p in plots.iterdir()] == ["figure_1.png"]  # left open by the script
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_data_transfer_example(
+    examples_dags: Path, airflow_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    database = tmp_path / "examples.db"
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "CREATE TABLE measurements (sepal_length REAL, sepal_width REAL, petal_length REAL, "
+            "petal_width REAL, label INTEGER)"
+        )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLP_EXAMPLES_DB", json.dumps({"conn_type": "sqlite", "host": str(database)})
+    )
+    run = _run(examples_dags, "data_transfer")
+    assert run.state == "success", _states(run)
+    with sqlite3.connect(database) as db:
+        (rows,) = db.execute("SELECT count(*) FROM measurements").fetchone()
+        (positives,) = db.execute("SELECT count(*) FROM measurements WHERE label = 1").fetchone()
+    assert rows == 60
+    published = examples_dags / "definitions" / "published" / "iris" / "summary" / "summary.json"
+    summary = json.loads(published.read_text())
+    assert summary["rows"] == positives > 0
+    assert set(summary["means"]) == {"sepal_length", "sepal_width", "petal_length", "petal_width"}
+    again = _run(examples_dags, "data_transfer")  # nothing changed: every step reused, nothing loaded twice
+    assert again.state == "success"
+    assert {t for t, s in _states(again).items() if t.endswith(".run") and s == "success"} == set()
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT count(*) FROM measurements").fetchone() == (60,)

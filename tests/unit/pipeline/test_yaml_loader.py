@@ -31,8 +31,9 @@ BAD = FIXTURES / "bad"
 GOOD = FIXTURES / "good"
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
-SCRIPT_EXAMPLES = [p for p in EXAMPLE_FILES if not p.stem.startswith("eps_")]
-"""Examples made of PythonScriptSteps only (Execute Python Script examples: test_eps_definitions.py)."""
+SCRIPT_EXAMPLES = [p for p in EXAMPLE_FILES if not p.stem.startswith(("eps_", "data_transfer"))]
+"""Examples made of PythonScriptSteps only (Execute Python Script examples: test_eps_definitions.py;
+data transfers: test_transfer_definitions.py)."""
 BAD_FILES = sorted(BAD.glob("*.yaml"))
 GOOD_FILES = sorted([*GOOD.glob("*.yaml"), *GOOD.glob("*.yml")])
 
@@ -75,6 +76,7 @@ class TestValidExamples:
             "seed004_yaml",
             "eps_hello",
             "eps_scatter",
+            "data_transfer",
         }
 
     @pytest.mark.parametrize("path", SCRIPT_EXAMPLES, ids=lambda p: p.stem)
