@@ -27,6 +27,8 @@ _LIBPQ_EXTRAS = (
     "options", "target_session_attrs",
 )  # fmt: skip
 _NUMERIC_OID = 1700
+_DRIVER_EXTENSIONS = ("arrow.uuid", "arrow.json")
+"""Extension types the ADBC driver writes as their PostgreSQL types (uuid, jsonb)."""
 _BATCH_BYTES = 16 << 20
 """ADBC's PostgreSQL batch size hint: a record batch of about this many bytes (bounded memory)."""
 
@@ -170,16 +172,23 @@ class SqlDatabase:
         except Exception as exc:
             raise self._fail("the query", exc) from None
 
-    def _numeric_columns(self, statement: str) -> dict[str, tuple[int, int]]:
-        """PostgreSQL ``numeric(p, s)`` result columns (the hook's psycopg cursor describes them)."""
+    def _numeric_columns(
+        self, statement: str, unconstrained: tuple[int, int] | None = None
+    ) -> dict[str, tuple[int, int]]:
+        """PostgreSQL ``numeric(p, s)`` result columns (the hook's psycopg cursor describes them); a
+        ``numeric`` without precision is left out, or given ``unconstrained``."""
         cursor = self._dbapi().cursor()
         try:
             cursor.execute(f"SELECT * FROM ({statement}) AS mlp_described LIMIT 0")
             found = {}
             for column in cursor.description or []:
                 precision, scale = getattr(column, "precision", None), getattr(column, "scale", None)
-                if getattr(column, "type_code", None) == _NUMERIC_OID and precision:
+                if getattr(column, "type_code", None) != _NUMERIC_OID:
+                    continue
+                if precision:
                     found[str(column.name)] = (int(precision), int(scale or 0))
+                elif unconstrained is not None:
+                    found[str(column.name)] = unconstrained
             return found
         except Exception as exc:
             self._dbapi().rollback()
@@ -231,7 +240,7 @@ class SqlDatabase:
         cursor = conn.cursor()
         try:
             for batch in reader:
-                values = list(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+                values = list(zip(*(_python(c) for c in batch.columns), strict=True))
                 if values:
                     cursor.executemany(statement, values)
                 rows += batch.num_rows
@@ -254,7 +263,10 @@ class SqlDatabase:
             target = conn.adbc_get_table_schema(
                 bare.strip('"'), db_schema_filter=schema_name.strip('"') or None
             )
-            conformed = tf.conform(reader, _storage_schema(target), f"loading into {table}")
+            # numeric columns take exact decimals (the driver writes no numeric from text); an unconstrained
+            # numeric takes up to 38 digits, 9 after the point (a value needing more is an error, not rounded)
+            numeric = self._numeric_columns(f"SELECT * FROM {table}", unconstrained=(38, 9))
+            conformed = tf.conform(reader, _writable_schema(target, numeric), f"loading into {table}")
             counted = _counting(conformed, progress)
             with conn.cursor() as cursor:
                 kwargs: dict[str, Any] = {"mode": "append"}
@@ -274,6 +286,23 @@ class SqlDatabase:
                 conn.close()
 
 
+def _python(column: Any) -> list[Any]:
+    """A column's values as DB-API drivers take them: exact decimals, UUIDs and JSON as text (every
+    driver binds a string; not all bind ``Decimal`` or ``UUID``), the rest as Arrow converts them."""
+    import pyarrow as pa
+
+    kind = column.type
+    if isinstance(kind, pa.BaseExtensionType):
+        column, kind = column.storage, kind.storage_type
+        if pa.types.is_fixed_size_binary(kind) and kind.byte_width == 16:  # arrow.uuid
+            import uuid
+
+            return [None if v is None else str(uuid.UUID(bytes=v)) for v in column.to_pylist()]
+    if pa.types.is_decimal(kind):
+        return [None if v is None else str(v) for v in column.to_pylist()]
+    return list(column.to_pylist())
+
+
 class _Closing:
     """Closes a cursor, then its connection."""
 
@@ -286,17 +315,21 @@ class _Closing:
                 item.close()
 
 
-def _storage_schema(schema: pa.Schema) -> pa.Schema:
-    """A table's Arrow schema with extension types (PostgreSQL ``numeric`` as opaque text) replaced by
-    their storage type: a file's values are cast to what the driver writes."""
+def _writable_schema(schema: pa.Schema, numeric: dict[str, tuple[int, int]]) -> pa.Schema:
+    """A table's Arrow schema as the ADBC driver writes it: ``numeric`` columns as decimals, UUIDs and
+    JSON as Arrow's types for them, other PostgreSQL types Arrow has no type for as their text."""
     import pyarrow as pa
 
-    return pa.schema(
-        [
-            pa.field(f.name, f.type.storage_type if isinstance(f.type, pa.ExtensionType) else f.type)
-            for f in schema
-        ]
-    )
+    fields = []
+    for f in schema:
+        kind = f.type
+        if f.name in numeric:
+            precision, scale = numeric[f.name]
+            kind = (pa.decimal128 if precision <= 38 else pa.decimal256)(precision, scale)
+        elif isinstance(kind, pa.BaseExtensionType) and kind.extension_name not in _DRIVER_EXTENSIONS:
+            kind = kind.storage_type
+        fields.append(pa.field(f.name, kind))
+    return pa.schema(fields)
 
 
 def _counting(reader: pa.RecordBatchReader, progress: tf.RowProgress) -> pa.RecordBatchReader:

@@ -81,7 +81,7 @@ def decimals_for(reader: pa.RecordBatchReader, numeric: dict[str, tuple[int, int
             columns = []
             for f, column in zip(schema, batch.columns, strict=True):
                 if f.name in numeric:
-                    storage = column.storage if isinstance(column, pa.ExtensionArray) else column
+                    storage = column.storage if isinstance(column.type, pa.BaseExtensionType) else column
                     column = storage.cast(f.type)
                 columns.append(column)
             yield pa.RecordBatch.from_arrays(columns, schema=schema)
@@ -142,6 +142,22 @@ def cursor_batches(cursor: Any, batch_rows: int) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
+def _cast(column: pa.Array, kind: pa.DataType) -> pa.Array:
+    """``column`` as ``kind``; text into Arrow's UUID type is parsed (``uuid.UUID``), not reinterpreted."""
+    import pyarrow as pa
+
+    if isinstance(kind, pa.BaseExtensionType) and kind.extension_name == "arrow.uuid":
+        import uuid
+
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            values = [None if v is None else uuid.UUID(v).bytes for v in column.to_pylist()]
+            column = pa.array(values, pa.binary(16))
+        return pa.ExtensionArray.from_storage(kind, column.cast(kind.storage_type))
+    if isinstance(kind, pa.BaseExtensionType):  # e.g. JSON held as text
+        return pa.ExtensionArray.from_storage(kind, column.cast(kind.storage_type))
+    return column.cast(kind)
+
+
 def conform(reader: pa.RecordBatchReader, target: pa.Schema, what: str) -> pa.RecordBatchReader:
     """``reader``'s columns put in ``target``'s order and cast to its types (a file loaded into a table).
 
@@ -159,8 +175,8 @@ def conform(reader: pa.RecordBatchReader, target: pa.Schema, what: str) -> pa.Re
                 column = batch.column(f.name)
                 if column.type != f.type:
                     try:
-                        column = column.cast(f.type)
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                        column = _cast(column, f.type)
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
                         raise FrameError(
                             f"{what}: column '{f.name}' ({column.type}) does not fit the table's type "
                             f"{f.type}: {exc}"

@@ -43,7 +43,8 @@ class Fingerprint:
 
     Component names: ``step``, ``script``, ``source``, ``hash_paths``, ``arguments``, ``environment``,
     ``compute``, ``version``, ``parameter:<name>``, ``input:<name>``; step kinds may add their own
-    (Execute Python Script: ``script_text``, ``bundle``, ``ports``, ``frame:<port>``).
+    (Execute Python Script: ``script_text``, ``bundle``, ``ports``, ``frame:<port>``; data transfer:
+    ``transfer``, ``sql_source``).
     """
 
     components: dict[str, str]

@@ -386,3 +386,83 @@ def test_a_killed_copy_leaves_no_partial_file(tmp_path: Path, moto: MotoServer, 
         tfiles.copy_files(items, remote, as_file=False, say=print, what="copy")
     names = {p.rsplit("/", 1)[-1] for p in moto.filesystem().find(f"{BUCKET}/killed")}
     assert "f3.bin" not in names
+
+
+def test_sql_to_sql_and_a_stored_procedure_source(
+    tmp_path: Path, connections: Path, postgres: PostgresServer
+) -> None:
+    """PostgreSQL → SQLite (another database: the DB-API path, exact decimals and UUIDs as text), and a
+    set-returning function as a stored procedure source."""
+    from airflow_mlpipelines.operators.data_transfer import DataTransferOperator
+
+    _pg(
+        postgres,
+        SALES,
+        "CREATE OR REPLACE FUNCTION cheap_sales() RETURNS SETOF sales AS "
+        "$$ SELECT * FROM sales WHERE price < 3 ORDER BY id $$ LANGUAGE sql",
+    )
+    with sqlite3.connect(connections) as lite:
+        lite.execute("CREATE TABLE copied (id INTEGER, price NUMERIC, ref TEXT, sold_at TEXT)")
+    op = DataTransferOperator(
+        task_id="copy",
+        source_conn_id=PG,
+        source_query="SELECT id, price, ref, sold_at FROM sales WHERE id <= 10",
+        destination_conn_id=LITE,
+        destination_table="copied",
+    )
+    assert op.execute(_operator_context())["rows"] == 10
+    with sqlite3.connect(connections) as lite:
+        rows = lite.execute("SELECT id, price, ref FROM copied ORDER BY id").fetchall()
+    assert rows[1] == (2, 2.25, "00000000-0000-4000-8000-000000000002")
+    assert len(rows) == 10
+    out = tmp_path / "cheap.parquet"
+    op = DataTransferOperator(
+        task_id="cheap", source_conn_id=PG, source_stored_procedure="cheap_sales", destination_url=str(out)
+    )
+    assert op.execute(_operator_context())["rows"] == 2
+    assert pq.read_table(out).column("id").to_pylist() == [1, 2]
+
+
+def test_an_unknown_connection_names_the_step_and_field(tmp_path: Path, connections: Path) -> None:
+    from airflow_mlpipelines.exceptions import StepExecutionError
+    from airflow_mlpipelines.operators.data_transfer import DataTransferOperator
+
+    op = DataTransferOperator(
+        task_id="export", source_conn_id="no_such_db", source_table="t", destination_url=str(tmp_path / "x")
+    )
+    with pytest.raises(
+        StepExecutionError, match=r"step 'export', source.datastore: Airflow has no connection 'no_such_db'"
+    ):
+        op.execute(_operator_context())
+
+
+def test_a_csv_loads_into_postgres_types_by_adbc(
+    tmp_path: Path, connections: Path, postgres: PostgresServer
+) -> None:
+    """numeric, timestamptz, jsonb and uuid columns take a CSV's text (cast to the table's types)."""
+    from airflow_mlpipelines.operators.data_transfer import DataTransferOperator
+
+    _pg(
+        postgres,
+        "DROP TABLE IF EXISTS typed",
+        "CREATE TABLE typed (amount numeric(8, 2), at timestamptz, doc jsonb, ref uuid, n int)",
+    )
+    (tmp_path / "typed.csv").write_text(
+        "n,amount,at,doc,ref\n"
+        '1,12.34,2024-05-01T10:00:00+02:00,"{""a"": 1}",00000000-0000-4000-8000-000000000001\n'
+        "2,,,,\n"
+    )
+    op = DataTransferOperator(
+        task_id="load",
+        source_url=str(tmp_path / "typed.csv"),
+        destination_conn_id=PG,
+        destination_table="typed",
+    )
+    assert op.execute(_operator_context())["rows"] == 2
+    rows = _pg(
+        postgres, "SELECT n, amount::text, at AT TIME ZONE 'UTC', doc->>'a', ref::text FROM typed ORDER BY n"
+    )
+    assert rows[0][:2] == (1, "12.34")
+    assert str(rows[0][2]) == "2024-05-01 08:00:00"
+    assert rows[0][3:] == ("1", "00000000-0000-4000-8000-000000000001")
+    assert rows[1] == (2, None, None, None, None)

@@ -94,6 +94,14 @@ def connection_of(task: StepTask, end: TransferEndpoint, side: str) -> str:
     raise StepExecutionError(f"{_where(task, side + '.datastore')}: '{end.datastore}' is not a SQL datastore")
 
 
+def _open(databases: Databases, task: StepTask, end: TransferEndpoint, side: str) -> Database:
+    """The SQL datastore of one end; a connection that is missing or no database names the step and field."""
+    try:
+        return databases.open(connection_of(task, end, side))
+    except StepExecutionError as exc:
+        raise StepExecutionError(f"{_where(task, side + '.datastore')}: {exc}") from None
+
+
 def _field(end: TransferEndpoint, side: str) -> str:
     for name in ("sql_table", "sql_query", "sql_stored_procedure"):
         if getattr(end, name) is not None:
@@ -132,7 +140,7 @@ class DataTransferKind:
             return components, details
         if context.databases is None:
             raise StepExecutionError(f"{_where(task, 'reuse_query')}: no SQL datastores here")
-        db = context.databases.open(connection_of(task, spec.source, "source"))
+        db = _open(context.databases, task, spec.source, "source")
         try:
             value = db.scalar(spec.reuse_query)
         except StepExecutionError as exc:
@@ -198,7 +206,7 @@ class DataTransferKind:
         task = job.plan.task
         if job.databases is None:
             raise StepExecutionError(f"{_where(task, 'source')}: SQL datastores are not reachable here")
-        db = job.databases.open(connection_of(task, spec.source, "source"))
+        db = _open(job.databases, task, spec.source, "source")
         try:
             statement = db.source_query(
                 table=spec.source.sql_table,
@@ -290,7 +298,7 @@ class DataTransferKind:
         task = job.plan.task
         assert job.databases is not None  # noqa: S101
         table = str(spec.destination.sql_table)
-        db = job.databases.open(connection_of(task, spec.destination, "destination"))
+        db = _open(job.databases, task, spec.destination, "destination")
         try:
             try:
                 expected = db.columns(table)
