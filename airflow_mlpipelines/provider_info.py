@@ -41,6 +41,7 @@ def get_provider_info() -> dict[str, Any]:
             {"name": "mlpipelines", "plugin-class": "airflow_mlpipelines.plugins.ui.MLPipelinesPlugin"}
         ],
         "extra-links": ["airflow_mlpipelines.operators.links.StepOutputsLink"],
+        "cli": ["airflow_mlpipelines.cli_airflow.get_cli_commands"],
         "config": {
             "mlpipelines": {
                 "description": "Settings of the airflow-mlpipelines provider.",

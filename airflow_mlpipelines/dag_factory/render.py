@@ -10,6 +10,7 @@ from airflow.sdk import DAG, Param, TaskGroup
 from airflow_mlpipelines.compute.base import STORAGE_FILTER
 from airflow_mlpipelines.connections import plan_connections
 from airflow_mlpipelines.dag_factory.compute_tasks import instantiate, task_spec
+from airflow_mlpipelines.exceptions import DefinitionError
 from airflow_mlpipelines.operators.reuse_sensor import ReuseSensor
 from airflow_mlpipelines.pipeline.step_task import step_tasks
 from airflow_mlpipelines.pipeline.validate import step_upstream
@@ -61,8 +62,39 @@ def _task_arguments(task: StepTask) -> dict[str, Any]:
     return arguments
 
 
+def schedule_error(pipeline: PipelineSpec, exc: Exception) -> DefinitionError:
+    return DefinitionError(
+        f"schedule {pipeline.schedule!r} is not one Airflow accepts: {exc}",
+        location=pipeline.where("schedule"),
+        field="schedule",
+        hint="a cron expression ('0 3 * * *'), a preset (@daily, @hourly, @weekly, @once) or null",
+    )
+
+
+def check_schedule(dag: DAG, pipeline: PipelineSpec) -> None:
+    """Validate the timetable as Airflow does when it stores the DAG (otherwise the DAG file only fails
+    later, in the DAG processor, without naming the definition's line)."""
+    from airflow.exceptions import AirflowTimetableInvalid
+
+    try:
+        dag.timetable.validate()
+    except (AirflowTimetableInvalid, ValueError) as exc:
+        raise schedule_error(pipeline, exc) from None
+
+
 def render_pipeline(pipeline: PipelineSpec) -> DAG:
     """Build the DAG: dag_id = pipeline name, Params from pipeline parameters, edges from data."""
+    try:
+        dag = _dag(pipeline)
+    except ValueError as exc:  # e.g. @continuous with more than one active run
+        if pipeline.schedule is not None and ("imetable" in str(exc) or "schedule" in str(exc).lower()):
+            raise schedule_error(pipeline, exc) from None
+        raise
+    check_schedule(dag, pipeline)
+    return dag
+
+
+def _dag(pipeline: PipelineSpec) -> DAG:
     with DAG(
         dag_id=pipeline.name,
         description=pipeline.description,

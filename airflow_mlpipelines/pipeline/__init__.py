@@ -10,7 +10,26 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_mlpipelines.pipeline.model import PipelineSpec
+    # What type checkers and IDEs see: the real classes and signatures (at run time the names are
+    # imported lazily by __getattr__ below, so a YAML stub does not pay for the SDK).
+    from airflow_mlpipelines.pipeline.model import PipelineSpec, StepSpec
+    from airflow_mlpipelines.pipeline.python_loader import load_python_pipelines
+    from airflow_mlpipelines.pipeline.sdk import (
+        CondaDependencies,
+        Dataset,
+        DatasetConsumptionConfig,
+        Datastore,
+        Environment,
+        PipelineData,
+        PipelineParameter,
+        RunConfiguration,
+        Workspace,
+    )
+    from airflow_mlpipelines.pipeline.sdk_compute import ComputeTarget, DockerConfiguration
+    from airflow_mlpipelines.pipeline.sdk_eps import ExecutePythonScriptStep
+    from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep
+    from airflow_mlpipelines.pipeline.sdk_transfer import DataReference, DataTransferStep, SqlDataReference
+    from airflow_mlpipelines.pipeline.yaml_loader import YAML_SUFFIXES, load_yaml_pipeline
 
 _LAZY = {
     "PipelineSpec": "model",

@@ -252,6 +252,12 @@ class PipelineSpec:
     source: SourceLocation | None = None
     compute_targets: tuple[ComputeTargetSpec, ...] = ()
     environments: tuple[EnvironmentSpec, ...] = ()
+    locations: tuple[tuple[str, SourceLocation], ...] = ()
+    """Where top-level keys (``schedule``, ...) are written, for errors found after loading."""
+
+    def where(self, key: str) -> SourceLocation | None:
+        """The location of top-level key ``key`` in the definition (else the definition's own)."""
+        return dict(self.locations).get(key, self.source)
 
     def step(self, name: str) -> StepSpec:
         """Return the step called ``name``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import sys
@@ -13,6 +14,43 @@ from airflow_mlpipelines.pipeline.sdk_steps import Pipeline
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.pipeline.model import PipelineSpec
+
+
+_PACKAGE = "airflow_mlpipelines"
+
+
+def check_is_definition(path: str) -> None:
+    """Refuse, before anything runs, a Python file that is not a pipeline definition (a step's script
+    handed over by mistake would otherwise be executed): a definition imports this package's SDK names.
+
+    Decided from the file's text alone (``ast``): it must import from ``airflow_mlpipelines`` (e.g.
+    ``from airflow_mlpipelines.pipeline import Pipeline``).
+    """
+    try:
+        with open(path, "rb") as fh:
+            tree = ast.parse(fh.read(), filename=path)
+    except SyntaxError as exc:
+        raise DefinitionError(
+            f"the definition module raised SyntaxError: {exc.msg}", location=SourceLocation(path, exc.lineno)
+        ) from None
+    except OSError as exc:
+        raise DefinitionError(
+            f"cannot read the definition: {exc.strerror}", location=SourceLocation(path)
+        ) from None
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        if any(n == _PACKAGE or n.startswith(_PACKAGE + ".") for n in names):
+            return
+    raise DefinitionError(
+        "this Python file is not a pipeline definition (it imports nothing from airflow_mlpipelines), so it "
+        "was not run",
+        location=SourceLocation(path, 1),
+        hint="a definition builds a Pipeline (from airflow_mlpipelines.pipeline import Pipeline, ...)",
+    )
 
 
 def _import(path: str) -> dict[str, object]:
@@ -48,6 +86,7 @@ def load_python_pipelines(path: str) -> list[PipelineSpec]:
     """
     path = os.path.abspath(path)
     stem = os.path.splitext(os.path.basename(path))[0]
+    check_is_definition(path)
     namespace = _import(path)
     found = [(var, obj) for var, obj in namespace.items() if isinstance(obj, Pipeline)]
     if not found:

@@ -175,6 +175,7 @@ def build_pipeline(
     source: SourceLocation | None = None,
     compute_targets: Sequence[ComputeTargetSpec] = (),
     environments: Sequence[EnvironmentSpec] = (),
+    locations: Sequence[tuple[str, SourceLocation]] = (),
 ) -> PipelineSpec:
     """Validate a set of steps as one pipeline and return it with steps in execution order.
 
@@ -227,6 +228,7 @@ def build_pipeline(
         source=source,
         compute_targets=tuple(compute_targets),
         environments=tuple(environments),
+        locations=tuple(locations),
     )
 
 

@@ -345,6 +345,9 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
             ],
             tags=model.tags,
             source=SourceLocation(path, getattr(data, "line", 1)),
+            locations=[
+                (key, SourceLocation(path, line)) for key, line in getattr(data, "key_lines", {}).items()
+            ],
             compute_targets=[
                 target_spec(name, t, SourceLocation(path, _locate(data, ("compute_targets", name))[0]))
                 for name, t in model.compute_targets.items()

@@ -107,7 +107,7 @@ def test_execute_python_script_steps_render(examples_dags: Path) -> None:
     assert run.task == reuse.task
     assert run.task.eps.ports == {"dataframe1": "raw_data", "dataframe2": None}
     assert run.task.eps.bundle.endswith("definitions/bundles/Hello.zip")
-    assert run.task.script_where.endswith("eps_hello.yaml:29")
+    assert run.task.script_where.endswith("eps_hello.yaml:30")
     assert run.task.output_datastores == {
         "greeted": "workspaceblobstore",
         "hello_plots": "workspaceblobstore",

@@ -663,13 +663,13 @@ class TestPythonLoader:
         assert "pipeline1 = Pipeline(" in info.value.hint
 
     def test_module_that_raises_names_its_line(self, tmp_path: Path) -> None:
-        path = _module(tmp_path, "boom.py", "x = 1\n\nraise ValueError('bad config')\n")
+        path = _module(tmp_path, "boom.py", _IMPORTS + "x = 1\n\nraise ValueError('bad config')\n")
         with pytest.raises(
             DefinitionError, match="the definition module raised ValueError: bad config"
         ) as info:
             load_python_pipelines(str(path))
-        assert info.value.location == SourceLocation(str(path), 3)
-        assert str(info.value).startswith(f"{path}:3: ")
+        assert info.value.location == SourceLocation(str(path), 4)
+        assert str(info.value).startswith(f"{path}:4: ")
         assert isinstance(info.value.__cause__, ValueError)
 
     def test_error_inside_a_function_names_the_innermost_line_in_the_module(self, tmp_path: Path) -> None:
@@ -678,7 +678,7 @@ class TestPythonLoader:
             "nested.py",
             """\
             import json
-
+            import airflow_mlpipelines.pipeline
 
             def config():
                 return json.loads("{")

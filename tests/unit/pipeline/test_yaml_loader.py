@@ -129,7 +129,7 @@ class TestValidExamples:
             ),
         )
         assert spec.datasets[0].location is not None
-        assert spec.datasets[0].location.line == 13
+        assert spec.datasets[0].location.line == 14  # line 1 names the editor schema
         prepare, train, baseline, compare = spec.steps
         assert prepare.inputs == ("raw_data",)
         assert prepare.arguments == (
