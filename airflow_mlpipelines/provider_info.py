@@ -6,6 +6,8 @@ from typing import Any
 
 from airflow_mlpipelines import __version__
 
+DOCS = "https://github.com/airflow-mlpipelines/airflow-mlpipelines#readme"
+
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider, its operators and its complete ``[mlpipelines]`` configuration."""
@@ -15,6 +17,17 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Azure-ML-style machine-learning pipelines (PythonScriptStep, PipelineData, "
         "PipelineParameter) as Apache Airflow 3 DAGs.",
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "ML Pipelines",
+                "external-doc-url": DOCS,
+                "how-to-guide": [
+                    f"{DOCS}#write-a-pipeline",
+                    f"{DOCS}#data-transfer-steps-azure-mls-datatransferstep",
+                ],
+                "tags": ["software"],
+            }
+        ],
         "operators": [
             {
                 "integration-name": "ML Pipelines",

@@ -189,3 +189,28 @@ def test_type_checkers_see_the_sdk_signatures(tmp_path: Path) -> None:
         command, capture_output=True, text=True, check=False, cwd=tmp_path, env=env, timeout=300
     )
     assert done.returncode == 0, done.stdout
+
+
+def test_airflow_lists_the_provider_like_its_own(tmp_path: Path) -> None:
+    """`airflow providers get` shows the integrations, operators, sensors, triggers, links, plugin, CLI."""
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home")}
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run(
+        [str(airflow), "providers", "get", "airflow-mlpipelines", "--full", "--output", "json"],
+        env=env, capture_output=True, text=True, check=False, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = done.stdout
+    for expected in (
+        "airflow_mlpipelines.operators.data_transfer",
+        "airflow_mlpipelines.operators.reuse_sensor",
+        "airflow_mlpipelines.triggers.lease",
+        "StepOutputsLink",
+        "airflow_mlpipelines.cli_airflow.get_cli_commands",
+        "how-to-guide",
+    ):
+        assert expected in text, expected
+    from importlib.metadata import metadata
+
+    meta = metadata("airflow-mlpipelines")
+    assert "Framework :: Apache Airflow :: Provider" in meta.get_all("Classifier")
