@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG, Param, TaskGroup
@@ -17,7 +18,8 @@ from airflow_mlpipelines.pipeline.validate import step_upstream
 from airflow_mlpipelines.runtime.plan import REUSE_TASK_ID
 
 if TYPE_CHECKING:
-    from airflow_mlpipelines.pipeline.model import ParameterSpec, PipelineSpec
+    from airflow_mlpipelines.exceptions import SourceLocation
+    from airflow_mlpipelines.pipeline.model import NotifierSpec, ParameterSpec, PipelineSpec, TaskSettings
     from airflow_mlpipelines.pipeline.step_task import StepTask
 
 START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
@@ -45,21 +47,102 @@ def _doc(pipeline: PipelineSpec) -> str:
     lines = [f"### Pipeline `{pipeline.name}`", ""]
     if pipeline.description:
         lines += [pipeline.description, ""]
+    if pipeline.doc_md:
+        lines += [pipeline.doc_md, ""]
     if pipeline.source is not None:
         lines.append(f"Definition: `{pipeline.source.file}`")
     return "\n".join(lines)
 
 
-def _task_arguments(task: StepTask) -> dict[str, Any]:
-    """Operator arguments the step sets for both of its tasks (unset ones keep Airflow's defaults)."""
+COMPUTE_ONLY = ("pool", "pool_slots", "execution_timeout", "priority_weight")
+"""Settings of the compute task alone: the reuse task neither takes a slot of a step's pool (a GPU pool
+is for the training, not for checking a manifest), nor runs under its time limit, nor jumps its queue."""
+
+
+def airflow_arguments(
+    settings: TaskSettings, where: SourceLocation | None, step: str | None
+) -> dict[str, Any]:
+    """Airflow operator arguments of task settings (only those set), as a hand-written DAG writes them."""
     arguments: dict[str, Any] = {}
-    if task.queue:
-        arguments["queue"] = task.queue
-    if task.retries is not None:
-        arguments["retries"] = task.retries
-    if task.retry_delay_seconds is not None:
-        arguments["retry_delay"] = datetime.timedelta(seconds=task.retry_delay_seconds)
+    plain = (
+        "owner",
+        "retries",
+        "queue",
+        "retry_exponential_backoff",
+        "pool",
+        "pool_slots",
+        "priority_weight",
+    )
+    for name in (*plain, "email_on_failure", "email_on_retry"):
+        value = getattr(settings, name)
+        if value is not None:
+            arguments[name] = value
+    for name, key in (
+        ("retry_delay_seconds", "retry_delay"),
+        ("max_retry_delay_seconds", "max_retry_delay"),
+        ("execution_timeout_seconds", "execution_timeout"),
+    ):
+        value = getattr(settings, name)
+        if value is not None:
+            arguments[key] = datetime.timedelta(seconds=value)
+    if settings.email is not None:
+        arguments["email"] = list(settings.email)
+    if settings.on_failure_notifiers:
+        arguments["on_failure_callback"] = [_notifier(n, where, step) for n in settings.on_failure_notifiers]
     return arguments
+
+
+def _notifier(spec: NotifierSpec, where: SourceLocation | None, step: str | None) -> Any:
+    """An instance of the notifier class the definition names (a clear error if it cannot be built)."""
+    from airflow.sdk import BaseNotifier
+
+    module, _, name = spec.class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise DefinitionError(
+            f"notifier {spec.class_path!r} cannot be imported: {exc}",
+            location=where,
+            step=step,
+            field="on_failure_notifiers",
+            hint="the import path of an Airflow notifier class, e.g. "
+            "airflow.providers.smtp.notifications.smtp.SmtpNotifier (is its provider installed?)",
+        ) from None
+    if not (isinstance(cls, type) and issubclass(cls, BaseNotifier)):
+        raise DefinitionError(
+            f"{spec.class_path!r} is not an Airflow notifier (a BaseNotifier subclass)",
+            location=where,
+            step=step,
+            field="on_failure_notifiers",
+        )
+    try:
+        made: Any = cls(**dict(spec.args))  # type: ignore[arg-type]  # each notifier has its own arguments
+        return made
+    except TypeError as exc:
+        raise DefinitionError(
+            f"notifier {spec.class_path!r} does not take these args: {exc}",
+            location=where,
+            step=step,
+            field="on_failure_notifiers.args",
+        ) from None
+
+
+def _task_arguments(task: StepTask, pipeline: PipelineSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(reuse task, compute task) arguments a step sets beyond the DAG's ``default_args`` (unset ones
+    keep Airflow's defaults): its queue and retries for both, its own settings over the pipeline's; the
+    compute-only settings (pool, time limit...) of the pipeline go to the compute task only."""
+    own: dict[str, Any] = {}
+    if task.queue:
+        own["queue"] = task.queue
+    if task.retries is not None:
+        own["retries"] = task.retries
+    if task.retry_delay_seconds is not None:
+        own["retry_delay"] = datetime.timedelta(seconds=task.retry_delay_seconds)
+    step = airflow_arguments(pipeline.step(task.step).settings, task.location, task.step)
+    base = airflow_arguments(pipeline.default_args, pipeline.where("default_args"), None)
+    reuse = {**{k: v for k, v in step.items() if k not in COMPUTE_ONLY}, **own}
+    compute = {**{k: v for k, v in base.items() if k in COMPUTE_ONLY}, **step, **own}
+    return reuse, compute
 
 
 def schedule_error(pipeline: PipelineSpec, exc: Exception) -> DefinitionError:
@@ -95,15 +178,21 @@ def render_pipeline(pipeline: PipelineSpec) -> DAG:
 
 
 def _dag(pipeline: PipelineSpec) -> DAG:
+    defaults = airflow_arguments(pipeline.default_args, pipeline.where("default_args"), None)
+    options: dict[str, Any] = {}
+    if pipeline.max_active_runs is not None:
+        options["max_active_runs"] = pipeline.max_active_runs
     with DAG(
         dag_id=pipeline.name,
         description=pipeline.description,
         schedule=pipeline.schedule,
         start_date=START_DATE,
-        catchup=False,
+        catchup=pipeline.catchup,
         params={p.name: _param(p) for p in pipeline.parameters},
         tags=["mlpipelines", *pipeline.tags],
         doc_md=_doc(pipeline),
+        default_args={k: v for k, v in defaults.items() if k not in COMPUTE_ONLY},
+        **options,
         # Container steps get their storage credentials rendered from the plan at run time, masked.
         user_defined_filters={STORAGE_FILTER: plan_connections},
     ) as dag:
@@ -111,16 +200,16 @@ def _dag(pipeline: PipelineSpec) -> DAG:
         for task in step_tasks(pipeline):
             # A step's queue (a Celery queue, e.g. the workers that have a GPU) and its retries hold for
             # both its tasks.
-            queue = _task_arguments(task)
+            reuse_args, compute_args = _task_arguments(task, pipeline)
             with TaskGroup(group_id=task.step, tooltip=f"{task.kind} {task.script_name}") as group:
                 reuse = ReuseSensor(
                     task_id=REUSE_TASK_ID,
                     task=task,
                     arguments=task.argument_tokens(),
                     trigger_rule=TRIGGER_AFTER_UPSTREAM,
-                    **queue,
+                    **reuse_args,
                 )
-                reuse >> instantiate(task_spec(task), task, **queue)
+                reuse >> instantiate(task_spec(task), task, **compute_args)
             groups[task.step] = group
         for name, upstream in step_upstream(pipeline).items():
             for up in upstream:

@@ -155,6 +155,44 @@ class ExecutePythonScriptSpec:
         return {"dataframe1": self.dataframe1, "dataframe2": self.dataframe2}
 
 
+@dataclass(frozen=True)
+class NotifierSpec:
+    """An Airflow notifier called when a task fails: its class's import path and keyword arguments."""
+
+    class_path: str
+    args: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Airflow task settings a definition may give (pipeline-wide in ``default_args``, per step as
+    overrides); None keeps Airflow's own default. Durations are seconds. A step's ``retries``,
+    ``retry_delay_seconds`` and ``queue`` are the step's own fields; here they are the pipeline's."""
+
+    owner: str | None = None
+    retries: int | None = None
+    retry_delay_seconds: float | None = None
+    queue: str | None = None
+    retry_exponential_backoff: bool | None = None
+    max_retry_delay_seconds: float | None = None
+    execution_timeout_seconds: float | None = None
+    pool: str | None = None
+    pool_slots: int | None = None
+    priority_weight: int | None = None
+    email: tuple[str, ...] | None = None
+    email_on_failure: bool | None = None
+    email_on_retry: bool | None = None
+    on_failure_notifiers: tuple[NotifierSpec, ...] = ()
+
+    def over(self, base: TaskSettings) -> TaskSettings:
+        """These settings where set, ``base``'s elsewhere (a step's overrides over the pipeline's)."""
+        values = {}
+        for name in self.__dataclass_fields__:
+            mine = getattr(self, name)
+            values[name] = mine if mine not in (None, ()) else getattr(base, name)
+        return TaskSettings(**values)
+
+
 ReferenceType = Literal["file", "directory"]
 TransferFormat = Literal["parquet", "csv"]
 
@@ -235,6 +273,8 @@ class StepSpec:
     None: Airflow's ``[core] default_task_retries``."""
     retry_delay_seconds: float | None = None
     """The wait before a retry; None: Airflow's default (``[core] default_task_retry_delay``)."""
+    settings: TaskSettings = field(default_factory=TaskSettings)
+    """The step's own Airflow task settings (over the pipeline's ``default_args``)."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +294,11 @@ class PipelineSpec:
     environments: tuple[EnvironmentSpec, ...] = ()
     locations: tuple[tuple[str, SourceLocation], ...] = ()
     """Where top-level keys (``schedule``, ...) are written, for errors found after loading."""
+    default_args: TaskSettings = field(default_factory=TaskSettings)
+    """Airflow task settings of every step (``retries``/``queue`` defaults live on the steps)."""
+    max_active_runs: int | None = None
+    catchup: bool = False
+    doc_md: str | None = None
 
     def where(self, key: str) -> SourceLocation | None:
         """The location of top-level key ``key`` in the definition (else the definition's own)."""

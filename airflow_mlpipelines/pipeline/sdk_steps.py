@@ -7,7 +7,7 @@ import warnings
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation
+from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation, did_you_mean
 from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
@@ -20,6 +20,7 @@ from airflow_mlpipelines.pipeline.model import (
     PipelineSpec,
     Ref,
     StepSpec,
+    TaskSettings,
 )
 from airflow_mlpipelines.pipeline.sdk import (
     DatasetConsumptionConfig,
@@ -37,7 +38,7 @@ from airflow_mlpipelines.pipeline.validate import build_pipeline
 from airflow_mlpipelines.pipeline.yaml_compute import inline_environment_name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 
 def _warn(step: str, message: str) -> None:
@@ -249,8 +250,16 @@ class Pipeline:
         schedule: str | None = None,
         tags: Sequence[str] = (),
         compute_targets: Sequence[ComputeTarget] = (),
+        default_args: Mapping[str, Any] | None = None,
+        max_active_runs: int | None = None,
+        catchup: bool = False,
+        doc_md: str | None = None,
     ) -> None:
         self.location = _caller_location()
+        self.default_args = dict(default_args or {})
+        self.max_active_runs = max_active_runs
+        self.catchup = catchup
+        self.doc_md = doc_md
         self.compute_targets = list(compute_targets)
         self.workspace = workspace
         self.steps = _flatten(steps, self.location)
@@ -315,7 +324,32 @@ class Pipeline:
             source=self.location,
             compute_targets=list(targets.values()),
             environments=environments,
+            default_args=_default_args(self.default_args, self.location),
+            max_active_runs=self.max_active_runs,
+            catchup=self.catchup,
+            doc_md=self.doc_md,
         )
+
+
+def _default_args(values: Mapping[str, Any], location: SourceLocation) -> TaskSettings:
+    """``Pipeline(default_args={...})`` through the YAML format's schema (same keys, same errors)."""
+    from pydantic import ValidationError
+
+    from airflow_mlpipelines.pipeline.yaml_loader import task_settings
+    from airflow_mlpipelines.pipeline.yaml_schema import KEYS_BY_SECTION, DefaultArgsModel
+
+    try:
+        return task_settings(DefaultArgsModel.model_validate(dict(values)))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"])
+        unknown = error["type"] == "extra_forbidden"
+        raise DefinitionError(
+            f"default_args: {'unknown key' if unknown else error['msg']} '{key}'",
+            location=location,
+            field=f"default_args.{key}",
+            hint=did_you_mean(str(error["loc"][-1]), KEYS_BY_SECTION["default_args"]) if unknown else None,
+        ) from None
 
 
 def _collect(

@@ -10,7 +10,7 @@ Adding a field to a step touches the model, this module and the code that uses t
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.exceptions import SourceLocation
@@ -26,9 +26,11 @@ from airflow_mlpipelines.pipeline.model import (
     DatastoreSpec,
     DataTransferSpec,
     ExecutePythonScriptSpec,
+    NotifierSpec,
     PipelineSpec,
     Ref,
     StepSpec,
+    TaskSettings,
     TransferEndpoint,
 )
 
@@ -91,6 +93,8 @@ class StepTask:
     queue: str | None = None
     retries: int | None = None
     retry_delay_seconds: float | None = None
+    settings: TaskSettings = field(default_factory=TaskSettings)
+    """Airflow task settings: the step's own over the pipeline's ``default_args``."""
     location: SourceLocation | None = None
 
     # -- derived views ----------------------------------------------------------------------------
@@ -177,6 +181,7 @@ class StepTask:
             queue=data.get("queue"),
             retries=data.get("retries"),
             retry_delay_seconds=data.get("retry_delay_seconds"),
+            settings=settings_from_json(data.get("settings") or {}),
             location=None if location is None else SourceLocation(str(location[0]), location[1]),
         )
 
@@ -194,6 +199,18 @@ def arguments_from_tokens(tokens: Sequence[Sequence[Token]]) -> list[Argument]:
                 items.append(Ref(kind, name))  # type: ignore[arg-type]
         result.append(Argument(tuple(items)))
     return result
+
+
+def settings_from_json(data: Mapping[str, Any]) -> TaskSettings:
+    """Task settings from ``dataclasses.asdict`` output."""
+    values = dict(data)
+    if values.get("email") is not None:
+        values["email"] = tuple(values["email"])
+    values["on_failure_notifiers"] = tuple(
+        NotifierSpec(str(n["class_path"]), tuple((str(k), v) for k, v in n.get("args", ())))
+        for n in values.get("on_failure_notifiers", ())
+    )
+    return TaskSettings(**values)
 
 
 def transfer_from_json(data: Mapping[str, Any]) -> DataTransferSpec:
@@ -266,6 +283,7 @@ def step_task(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, st
         queue=step.queue,
         retries=step.retries,
         retry_delay_seconds=step.retry_delay_seconds,
+        settings=step.settings.over(pipeline.default_args),
         location=step.location,
     )
 

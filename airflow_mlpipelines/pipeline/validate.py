@@ -16,6 +16,7 @@ from airflow_mlpipelines.pipeline.model import (
     ParameterSpec,
     PipelineSpec,
     StepSpec,
+    TaskSettings,
 )
 from airflow_mlpipelines.pipeline.transfer import check_transfers, transfer_sources
 
@@ -176,6 +177,10 @@ def build_pipeline(
     compute_targets: Sequence[ComputeTargetSpec] = (),
     environments: Sequence[EnvironmentSpec] = (),
     locations: Sequence[tuple[str, SourceLocation]] = (),
+    default_args: TaskSettings | None = None,
+    max_active_runs: int | None = None,
+    catchup: bool = False,
+    doc_md: str | None = None,
 ) -> PipelineSpec:
     """Validate a set of steps as one pipeline and return it with steps in execution order.
 
@@ -229,6 +234,10 @@ def build_pipeline(
         compute_targets=tuple(compute_targets),
         environments=tuple(environments),
         locations=tuple(locations),
+        default_args=default_args or TaskSettings(),
+        max_active_runs=max_active_runs,
+        catchup=catchup,
+        doc_md=doc_md,
     )
 
 

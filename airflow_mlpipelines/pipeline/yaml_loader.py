@@ -31,12 +31,14 @@ from airflow_mlpipelines.pipeline.model import (
     ComputeSpec,
     DatasetSpec,
     DatastoreSpec,
+    NotifierSpec,
     OutputSpec,
     ParameterSpec,
     PipelineSpec,
     Ref,
     ReferenceType,
     StepSpec,
+    TaskSettings,
     TransferEndpoint,
     infer_param_type,
 )
@@ -53,12 +55,14 @@ from airflow_mlpipelines.pipeline.yaml_schema import (
     DatasetModel,
     DatastoreModel,
     DataTransferStepModel,
+    DefaultArgsModel,
     ExecutePythonScriptStepModel,
     OutputModel,
     ParameterModel,
     PipelineModel,
     StepModel,
     TransferEndpointModel,
+    _TaskSettingsFields,
 )
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -72,6 +76,8 @@ _NESTED_SECTIONS = {
     "environment": "environments",
     "source": "source",
     "destination": "destination",
+    "default_args": "default_args",
+    "on_failure_notifiers": "on_failure_notifiers",
     "source_data_reference": "source",
     "destination_data_reference": "destination",
 }
@@ -348,6 +354,10 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
             locations=[
                 (key, SourceLocation(path, line)) for key, line in getattr(data, "key_lines", {}).items()
             ],
+            default_args=task_settings(model.default_args),
+            max_active_runs=model.max_active_runs,
+            catchup=model.catchup,
+            doc_md=model.doc_md,
             compute_targets=[
                 target_spec(name, t, SourceLocation(path, _locate(data, ("compute_targets", name))[0]))
                 for name, t in model.compute_targets.items()
@@ -436,7 +446,7 @@ def _transfer_step(
         location=location,
         **_retries(model, step),
     )
-    return spec, datasets
+    return dataclasses.replace(spec, settings=task_settings(step)), datasets
 
 
 def _sql(end: TransferEndpointModel) -> bool:
@@ -498,6 +508,30 @@ def _warn_no_effect(step: StepModel, model: PipelineModel, path: str, line: int 
         )
 
 
+def task_settings(model: _TaskSettingsFields) -> TaskSettings:
+    """The Airflow task settings a step (or ``default_args``) gives."""
+    email = model.email
+    extra: dict[str, Any] = {}
+    if isinstance(model, DefaultArgsModel):
+        extra = {"retries": model.retries, "retry_delay_seconds": model.retry_delay, "queue": model.queue}
+    return TaskSettings(
+        owner=model.owner,
+        retry_exponential_backoff=model.retry_exponential_backoff,
+        max_retry_delay_seconds=model.max_retry_delay,
+        execution_timeout_seconds=model.execution_timeout,
+        pool=model.pool,
+        pool_slots=model.pool_slots,
+        priority_weight=model.priority_weight,
+        email=(email,) if isinstance(email, str) else (tuple(email) if email is not None else None),
+        email_on_failure=model.email_on_failure,
+        email_on_retry=model.email_on_retry,
+        on_failure_notifiers=tuple(
+            NotifierSpec(n.class_, tuple(sorted(n.args.items()))) for n in model.on_failure_notifiers
+        ),
+        **extra,
+    )
+
+
 def _retries(
     model: PipelineModel, step: StepModel | ExecutePythonScriptStepModel | DataTransferStepModel
 ) -> dict[str, Any]:
@@ -541,7 +575,7 @@ def _eps_step(
         location=SourceLocation(path, line),
         script_line=script_line,
     )
-    return dataclasses.replace(spec, **_retries(model, step))
+    return dataclasses.replace(spec, settings=task_settings(step), **_retries(model, step))
 
 
 def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int | None) -> StepSpec:
@@ -569,6 +603,7 @@ def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int
         version=step.version,
         queue=step.queue,
         **_retries(model, step),
+        settings=task_settings(step),
         location=location,
         environment_name=(
             inline_environment_name(step.name)

@@ -69,7 +69,38 @@ class OutputModel(_Strict):
 ArgumentValue = Scalar | dict[str, str]
 
 
-class StepModel(_Strict):
+class NotifierModel(_Strict):
+    """``on_failure_notifiers[]``: an Airflow notifier (``class``: its import path) and its arguments."""
+
+    class_: str = Field(alias="class")
+    args: dict[str, Any] = {}
+
+
+class _TaskSettingsFields(_Strict):
+    """Airflow task settings a step may set (durations in seconds); the pipeline's are ``default_args``."""
+
+    owner: str | None = None
+    retry_exponential_backoff: bool | None = None
+    max_retry_delay: PositiveFloat | None = None
+    execution_timeout: PositiveFloat | None = None
+    pool: str | None = None
+    pool_slots: PositiveInt | None = None
+    priority_weight: int | None = None
+    email: str | list[str] | None = None
+    email_on_failure: bool | None = None
+    email_on_retry: bool | None = None
+    on_failure_notifiers: list[NotifierModel] = []
+
+
+class DefaultArgsModel(_TaskSettingsFields):
+    """``default_args``: Airflow task settings of every step (a step's own keys override them)."""
+
+    retries: NonNegativeInt | None = None
+    retry_delay: PositiveFloat | None = None
+    queue: str | None = None
+
+
+class StepModel(_TaskSettingsFields):
     """``steps[]``: one PythonScriptStep."""
 
     name: str
@@ -87,7 +118,9 @@ class StepModel(_Strict):
     environment: str | EnvironmentModel | None = None
     queue: str | None = None
     retries: NonNegativeInt | None = None
-    retry_delay_seconds: PositiveFloat | None = None
+    retry_delay_seconds: PositiveFloat | None = Field(
+        default=None, validation_alias=AliasChoices("retry_delay_seconds", "retry_delay")
+    )
 
 
 class EpsOutputsModel(_Strict):
@@ -97,7 +130,7 @@ class EpsOutputsModel(_Strict):
     visualizations: str | None = None
 
 
-class ExecutePythonScriptStepModel(_Strict):
+class ExecutePythonScriptStepModel(_TaskSettingsFields):
     """``steps[]`` with ``type: execute_python_script``: Azure ML Studio's Execute Python Script module."""
 
     name: str
@@ -113,7 +146,9 @@ class ExecutePythonScriptStepModel(_Strict):
     version: str | None = None
     queue: str | None = None
     retries: NonNegativeInt | None = None
-    retry_delay_seconds: PositiveFloat | None = None
+    retry_delay_seconds: PositiveFloat | None = Field(
+        default=None, validation_alias=AliasChoices("retry_delay_seconds", "retry_delay")
+    )
     time_limit_seconds: PositiveFloat | None = None
     memory_limit_mb: PositiveInt | None = None
 
@@ -138,7 +173,7 @@ class TransferEndpointModel(_Strict):
     sql_stored_procedure: str | None = None
 
 
-class DataTransferStepModel(_Strict):
+class DataTransferStepModel(_TaskSettingsFields):
     """``steps[]`` with ``type: data_transfer``: Azure ML SDK v1's DataTransferStep."""
 
     name: str
@@ -156,7 +191,9 @@ class DataTransferStepModel(_Strict):
     run_after: list[str] = []
     queue: str | None = None
     retries: NonNegativeInt | None = None
-    retry_delay_seconds: PositiveFloat | None = None
+    retry_delay_seconds: PositiveFloat | None = Field(
+        default=None, validation_alias=AliasChoices("retry_delay_seconds", "retry_delay")
+    )
 
 
 _STEP_TYPES = ("execute_python_script", "data_transfer")
@@ -183,7 +220,9 @@ class DefaultsModel(_Strict):
     source_directory: str | None = None
     compute: str = LOCAL_COMPUTE
     retries: NonNegativeInt | None = None
-    retry_delay_seconds: PositiveFloat | None = None
+    retry_delay_seconds: PositiveFloat | None = Field(
+        default=None, validation_alias=AliasChoices("retry_delay_seconds", "retry_delay")
+    )
 
 
 class PipelineModel(_Strict):
@@ -198,6 +237,10 @@ class PipelineModel(_Strict):
     datasets: dict[str, DatasetModel] = {}
     defaults: DefaultsModel = DefaultsModel()
     steps: list[AnyStepModel]
+    default_args: DefaultArgsModel = DefaultArgsModel()
+    max_active_runs: PositiveInt | None = None
+    catchup: bool = False
+    doc_md: str | None = None
     compute_targets: dict[str, ComputeTargetModel] = {}
     environments: dict[str, EnvironmentModel] = {}
 
@@ -223,6 +266,8 @@ KEYS_BY_SECTION: dict[str, list[str]] = {
     "datastores": list(DatastoreModel.model_fields),
     "datasets": list(DatasetModel.model_fields),
     "defaults": list(DefaultsModel.model_fields),
+    "default_args": list(DefaultArgsModel.model_fields),
+    "on_failure_notifiers": ["class", "args"],
     "outputs": list(dict.fromkeys([*OutputModel.model_fields, *EpsOutputsModel.model_fields])),
     **COMPUTE_KEYS_BY_SECTION,
 }
