@@ -51,7 +51,23 @@ def _doc(pipeline: PipelineSpec) -> str:
         lines += [pipeline.doc_md, ""]
     if pipeline.source is not None:
         lines.append(f"Definition: `{pipeline.source.file}`")
+    if pipeline.definition_text is not None and pipeline.source is not None:
+        language = "python" if pipeline.source.file.endswith(".py") else "yaml"
+        fence = "`" * max(4, _longest_backtick_run(pipeline.definition_text) + 1)
+        lines += ["", DEFINITION_MARKER, f"{fence}{language}", pipeline.definition_text.rstrip("\n"), fence]
     return "\n".join(lines)
+
+
+DEFINITION_MARKER = "<!-- mlpipelines:definition -->"
+"""Marks the definition's code block in the DAG's docs (the plugin's definition page reads it there)."""
+
+
+def _longest_backtick_run(text: str) -> int:
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return longest
 
 
 COMPUTE_ONLY = ("pool", "pool_slots", "execution_timeout", "priority_weight")

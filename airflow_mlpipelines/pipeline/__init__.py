@@ -65,12 +65,28 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+DEFINITION_TEXT_LIMIT = 256 * 1024
+"""A definition longer than this is not copied into the DAG's docs (its path still is)."""
+
+
 def load_definition(path: str) -> list[PipelineSpec]:
-    """Load a YAML (one pipeline) or Python (one or more pipelines) definition file."""
+    """Load a YAML (one pipeline) or Python (one or more pipelines) definition file; each pipeline keeps
+    the file's text, so the DAG can show what it was built from."""
+    import dataclasses
+
     from airflow_mlpipelines.pipeline.yaml_loader import YAML_SUFFIXES, load_yaml_pipeline
 
     if path.endswith(YAML_SUFFIXES):
-        return [load_yaml_pipeline(path)]
-    from airflow_mlpipelines.pipeline.python_loader import load_python_pipelines
+        specs = [load_yaml_pipeline(path)]
+    else:
+        from airflow_mlpipelines.pipeline.python_loader import load_python_pipelines
 
-    return load_python_pipelines(path)
+        specs = load_python_pipelines(path)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text: str | None = fh.read(DEFINITION_TEXT_LIMIT + 1)
+    except OSError:
+        text = None
+    if text is not None and len(text) > DEFINITION_TEXT_LIMIT:
+        text = None
+    return [dataclasses.replace(spec, definition_text=text) for spec in specs]

@@ -299,6 +299,8 @@ class PipelineSpec:
     max_active_runs: int | None = None
     catchup: bool = False
     doc_md: str | None = None
+    definition_text: str | None = None
+    """The definition file's text (shown in the DAG's docs and the plugin's definition page)."""
 
     def where(self, key: str) -> SourceLocation | None:
         """The location of top-level key ``key`` in the definition (else the definition's own)."""

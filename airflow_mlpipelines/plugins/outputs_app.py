@@ -111,8 +111,50 @@ def step_file(
     raise HTTPException(status.HTTP_404_NOT_FOUND, "no such PNG in this step's outputs")
 
 
+code_router = APIRouter(
+    dependencies=[Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.CODE))]
+)
+
+
+def definition_in(doc_md: str | None) -> tuple[str | None, str] | None:
+    """(definition path, text) from a pipeline DAG's docs (the block the DAG factory writes), else None."""
+    from airflow_mlpipelines.dag_factory.render import DEFINITION_MARKER
+
+    if not doc_md or DEFINITION_MARKER not in doc_md:
+        return None
+    head, _, block = doc_md.partition(DEFINITION_MARKER)
+    path = None
+    for line in head.splitlines():
+        if line.startswith("Definition: `") and line.endswith("`"):
+            path = line[len("Definition: `") : -1]
+    lines = block.strip("\n").splitlines()
+    if len(lines) < 2:
+        return None
+    fence = lines[0][: len(lines[0]) - len(lines[0].lstrip("`"))]
+    body = lines[1:]
+    if body and body[-1].strip() == fence:
+        body = body[:-1]
+    return path, "\n".join(body) + "\n"
+
+
+@code_router.get("/dags/{dag_id}/definition", response_class=HTMLResponse)
+def pipeline_definition(session: SessionDep, dag_id: Segment) -> HTMLResponse:
+    """The definition file (YAML or Python) the DAG was built from, as the DAG processor read it."""
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    dag = SerializedDagModel.get_dag(dag_id, session=session)
+    found = definition_in(getattr(dag, "doc_md", None)) if dag is not None else None
+    if found is None:
+        title = f"Definition of {dag_id}"
+        text = f"DAG {dag_id!r} is not a pipeline built from a definition file (or is not parsed yet)."
+        return _html(page.message(title, text), status.HTTP_404_NOT_FOUND)
+    path, text = found
+    return _html(page.definition(dag_id, path, text))
+
+
 def create_app() -> FastAPI:
     """The app, without OpenAPI or docs routes (they would be reachable without authentication)."""
     app = FastAPI(title="mlpipelines step outputs", openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(router)
+    app.include_router(code_router)
     return app

@@ -112,6 +112,13 @@ def render(
     return _document(title, "".join(body))
 
 
+def definition(dag_id: str, path: str | None, text: str) -> str:
+    """The pipeline definition a DAG was built from, as text (escaped)."""
+    title = f"Definition of {dag_id}"
+    where = f'<p class="meta">from <code>{escape(path)}</code></p>' if path else ""
+    return _document(title, f'<h1>{escape(title)}</h1>{where}<pre class="definition">{escape(text)}</pre>')
+
+
 def message(title: str, text: str) -> str:
     """A page that only says something (nothing published yet, an unknown step)."""
     return _document(title, f'<h1>{escape(title)}</h1><p class="empty">{escape(text)}</p>')

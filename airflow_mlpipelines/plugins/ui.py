@@ -84,6 +84,12 @@ def _external_views() -> list[dict[str, Any]]:
             "destination": "dag_run",
             "url_route": "mlpipelines-run-outputs",
         },
+        {
+            "name": "Pipeline definition",
+            "href": f"{settings.api_base_path()}{URL_PREFIX}/dags/{{DAG_ID}}/definition",
+            "destination": "dag",
+            "url_route": "mlpipelines-definition",
+        },
     ]
 
 

@@ -207,6 +207,20 @@ class TestStepPage:
         assert run_page.status_code == 200
         assert "Step <code>report</code>" in run_page.text
 
+    def test_the_definition_page_shows_the_file_the_dag_was_built_from(
+        self, client: Any, report_run: Any, auth: dict[str, str], examples_dags: Path
+    ) -> None:
+        from html import unescape
+
+        response = client.get("/mlpipelines/dags/plots_report/definition", headers=auth)
+        assert response.status_code == 200
+        definition = examples_dags / "definitions" / "plots_report.yaml"
+        assert f"<code>{definition}</code>" in response.text
+        shown = unescape(response.text.split('<pre class="definition">', 1)[1].split("</pre>", 1)[0])
+        assert shown == definition.read_text()
+        assert client.get("/mlpipelines/dags/plots_report/definition").status_code == 401
+        assert client.get("/mlpipelines/dags/no_such_dag/definition", headers=auth).status_code in (403, 404)
+
     def test_unknown_step_or_run_is_404(self, client: Any, report_run: Any, auth: dict[str, str]) -> None:
         base = f"/mlpipelines/dags/plots_report/runs/{_q(report_run.run_id)}"
         assert client.get(f"{base}/steps/nope", headers=auth).status_code == 404
@@ -287,6 +301,7 @@ class TestRegistration:
         assert views == {
             "task_instance": "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}/tasks/{TASK_ID}",
             "dag_run": "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}",
+            "dag": "/mlpipelines/dags/{DAG_ID}/definition",
         }
         assert ours["operator_extra_links"] == [
             "<airflow_mlpipelines.operators.links.StepOutputsLink object>"
