@@ -50,6 +50,8 @@ class InputBinding:
     datastore: str | None = None
     path: str | None = None
     mode: str = "direct"
+    kind: str = "file"
+    """``tabular`` for a tabular dataset (``Run.input_datasets[...]`` gives ``to_pandas_dataframe()``)."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,9 @@ def _inputs(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, str]
             bindings.append(InputBinding(name, producer=producers[name]))
         else:
             ds = datasets[name]
-            bindings.append(InputBinding(name, datastore=ds.datastore, path=ds.paths[0], mode=ds.mode))
+            bindings.append(
+                InputBinding(name, datastore=ds.datastore, path=ds.paths[0], mode=ds.mode, kind=ds.kind)
+            )
     return tuple(bindings)
 
 

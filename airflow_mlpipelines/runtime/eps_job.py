@@ -90,6 +90,7 @@ class EpsRunner:
         on_stdout: Callable[[str], None],
         on_stderr: Callable[[str], None],
         python: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.job = job
         self.step = step
@@ -97,7 +98,7 @@ class EpsRunner:
         self.memory_limit_mb = job.memory_limit_bytes // (1024 * 1024)
         self.grace = grace_seconds
         self.timed_out = False
-        env = dict(os.environ)
+        env = {**os.environ, **(env or {})}
         env["MPLBACKEND"] = "Agg"  # the seed's first step for plots, preset
         # ``-m`` as the "script": python -u -m airflow_mlpipelines.runtime.eps_main JOB
         self.process = ScriptProcess(

@@ -23,6 +23,7 @@ from airflow_mlpipelines import storage as st
 from airflow_mlpipelines.exceptions import PlanError, StepExecutionError
 from airflow_mlpipelines.paths import safe_segment
 from airflow_mlpipelines.reuse import lease, store
+from airflow_mlpipelines.runtime import run_record
 from airflow_mlpipelines.runtime.kinds import step_kind
 
 if TYPE_CHECKING:
@@ -78,6 +79,11 @@ class Job:
     storage: Storage | None = None
     databases: Databases | None = None
     described: dict[str, dict[str, Any]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment the user's code gets on top of the worker's (the run context)."""
+    record: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    """The latest value of each metric the script logged (the compute task's XCom)."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,11 @@ def make_outputs(plan: StepPlan, storage: Storage, work: str) -> dict[str, str]:
 
 
 def commit_outputs(
-    plan: StepPlan, storage: Storage, local_outputs: dict[str, str], say: Callable[[str], None] = _ignore
+    plan: StepPlan,
+    storage: Storage,
+    local_outputs: dict[str, str],
+    say: Callable[[str], None] = _ignore,
+    run_record: str | None = None,
 ) -> dict[str, Any]:
     """Describe the outputs, upload remote ones, then commit the manifest last; returns the manifest."""
     described = store.describe_outputs(local_outputs)
@@ -169,6 +179,8 @@ def commit_described(
         urls=dict(plan.outputs),
         produced_by=plan.produced_by.to_json(),
     )
+    if run_record is not None:
+        manifest["run_record"] = run_record  # reused later: the record of the run that produced it
     store.commit(plan.manifest, manifest, storage)
     return manifest
 
@@ -258,8 +270,14 @@ def run_plan(
                 inputs = stage_inputs(plan, storage, work, io.say)
                 outputs = make_outputs(plan, storage, work)
                 job = Job(plan, inputs, outputs, work, io, storage=storage, databases=databases)
-                kind.execute(job)
-                manifest = commit_outputs(plan, storage, outputs, io.say)
+                job.env.update(run_record.start(job))
+                try:
+                    kind.execute(job)
+                except BaseException:
+                    run_record.finish(job, storage, "failed")  # what it logged is kept with the attempt
+                    raise
+                record = run_record.finish(job, storage, "completed")
+                manifest = commit_outputs(plan, storage, outputs, io.say, run_record=record)
             else:
                 job = Job(
                     plan,

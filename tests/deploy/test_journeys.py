@@ -160,7 +160,7 @@ steps:
     destination: {{output: sales_parquet, datastore: lake}}
   - name: train
     script: train.py
-    source_directory: src/transfer
+    source_directory: src/transfer_journey
     queue: queue_b
     arguments: [{{input: sales_parquet}}, {{output: model}}]
     outputs: [model]
@@ -184,8 +184,8 @@ def _dags(root: Path) -> Path:
     (dags / "definitions" / "src" / "slow" / "slow.py").write_text(SLOW_SCRIPT)
     (dags / "definitions" / "src" / "slow" / "after.py").write_text(AFTER_SCRIPT)
     (dags / "definitions" / "src" / "slow" / "big.py").write_text(BIG)
-    (dags / "definitions" / "src" / "transfer").mkdir()
-    (dags / "definitions" / "src" / "transfer" / "train.py").write_text(TRAIN)
+    (dags / "definitions" / "src" / "transfer_journey").mkdir()
+    (dags / "definitions" / "src" / "transfer_journey" / "train.py").write_text(TRAIN)
     definitions = {
         "frames_across": FRAMES,
         "dedupe_across": SLOW.format(name="dedupe_across", seconds=12),

@@ -117,6 +117,7 @@ class ExecutePythonScriptKind:
             on_stdout=job.io.on_stdout,
             on_stderr=job.io.on_stderr,
             python=job.io.python,
+            env=job.env,
         )
         job.io.attach(runner)
         try:

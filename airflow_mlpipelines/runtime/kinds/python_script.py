@@ -48,6 +48,7 @@ class PythonScriptKind:
             script=script,
             argv=argv,
             cwd=plan.source_directory,
+            env={**os.environ, **job.env},
             on_stdout=job.io.on_stdout,
             on_stderr=job.io.on_stderr,
             grace_seconds=plan.limits.kill_grace_seconds,
