@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from airflow_mlpipelines.storage import Storage
 
 
+METRICS_KEY = "mlp_metrics"
+"""XCom key of a compute task's metric summary (metric name -> the last value logged)."""
+
+
 class StepOperator(BaseOperator):
     """Base of the local compute tasks (``PythonScriptStepOperator``, ``ExecutePythonScriptOperator``).
 
@@ -101,6 +105,10 @@ class StepOperator(BaseOperator):
             on_committed=lambda job, manifest: collected.append(self.collect(job, manifest)),
             databases=AirflowDatabases(),
         )
+        metrics = result.details.get("metrics")
+        if metrics:
+            # The latest value of each metric the script logged, for other tasks and the REST API.
+            context["ti"].xcom_push(key=METRICS_KEY, value=metrics)
         return plan, result, collected[0] if collected else None
 
     def collect(self, job: Job, manifest: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ import contextlib
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import time
 from typing import TYPE_CHECKING, Any
@@ -93,9 +94,11 @@ def finish(job: Job, storage: Storage, status: str, stderr_tail: list[str] | Non
     url = join(plan.manifest, "runs", f"{safe_segment(plan.run_id)}-{job.record['attempt']}")
     loc = storage.resolve(url)
     try:
+        # a copy: the work folder is deleted after the run
         if loc.local:
-            os.makedirs(os.path.dirname(loc.path), exist_ok=True)
-        st.upload(record, loc)  # a copy: the work folder is deleted after the run
+            shutil.copytree(record, loc.path, dirs_exist_ok=True)
+        else:
+            st.upload(record, loc)
     except Exception as exc:  # the record must not turn a successful step into a failed one
         job.io.say(f"the run record of step {plan.step} could not be stored at {url}: {exc}")
         return None

@@ -164,11 +164,11 @@ def commit_outputs(
                 for rel, d in st.details_below(loc).items()
             }
             store.stamp_remote(described[name], {rel: tag for rel, tag in tags.items() if tag})
-    return commit_described(plan, storage, described)
+    return commit_described(plan, storage, described, run_record)
 
 
 def commit_described(
-    plan: StepPlan, storage: Storage, described: dict[str, dict[str, Any]]
+    plan: StepPlan, storage: Storage, described: dict[str, dict[str, Any]], record: str | None = None
 ) -> dict[str, Any]:
     """Commit the manifest of outputs already in place (``described``: output name -> entry)."""
     manifest = store.build_manifest(
@@ -179,8 +179,8 @@ def commit_described(
         urls=dict(plan.outputs),
         produced_by=plan.produced_by.to_json(),
     )
-    if run_record is not None:
-        manifest["run_record"] = run_record  # reused later: the record of the run that produced it
+    if record is not None:
+        manifest["run_record"] = record  # reused later: the record of the run that produced it
     store.commit(plan.manifest, manifest, storage)
     return manifest
 
@@ -293,4 +293,4 @@ def run_plan(
             io.say(f"committed outputs of {plan.step} (fingerprint {plan.fingerprint.short})")
             if on_committed is not None:
                 on_committed(job, manifest)
-            return RunResult(manifest, details=job.result)
+            return RunResult(manifest, details={**job.result, "metrics": dict(job.summary)})
