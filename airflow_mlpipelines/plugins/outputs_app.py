@@ -20,7 +20,15 @@ from fastapi.responses import HTMLResponse, Response
 
 from airflow_mlpipelines.connections import AirflowStorage
 from airflow_mlpipelines.plugins import page
-from airflow_mlpipelines.plugins.step_outputs import describe_output, image_bytes, published_steps, step_of
+from airflow_mlpipelines.plugins.step_outputs import (
+    dag_run_ids,
+    describe_output,
+    image_bytes,
+    published_steps,
+    read_record,
+    record_image,
+    step_of,
+)
 
 _HEADERS = {
     "Content-Security-Policy": page.CONTENT_SECURITY_POLICY,
@@ -54,7 +62,8 @@ def _step_page(
     views = [
         (p, [describe_output(name, url, storage) for name, url in sorted(p.outputs.items())]) for p in steps
     ]
-    return _html(page.render(_root(request), dag_id, run_id, views, title))
+    records = {p.step: r for p in steps if (r := read_record(p, storage)) is not None}
+    return _html(page.render(_root(request), dag_id, run_id, views, title, records))
 
 
 router = APIRouter(
@@ -109,6 +118,31 @@ def step_file(
                 return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
             return Response(data, media_type="image/png", headers=headers)
     raise HTTPException(status.HTTP_404_NOT_FOUND, "no such PNG in this step's outputs")
+
+
+@router.get("/dags/{dag_id}/runs/{run_id}/steps/{step}/record/{name}", response_class=Response)
+def record_file(
+    session: SessionDep, dag_id: Segment, run_id: Segment, step: Segment, name: Segment
+) -> Response:
+    """A PNG the step's script logged with ``run.log_image`` (only names its run record lists)."""
+    steps = published_steps(session, dag_id, run_id, step, AirflowStorage())
+    data = record_image(steps[0], name) if steps else None
+    if data is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no logged image {name!r} of step {step!r}")
+    return Response(data, media_type="image/png", headers=_HEADERS)
+
+
+@router.get("/dags/{dag_id}/metrics", response_class=HTMLResponse)
+def pipeline_metrics(session: SessionDep, dag_id: Segment, metric: str | None = None) -> HTMLResponse:
+    """One metric across the pipeline's latest runs: each step's latest value, as a table and a chart."""
+    storage = AirflowStorage()
+    rows = []
+    for run_id in dag_run_ids(session, dag_id):
+        for published in published_steps(session, dag_id, run_id, None, storage):
+            record = read_record(published, storage)
+            if record and record.get("latest"):
+                rows.append((run_id, published.step, dict(record["latest"])))
+    return _html(page.metrics_page(dag_id, rows, metric))
 
 
 code_router = APIRouter(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -91,10 +92,107 @@ def _output(root: str, dag_id: str, run_id: str, step: str, view: OutputView) ->
     return "".join(parts)
 
 
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def record_section(root: str, dag_id: str, run_id: str, step: str, record: dict[str, Any]) -> str:
+    """A step's run record: status, latest metrics and series, tables, tags, logged images, git."""
+    parts = [f'<section class="record"><h2>Run <code>{escape(str(record.get("id")))}</code></h2>']
+    meta = f"status {record.get('status')} · run {record.get('run_id')}"
+    git = record.get("git")
+    if isinstance(git, dict):
+        dirty = " (dirty)" if git.get("dirty") else ""
+        meta += f" · git {str(git.get('commit'))[:12]}{dirty} on {git.get('branch')}"
+    parts.append(f'<p class="meta">{escape(meta)}</p>')
+    metrics = record.get("metrics", {})
+    latest = record.get("latest", {})
+    if metrics:
+        rows = []
+        for name, value in sorted(metrics.items()):
+            series = value if isinstance(value, list) else [value]
+            shown = latest.get(name, series[-1] if series else "")
+            rows.append((name, _short(shown), str(len(series)), _short(value)))
+        parts.append(_table(("metric", "latest", "values", "all values"), rows, "metrics"))
+    else:
+        parts.append('<p class="empty">the script logged no metrics</p>')
+    tags = record.get("tags", {})
+    if tags:
+        parts.append(_table(("tag", "value"), sorted((str(k), str(v)) for k, v in tags.items()), "tags"))
+    images = record.get("images", [])
+    if images:
+        parts.append('<div class="figures">')
+        for name in images:
+            src = f"{root}/dags/{_q(dag_id)}/runs/{_q(run_id)}/steps/{_q(step)}/record/{_q(name)}"
+            parts.append(
+                f'<figure><img src="{escape(src)}" alt="{escape(name)}">'
+                f"<figcaption>{escape(name)}</figcaption>"
+                "</figure>"
+            )
+        parts.append("</div>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def metrics_page(dag_id: str, rows: list[tuple[str, str, dict[str, Any]]], metric: str | None) -> str:
+    """One metric across a pipeline's runs: a table (run, step, value) and a line chart (inline SVG)."""
+    title = f"Metrics of {dag_id}"
+    names = sorted({name for _, _, latest in rows for name in latest})
+    if not names:
+        return message(title, f"No run of {dag_id!r} has logged a metric yet.")
+    chosen = metric if metric in names else names[0]
+    links = " · ".join(
+        f'<a href="?metric={_q(n)}">{escape(n)}</a>' if n != chosen else f"<b>{escape(n)}</b>" for n in names
+    )
+    points = [
+        (run, step, latest[chosen])
+        for run, step, latest in rows
+        if isinstance(latest.get(chosen), int | float)
+    ]
+    body = [f"<h1>{escape(title)}</h1>", f'<p class="meta">metric: {links}</p>', _chart(points)]
+    body.append(_table(("run", "step", chosen), ((r, s, _short(v)) for r, s, v in points), "metrics"))
+    return _document(title, "".join(body))
+
+
+def _chart(points: list[tuple[str, str, Any]], width: int = 640, height: int = 220) -> str:
+    """An inline SVG line per step (no script: the page's CSP allows none)."""
+    if not points:
+        return '<p class="empty">no numeric values of this metric</p>'
+    values = [float(v) for _, _, v in points]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    runs = list(dict.fromkeys(r for r, _, _ in points))
+    step_x = (width - 40) / max(len(runs) - 1, 1)
+    lines = []
+    for step in dict.fromkeys(s for _, s, _ in points):
+        coords = [
+            (20 + runs.index(r) * step_x, height - 20 - (float(v) - low) / span * (height - 40))
+            for r, s, v in points
+            if s == step
+        ]
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+        lines.append(
+            f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{path}">'
+            f"<title>{escape(step)}</title></polyline>"
+        )
+        lines.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1f77b4"/>' for x, y in coords)
+    return (
+        f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="metric over runs">'
+        f'<text x="4" y="14" font-size="11">{escape(_short(high))}</text>'
+        f'<text x="4" y="{height - 4}" font-size="11">{escape(_short(low))}</text>{"".join(lines)}</svg>'
+    )
+
+
 def render(
-    root: str, dag_id: str, run_id: str, steps: list[tuple[Published, list[OutputView]]], title: str
+    root: str,
+    dag_id: str,
+    run_id: str,
+    steps: list[tuple[Published, list[OutputView]]],
+    title: str,
+    records: dict[str, dict[str, Any]] | None = None,
 ) -> str:
-    """The whole page: one block per step, one section per output."""
+    """The whole page: one block per step, one section per output, and the step's run record."""
     body = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="meta">DAG <code>{escape(dag_id)}</code> · run <code>{escape(run_id)}</code></p>',
@@ -108,6 +206,9 @@ def render(
         body.extend(_output(root, dag_id, run_id, published.step, view) for view in outputs)
         if not outputs:
             body.append('<p class="empty">this step has no outputs</p>')
+        record = (records or {}).get(published.step)
+        if record is not None:
+            body.append(record_section(root, dag_id, run_id, published.step, record))
         body.append("</div>")
     return _document(title, "".join(body))
 

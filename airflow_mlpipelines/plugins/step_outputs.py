@@ -56,6 +56,8 @@ class Published:
     step: str
     task_id: str
     outputs: dict[str, str]
+    run_record: str | None = None
+    """URL of the run record the manifest names (the run that computed the outputs)."""
 
     @property
     def reused(self) -> bool:
@@ -139,7 +141,10 @@ def published_steps(
             continue
         pub, _ = publication.find(plan, storage, compute_state=states.get(plan.step, "none"))
         if pub is not None:
-            found[plan.step] = Published(plan.step, pub.task_id, dict(pub.outputs))
+            record = pub.manifest.get("run_record")
+            found[plan.step] = Published(
+                plan.step, pub.task_id, dict(pub.outputs), str(record) if record else None
+            )
     return [found[name] for name in sorted(found)]
 
 
@@ -228,3 +233,36 @@ def image_bytes(published: Published, output: str, name: str, storage: Storage |
         if image.name == name and image.problem is None:
             return st.read_bytes(loc.child(image.name))
     return None
+
+
+def read_record(published: Published, storage: Storage | None = None) -> dict[str, Any] | None:
+    """The run record of a published step (None when it has none or it cannot be read)."""
+    from airflow_mlpipelines.runtime import run_record
+
+    if published.run_record is None:
+        return None
+    try:
+        return run_record.read(published.run_record, storage or AirflowStorage())
+    except (StorageError, ValueError):
+        return None
+
+
+def record_image(published: Published, name: str, storage: Storage | None = None) -> bytes | None:
+    """A PNG the run logged with ``log_image``; only names the record lists, with a PNG signature."""
+    record = read_record(published, storage)
+    if record is None or published.run_record is None or name not in record.get("images", []):
+        return None
+    storage = storage or AirflowStorage()
+    data = st.read_bytes(storage.resolve(f"{published.run_record.rstrip('/')}/images/{name}"))
+    if data is None or not data.startswith(PNG_SIGNATURE) or len(data) > MAX_IMAGE_BYTES:
+        return None
+    return data
+
+
+def dag_run_ids(session: Session, dag_id: str, limit: int = 50) -> list[str]:
+    """The DAG's latest runs, oldest first (the order a metric's line chart reads)."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    query = select(DagRun.run_id).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(limit)
+    return list(reversed([str(r) for r in session.scalars(query)]))

@@ -85,6 +85,12 @@ def _external_views() -> list[dict[str, Any]]:
             "url_route": "mlpipelines-run-outputs",
         },
         {
+            "name": "Pipeline metrics",
+            "href": f"{settings.api_base_path()}{URL_PREFIX}/dags/{{DAG_ID}}/metrics",
+            "destination": "dag",
+            "url_route": "mlpipelines-metrics",
+        },
+        {
             "name": "Pipeline definition",
             "href": f"{settings.api_base_path()}{URL_PREFIX}/dags/{{DAG_ID}}/definition",
             "destination": "dag",

@@ -297,12 +297,13 @@ class TestRegistration:
         plugins = client.get("/api/v2/plugins", headers=auth).json()["plugins"]
         (ours,) = [p for p in plugins if p["name"] == "mlpipelines"]
         assert [a["url_prefix"] for a in ours["fastapi_apps"]] == ["/mlpipelines"]
-        views = {v["destination"]: v["href"] for v in ours["external_views"]}
-        assert views == {
-            "task_instance": "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}/tasks/{TASK_ID}",
-            "dag_run": "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}",
-            "dag": "/mlpipelines/dags/{DAG_ID}/definition",
-        }
+        views = sorted((v["destination"], v["href"]) for v in ours["external_views"])
+        assert views == [
+            ("dag", "/mlpipelines/dags/{DAG_ID}/definition"),
+            ("dag", "/mlpipelines/dags/{DAG_ID}/metrics"),
+            ("dag_run", "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}"),
+            ("task_instance", "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}/tasks/{TASK_ID}"),
+        ]
         assert ours["operator_extra_links"] == [
             "<airflow_mlpipelines.operators.links.StepOutputsLink object>"
         ]
@@ -322,3 +323,77 @@ def test_outputs_folder_listing_ignores_what_it_cannot_read(tmp_path: Path) -> N
     assert list_images(str(tmp_path / "missing")) == []
     os.mkfifo(tmp_path / "pipe.png")
     assert list_images(str(tmp_path)) == []
+
+
+METRICS_YAML = """\
+name: ui_metrics
+parameters:
+  lr: 0.1
+steps:
+  - name: fit
+    script: fit.py
+    source_directory: src
+    arguments: ["${{parameters.lr}}"]
+"""
+METRICS_SCRIPT = """\
+import sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from airflow_mlpipelines.core import Run
+
+run = Run.get_context()
+lr = float(sys.argv[1])
+for epoch in range(3):
+    run.log("accuracy", 0.5 + lr * epoch)
+run.tag("lr", lr)
+plt.plot([1, 2, 3])
+run.log_image("<b>curve</b>", plot=plt)
+"""
+
+
+@pytest.fixture(scope="module")
+def metric_runs(airflow_home: Path) -> list[Any]:
+    """Two runs of a step that logs metrics, an image and a tag, with different parameters."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    folder = airflow_home / "scratch" / "ui_metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "src").mkdir(parents=True)
+    (folder / "ui_metrics.yaml").write_text(METRICS_YAML)
+    (folder / "ui_metrics.py").write_text(STUB_TEMPLATE.format(definition="ui_metrics.yaml"))
+    (folder / "src" / "fit.py").write_text(METRICS_SCRIPT)
+    dag = DagBag(str(folder)).dags["ui_metrics"]
+    runs = [dag.test(run_conf={"lr": lr}) for lr in (0.1, 0.2)]
+    assert [r.state for r in runs] == ["success", "success"]
+    return runs
+
+
+class TestRunRecords:
+    def test_the_step_page_shows_metrics_tags_and_logged_images(
+        self, client: Any, metric_runs: list[Any], auth: dict[str, str]
+    ) -> None:
+        html = client.get(_step_url(metric_runs[1], "fit"), headers=auth).text
+        assert "<td>accuracy</td><td>0.9</td><td>3</td><td>[0.5, 0.7, 0.9]</td>" in html
+        assert "<td>lr</td><td>0.2</td>" in html
+        assert "&lt;b&gt;curve&lt;/b&gt;" in html  # a logged name is escaped
+        (src,) = [s for s in _img_srcs(html) if "/record/" in s]
+        response = client.get(src, headers=auth)
+        assert response.status_code == 200
+        assert response.content.startswith(PNG_SIGNATURE)
+        assert client.get(src.replace("record/", "record/x"), headers=auth).status_code == 404
+        assert client.get(src).status_code == 401
+
+    def test_the_pipeline_page_compares_a_metric_across_runs(
+        self, client: Any, metric_runs: list[Any], auth: dict[str, str]
+    ) -> None:
+        response = client.get("/mlpipelines/dags/ui_metrics/metrics?metric=accuracy", headers=auth)
+        assert response.status_code == 200
+        html = response.text
+        for run in metric_runs:
+            assert run.run_id in html
+        assert "<td>fit</td><td>0.7</td>" in html  # the first run's latest value
+        assert "<td>fit</td><td>0.9</td>" in html
+        assert html.count("<circle") == 2
+        assert "<svg" in html
+        assert client.get("/mlpipelines/dags/ui_metrics/metrics").status_code == 401
