@@ -96,6 +96,17 @@ def test_step_outputs_in_chromium(server: AirflowServer, tmp_path: Path) -> None
         assert shot.stat().st_size > 10_000
         _keep(shot)
 
+        # The pipeline's metrics across its runs (the script logs through Run.get_context()).
+        browser.open(f"{server.base_url}/mlpipelines/dags/{DAG_ID}/metrics?metric=rows")
+        assert browser.wait_for("document.querySelectorAll('svg.chart circle').length") == 1
+        text = browser.evaluate("document.body.innerText")
+        assert "labels" in text
+        assert run_id in text
+        _keep(browser.screenshot(tmp_path / "ui-metrics.png"))
+        browser.open(server.base_url + link)
+        assert "Run " in browser.evaluate("document.body.innerText")
+        assert "rows" in browser.evaluate("document.querySelector('table.metrics').innerText")
+
         # Logged out: the page is refused and no figure loads.
         browser.call("Network.clearBrowserCookies")
         browser.open(server.base_url + link)

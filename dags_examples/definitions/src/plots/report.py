@@ -10,6 +10,8 @@ matplotlib.use("Agg")  # no display: render to files
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from airflow_mlpipelines.core import Run  # noqa: E402  (SDK v1: from azureml.core import Run)
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--input", required=True, help="folder holding prepped.csv")
 parser.add_argument("--table", required=True)
@@ -22,6 +24,10 @@ summary.columns = [f"{column}_{stat}" for column, stat in summary.columns]
 summary = summary.reset_index()
 summary.to_parquet(os.path.join(args.table, "data.parquet"), index=False)
 print(f"summary: {summary.shape[0]} rows x {summary.shape[1]} columns")
+run = Run.get_context()
+run.log("rows", len(data))
+run.log("labels", int(data["label"].nunique()))
+run.tag("figures", 2)
 
 fig, ax = plt.subplots(figsize=(6, 4))
 for label, group in data.groupby("label"):
