@@ -42,13 +42,44 @@ class Workspace:
         subscription_id: str | None = None,
         resource_group: str | None = None,
         workspace_name: str = "local",
+        *,
+        airflow: dict[str, Any] | None = None,
         **_kwargs: Any,
     ) -> None:
         self.name = workspace_name
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self.airflow = dict(airflow or {})
+        """Where a notebook submits pipelines: ``api_url`` and the names of credential variables."""
 
     @classmethod
     def from_config(cls, path: str | None = None, **_kwargs: Any) -> Workspace:
-        """Azure ML reads config.json; Airflow's own configuration replaces it, so this just returns one."""
+        """SDK v1's config.json (``path``, else ``./config.json`` or ``./.azureml/config.json``), when there
+        is one: ``workspace_name`` and an ``airflow`` section (``api_url``, ``token_env``,
+        ``username_env``, ``password_env``) for ``Experiment.submit``. Without a file: a local workspace."""
+        import json
+        import os
+
+        candidates = [path] if path else ["config.json", os.path.join(".azureml", "config.json")]
+        for candidate in candidates:
+            if candidate and os.path.isdir(candidate):
+                candidate = os.path.join(candidate, "config.json")
+            if candidate and os.path.isfile(candidate):
+                try:
+                    with open(candidate, encoding="utf-8") as fh:
+                        data = json.load(fh)
+                except ValueError as exc:
+                    raise DefinitionError(
+                        f"{candidate} is not JSON: {exc}", location=SourceLocation(candidate)
+                    ) from None
+                return cls(
+                    data.get("subscription_id"),
+                    data.get("resource_group"),
+                    data.get("workspace_name", "local"),
+                    airflow=data.get("airflow"),
+                )
+        if path:
+            raise DefinitionError(f"workspace config {path} does not exist", location=SourceLocation(path))
         return cls()
 
     def get_default_datastore(self) -> Datastore:
