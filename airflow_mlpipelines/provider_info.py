@@ -53,7 +53,10 @@ def get_provider_info() -> dict[str, Any]:
         "plugins": [
             {"name": "mlpipelines", "plugin-class": "airflow_mlpipelines.plugins.ui.MLPipelinesPlugin"}
         ],
-        "extra-links": ["airflow_mlpipelines.operators.links.StepOutputsLink"],
+        "extra-links": [
+            "airflow_mlpipelines.operators.links.StepOutputsLink",
+            "airflow_mlpipelines.operators.links.MLflowRunLink",
+        ],
         "cli": ["airflow_mlpipelines.cli_airflow.get_cli_commands"],
         "config": {
             "mlpipelines": {
@@ -68,6 +71,39 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "s3://aws_default@bucket/mlpipelines",
                         "default": None,
+                    },
+                    "metrics_backend": {
+                        "description": "Where step runs' metrics go besides their run record: record "
+                        "(only the record, no extra packages) or mlflow (also an MLflow run per step, a "
+                        "child of one run per DAG run; needs mlflow-skinny).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "mlflow",
+                        "default": "record",
+                    },
+                    "mlflow_tracking_uri": {
+                        "description": "MLflow tracking URI (http(s)://..., sqlite:///...). Empty: "
+                        "the URI of the connection mlflow_conn_id.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "http://mlflow:5000",
+                        "default": "",
+                    },
+                    "mlflow_conn_id": {
+                        "description": "Airflow connection whose host (a URI) or URI is the MLflow "
+                        "tracking URI.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "mlflow_default",
+                        "default": "",
+                    },
+                    "mlflow_ui_url": {
+                        "description": "The MLflow UI the task's 'MLflow run' link opens (default: "
+                        "the tracking URI when it is http(s)).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "https://mlflow.example.com",
+                        "default": "",
                     },
                     "verify": {
                         "description": "How stored step outputs are checked before reuse: size or full.",

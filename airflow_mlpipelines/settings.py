@@ -137,3 +137,38 @@ def api_base_path() -> str:
 
     base = conf.get("api", "base_url", fallback="") or ""
     return urlsplit(base).path.rstrip("/")
+
+
+def metrics_backend() -> str:
+    """``[mlpipelines] metrics_backend``: where runs' metrics go besides their record (``record`` or
+    ``mlflow``)."""
+    from airflow.sdk import conf
+
+    return str(conf.get(SECTION, "metrics_backend", fallback="record") or "record").lower()
+
+
+def mlflow_tracking_uri() -> str | None:
+    """``[mlpipelines] mlflow_tracking_uri``, else the URI of the Airflow connection
+    ``[mlpipelines] mlflow_conn_id`` (its host when that is a URI), else None."""
+    from airflow.sdk import conf
+
+    uri = conf.get(SECTION, "mlflow_tracking_uri", fallback=None)
+    if uri:
+        return str(uri)
+    conn_id = conf.get(SECTION, "mlflow_conn_id", fallback=None)
+    if not conn_id:
+        return None
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(str(conn_id))
+    host = str(connection.host or "")
+    return host if "://" in host else str(connection.get_uri())
+
+
+def mlflow_ui_url() -> str | None:
+    """``[mlpipelines] mlflow_ui_url``: the MLflow UI the task's extra link opens (default: the
+    tracking URI when it is an http(s) server)."""
+    from airflow.sdk import conf
+
+    value = conf.get(SECTION, "mlflow_ui_url", fallback=None)
+    return str(value) if value else None

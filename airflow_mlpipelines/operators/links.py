@@ -45,3 +45,14 @@ class StepOutputsLink(BaseOperatorLink):
         """The step page of this task's step in this task's run."""
         step = getattr(operator, "step", None) or operator.task_id.rsplit(".", 1)[0]
         return step_page_path(ti_key.dag_id, ti_key.run_id, str(step))
+
+
+class MLflowRunLink(BaseOperatorLink):
+    """The "MLflow run" button: the MLflow run a step execution was logged as (``metrics_backend =
+    mlflow``); empty when it was not."""
+
+    name = "MLflow run"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """The run's page in the MLflow UI (computed on the worker right after the task ran)."""
+        return str(getattr(operator, "mlflow_run_url", None) or "")

@@ -14,7 +14,7 @@ from airflow.sdk import BaseOperator
 from airflow_mlpipelines import settings
 from airflow_mlpipelines.connections import AirflowStorage
 from airflow_mlpipelines.databases import AirflowDatabases
-from airflow_mlpipelines.operators.links import StepOutputsLink
+from airflow_mlpipelines.operators.links import MLflowRunLink, StepOutputsLink
 from airflow_mlpipelines.operators.planner import Planner, upstream_plan
 from airflow_mlpipelines.runtime.plan import StagedFrame, StepPlan, step_of
 from airflow_mlpipelines.runtime.runner import Job, RunnerIO, RunResult, Stoppable, run_plan
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from airflow_mlpipelines.storage import Storage
 
 
+MLFLOW_KEY = "mlp_mlflow_run"
+"""XCom key of the MLflow run a step execution was logged as (experiment, run, parent run, URL)."""
 METRICS_KEY = "mlp_metrics"
 """XCom key of a compute task's metric summary (metric name -> the last value logged)."""
 
@@ -42,7 +44,7 @@ class StepOperator(BaseOperator):
     template_fields: Sequence[str] = ("arguments",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"arguments": "json"}
     # Both tasks of a step link to the step's outputs page (plots, DataFrame previews) in the UI plugin.
-    operator_extra_links = (StepOutputsLink(),)
+    operator_extra_links = (StepOutputsLink(), MLflowRunLink())
 
     def __init__(
         self, *, task: StepTask | None = None, arguments: list[list[Token]] | None = None, **kwargs: Any
@@ -51,6 +53,7 @@ class StepOperator(BaseOperator):
         self.task = task
         self.arguments = arguments
         self._child: Stoppable | None = None
+        self.mlflow_run_url: str | None = None
 
     @property
     def step(self) -> str:
@@ -97,6 +100,7 @@ class StepOperator(BaseOperator):
             on_stdout=lambda line: self.log.info("%s", line),
             on_stderr=lambda line: self.log.info("[stderr] %s", line),
             attach=self._attach,
+            on_record=lambda url, record, folder: self._track(context, plan, record, folder),
         )
         result = run_plan(
             plan,
@@ -110,6 +114,29 @@ class StepOperator(BaseOperator):
             # The latest value of each metric the script logged, for other tasks and the REST API.
             context["ti"].xcom_push(key=METRICS_KEY, value=metrics)
         return plan, result, collected[0] if collected else None
+
+    def _track(self, context: Context, plan: StepPlan, record: dict[str, Any], folder: str) -> None:
+        """With ``metrics_backend = mlflow``, log the run record as an MLflow run (never fails the step:
+        the record is stored either way)."""
+        if settings.metrics_backend() != "mlflow":
+            return
+        from airflow_mlpipelines import tracking
+
+        uri = settings.mlflow_tracking_uri()
+        if not uri:
+            self.log.warning("metrics_backend = mlflow but no mlflow_tracking_uri or mlflow_conn_id is set")
+            return
+        try:
+            ids = tracking.log_record(uri, record, folder, task_id=self.task_id, parameters=plan.parameters)
+        except Exception as exc:  # an MLflow outage must not fail a training that succeeded
+            self.log.warning("could not log the run of step %s to MLflow at %s: %s", plan.step, uri, exc)
+            return
+        ui = settings.mlflow_ui_url() or (uri if uri.startswith(("http://", "https://")) else None)
+        self.mlflow_run_url = tracking.run_url(ui, ids) if ui else None
+        context["ti"].xcom_push(
+            key=MLFLOW_KEY, value={**ids, "tracking_uri": uri, "url": self.mlflow_run_url}
+        )
+        self.log.info("logged to MLflow: experiment %s, run %s", ids["experiment_id"], ids["run_id"])
 
     def collect(self, job: Job, manifest: dict[str, Any]) -> Any:
         """Called after the commit while the job's local folders exist; the default keeps nothing."""

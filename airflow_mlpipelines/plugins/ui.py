@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.plugins_manager import AirflowPlugin
 
 from airflow_mlpipelines import settings
-from airflow_mlpipelines.operators.links import URL_PREFIX, StepOutputsLink
+from airflow_mlpipelines.operators.links import URL_PREFIX, MLflowRunLink, StepOutputsLink
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -107,7 +107,7 @@ class MLPipelinesPlugin(AirflowPlugin):
         {"app": LazyOutputsApp(), "url_prefix": URL_PREFIX, "name": "mlpipelines step outputs"}
     ]
     external_views = _external_views()
-    operator_extra_links = [StepOutputsLink()]  # noqa: RUF012
+    operator_extra_links = [StepOutputsLink(), MLflowRunLink()]  # noqa: RUF012
 
     @classmethod
     def on_load(cls, *args: Any, **kwargs: Any) -> None:

@@ -103,6 +103,8 @@ def finish(job: Job, storage: Storage, status: str, stderr_tail: list[str] | Non
         job.io.say(f"the run record of step {plan.step} could not be stored at {url}: {exc}")
         return None
     job.summary = dict(described["latest"])
+    if job.io.on_record is not None:
+        job.io.on_record(url, described, record)
     if entries:
         job.io.say(f"run record of {plan.step}: {len(entries)} logged value(s), stored at {url}")
     return url

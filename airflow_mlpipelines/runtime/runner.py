@@ -59,6 +59,9 @@ class RunnerIO:
     python: str = sys.executable
     attach: Callable[[Stoppable | None], None] = _ignore
     """Called with the running child (and None once it ended), so ``on_kill`` can stop it."""
+    on_record: Callable[[str, dict[str, Any], str], None] | None = None
+    """Called with a run record's URL, its content and local folder once it is stored (also after a
+    failure): a metrics backend (MLflow) takes its copy here."""
 
 
 @dataclass

@@ -305,7 +305,8 @@ class TestRegistration:
             ("task_instance", "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}/tasks/{TASK_ID}"),
         ]
         assert ours["operator_extra_links"] == [
-            "<airflow_mlpipelines.operators.links.StepOutputsLink object>"
+            "<airflow_mlpipelines.operators.links.StepOutputsLink object>",
+            "<airflow_mlpipelines.operators.links.MLflowRunLink object>",
         ]
 
     def test_step_tasks_carry_the_extra_link(
@@ -314,7 +315,11 @@ class TestRegistration:
         url = f"/api/v2/dags/plots_report/dagRuns/{_q(report_run.run_id)}/taskInstances/report.run/links"
         response = client.get(url, headers=auth)
         assert response.status_code == 200, response.text
-        assert response.json()["extra_links"] == {"Step outputs": _step_url(report_run, "report")}
+        # No MLflow backend configured here: the MLflow link has no target.
+        assert response.json()["extra_links"] == {
+            "Step outputs": _step_url(report_run, "report"),
+            "MLflow run": None,
+        }
 
 
 def test_outputs_folder_listing_ignores_what_it_cannot_read(tmp_path: Path) -> None:

@@ -40,6 +40,11 @@ def test_rendering_reads_no_settings_no_uid_and_no_datastore(
     path.write_text(DEFINITION)
     (spec,) = load_definition(str(path))
 
+    # Third-party modules may stat files while they are first imported (google-auth, which the
+    # kubernetes client imports, looks for a client certificate): import them before the check, which is
+    # about what *rendering* reads.
+    import kubernetes.client.models  # noqa: F401
+
     def forbidden(*_args: object, **_kwargs: object) -> object:
         raise AssertionError("read while the DAG file is parsed")
 
