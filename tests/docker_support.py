@@ -55,6 +55,8 @@ data = open(src if os.path.isfile(src) else os.path.join(src, "data.txt")).read(
 env = os.environ.get("FROM_TARGET", "") + os.environ.get("FROM_ENV", "")
 open(os.path.join(out, "data.txt"), "w").write(data + tag + env)
 print("python", sys.version_info[:2], "in container" if os.path.exists("/.dockerenv") else "on host")
+from airflow_mlpipelines.core import Run  # in the step image too, which has no Airflow
+Run.get_context().log("bytes_in", len(data))
 """
 
 

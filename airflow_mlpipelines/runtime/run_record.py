@@ -84,7 +84,7 @@ def finish(job: Job, storage: Storage, status: str, stderr_tail: list[str] | Non
         "tags": tags,
         "images": sorted(_files(os.path.join(record, run_context.IMAGES_DIR))),
         "files": sorted(_files(os.path.join(record, run_context.FILES_DIR))),
-        "stderr_tail": list(stderr_tail or job.result.get("stderr_tail", []) or []),
+        "stderr_tail": list(stderr_tail or job.result.pop("stderr_tail", []) or []),
         "source_digest": plan.fingerprint.components.get("source"),
         "fingerprint": plan.fingerprint.digest,
         "git": git_info(plan.source_directory),

@@ -71,6 +71,9 @@ def test_docker_step_between_local_steps_then_reused_without_a_container(
     assert manifest["fingerprint"]["details"]["compute"] == "docker"
     assert manifest["fingerprint"]["details"]["environment"]["image"] == image
     assert set(manifest["outputs"]) == {"out_b"}
+    # Run.get_context() in the container (an image without Airflow): its record was committed there.
+    record = json.loads((Path(manifest["run_record"]) / "run.json").read_text())
+    assert (record["status"], record["latest"]) == ("completed", {"bytes_in": 5})
     # The UI plugin finds the Docker step's outputs through the plan (the official operator pushes none).
     from airflow.utils.session import create_session
 

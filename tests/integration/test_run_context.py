@@ -65,6 +65,7 @@ run.upload_file("outputs/model.txt", os.path.join(out, "model.txt"))
 print("parent", run.parent.id, "experiment", run.experiment.name, "id", run.id)
 assert run.get_metrics()["accuracy"] == [0.5, 0.7, 0.9]
 if mode == "fail":
+    print("giving up: accuracy too low", file=sys.stderr)
     sys.exit(3)
 if mode == "nan":
     run.log("loss", float("nan"))
@@ -140,6 +141,7 @@ def test_what_a_failed_attempt_logged_is_kept(scratch_dags: Path) -> None:
     (record,) = _records(run, "train")
     assert record["status"] == "failed"
     assert record["metrics"]["accuracy"] == [0.5, 0.7, 0.9]
+    assert record["stderr_tail"] == ["giving up: accuracy too low"]  # stdout is not in it
 
 
 def test_a_nan_metric_fails_the_step_naming_it(scratch_dags: Path, capfd: pytest.CaptureFixture[str]) -> None:

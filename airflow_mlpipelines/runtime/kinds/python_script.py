@@ -58,6 +58,10 @@ class PythonScriptKind:
             result = process.run()
         finally:
             job.io.attach(None)
+        job.result = {
+            "returncode": result.returncode,
+            "stderr_tail": list(result.stderr_tail),
+        }  # the run record
         if result.returncode != 0:
             tail = "\n".join(result.stderr_tail)
             stderr = f"; last lines of stderr:\n{tail}" if tail.strip() else "; it wrote nothing to stderr"
@@ -66,7 +70,6 @@ class PythonScriptKind:
                 f"{signal_note(result.returncode)}{stderr}",
                 exit_code=result.returncode if result.returncode > 0 else 128 - result.returncode,
             )
-        job.result = {"returncode": 0}
 
 
 KIND = PythonScriptKind()
