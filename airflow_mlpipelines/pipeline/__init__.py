@@ -25,10 +25,23 @@ if TYPE_CHECKING:
         RunConfiguration,
         Workspace,
     )
-    from airflow_mlpipelines.pipeline.sdk_compute import ComputeTarget, DockerConfiguration
+    from airflow_mlpipelines.pipeline.sdk_compute import AmlCompute, ComputeTarget, DockerConfiguration
     from airflow_mlpipelines.pipeline.sdk_eps import ExecutePythonScriptStep
     from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep
     from airflow_mlpipelines.pipeline.sdk_transfer import DataReference, DataTransferStep, SqlDataReference
+    from airflow_mlpipelines.pipeline.sdk_unsupported import (
+        AdlaStep,
+        AutoMLStep,
+        AzureBatchStep,
+        DatabricksStep,
+        EstimatorStep,
+        HyperDriveStep,
+        KustoStep,
+        ModuleStep,
+        MpiStep,
+        NotebookRunnerStep,
+        PipelineDraft,
+    )
     from airflow_mlpipelines.pipeline.yaml_loader import YAML_SUFFIXES, load_yaml_pipeline
 
 _LAZY = {
@@ -50,6 +63,18 @@ _LAZY = {
     "PythonScriptStep": "sdk_steps",
     "ExecutePythonScriptStep": "sdk_eps",
     "DataTransferStep": "sdk_transfer",
+    "HyperDriveStep": "sdk_unsupported",
+    "AutoMLStep": "sdk_unsupported",
+    "DatabricksStep": "sdk_unsupported",
+    "AdlaStep": "sdk_unsupported",
+    "AzureBatchStep": "sdk_unsupported",
+    "KustoStep": "sdk_unsupported",
+    "ModuleStep": "sdk_unsupported",
+    "EstimatorStep": "sdk_unsupported",
+    "MpiStep": "sdk_unsupported",
+    "PipelineDraft": "sdk_unsupported",
+    "NotebookRunnerStep": "sdk_unsupported",
+    "AmlCompute": "sdk_compute",
     "DataReference": "sdk_transfer",
     "SqlDataReference": "sdk_transfer",
     "YAML_SUFFIXES": "yaml_loader",

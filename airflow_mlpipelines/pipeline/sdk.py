@@ -51,6 +51,10 @@ class Workspace:
         self.resource_group = resource_group
         self.airflow = dict(airflow or {})
         """Where a notebook submits pipelines: ``api_url`` and the names of credential variables."""
+        self.compute_targets: dict[str, Any] = {}
+        """Targets made with ``ComputeTarget.create(ws, name, ...)`` (SDK v1's ``ws.compute_targets``)."""
+        self.datastores: dict[str, Datastore] = {}
+        self.location = "local"
 
     @classmethod
     def from_config(cls, path: str | None = None, **_kwargs: Any) -> Workspace:

@@ -85,6 +85,12 @@ class ComputeTarget:
         return target
 
     @classmethod
+    def create(cls, workspace: Any, name: str, provisioning_configuration: Any) -> ComputeTarget:
+        """SDK v1's ``ComputeTarget.create(ws, name, AmlCompute.provisioning_configuration(...))``: nothing
+        to provision here (see :class:`AmlCompute`); the target is also in ``ws.compute_targets``."""
+        return create_target(workspace, name, provisioning_configuration)
+
+    @classmethod
     def local(cls, name: str = LOCAL_COMPUTE) -> ComputeTarget:
         """A target that runs steps as processes on the Airflow worker (e.g. to port ``cpu-cluster``)."""
         return cls._declare(name, "local", {})
@@ -126,3 +132,107 @@ class DockerConfiguration:
 
 LOCAL_DOCKER = "local-docker"
 """The implicit Docker target of a local step whose ``runconfig.docker.use_docker`` is true."""
+
+
+# -- AmlCompute: provisioning in ported code -------------------------------------------------------------
+
+_GPUS = {
+    "standard_nc6": 1, "standard_nc12": 2, "standard_nc24": 4, "standard_nc6s_v3": 1, "standard_nc12s_v3": 2,
+    "standard_nc24s_v3": 4, "standard_nc4as_t4_v3": 1, "standard_nc8as_t4_v3": 1, "standard_nc16as_t4_v3": 1,
+    "standard_nc64as_t4_v3": 4, "standard_nd40rs_v2": 8, "standard_nd96asr_v4": 8, "standard_nv6": 1,
+    "standard_nv12": 2, "standard_nv24": 4,
+}  # fmt: skip
+"""GPUs per Azure VM size (the sizes SDK v1 samples use); any other ``Standard_N*`` size counts one."""
+
+
+def gpus_of(vm_size: str) -> int:
+    """The GPUs an Azure VM size has (0 for CPU sizes)."""
+    size = vm_size.strip().lower()
+    if size in _GPUS:
+        return _GPUS[size]
+    return 1 if size.startswith(("standard_nc", "standard_nd", "standard_nv")) else 0
+
+
+class AmlComputeProvisioningConfiguration:
+    """What ``AmlCompute.provisioning_configuration(...)`` returns: the cluster's VM size and scale."""
+
+    def __init__(self, vm_size: str = "", min_nodes: int = 0, max_nodes: int = 4, **settings: Any) -> None:
+        self.vm_size = vm_size
+        self.min_nodes = min_nodes
+        self.max_nodes = max_nodes
+        self.settings = settings
+
+
+class _Status:
+    def __init__(self, target: ComputeTarget) -> None:
+        self._target = target
+
+    def serialize(self) -> dict[str, Any]:
+        """SDK v1's ``compute_target.status.serialize()``: here, where the steps run."""
+        spec = self._target.target
+        return {"provisioningState": "Succeeded", "runsOn": spec.kind if spec else LOCAL_COMPUTE}
+
+
+class AmlCompute(ComputeTarget):
+    """An Azure ML compute cluster in ported code. Provisioning has nothing to create here: the target runs
+    its steps as local processes on the Airflow worker, and a GPU VM size says so with a warning (declare
+    ``ComputeTarget.kubernetes(name, gpu_count=...)`` or ``.docker(...)`` for a GPU machine); see the
+    README's table of VM sizes."""
+
+    vm_size = ""
+
+    @staticmethod
+    def provisioning_configuration(vm_size: str = "", **settings: Any) -> AmlComputeProvisioningConfiguration:
+        """SDK v1's cluster settings (VM size, node counts...), kept for :meth:`ComputeTarget.create`."""
+        return AmlComputeProvisioningConfiguration(vm_size=vm_size, **settings)
+
+    def wait_for_completion(self, show_output: bool = False, **_kwargs: Any) -> None:
+        """Nothing to wait for: the target exists once declared."""
+        if show_output:
+            import sys
+
+            sys.stdout.write(
+                f"compute target {self.name}: ready (runs on {self.status.serialize()['runsOn']})\n"
+            )
+
+    @property
+    def status(self) -> _Status:
+        """``status.serialize()`` as SDK v1 samples print it."""
+        return _Status(self)
+
+    def get_status(self) -> _Status:
+        """The same as :attr:`status`."""
+        return self.status
+
+    def delete(self) -> None:
+        """Nothing to delete."""
+
+
+def create_target(workspace: Any, name: str, config: Any) -> ComputeTarget:
+    """``ComputeTarget.create(ws, name, provisioning_configuration)`` of ported code (see AmlCompute)."""
+    import warnings
+
+    from airflow_mlpipelines.exceptions import MLPipelinesWarning
+
+    location = caller_location()
+    target = AmlCompute(workspace, name)
+    target.vm_size = str(getattr(config, "vm_size", "") or "")
+    target.target = _target_spec(name, "local", {}, location)
+    gpus = gpus_of(target.vm_size)
+    warnings.warn_explicit(
+        f"ComputeTarget.create('{name}', vm_size={target.vm_size or 'default'!r}): nothing is provisioned; "
+        "its steps run as local processes on the Airflow worker"
+        + (
+            f" (the VM size has {gpus} GPU(s): declare ComputeTarget.kubernetes('{name}', gpu_count={gpus}, "
+            "image=...) or ComputeTarget.docker(...) to run them on a GPU)"
+            if gpus
+            else ""
+        ),
+        MLPipelinesWarning,
+        location.file,
+        location.line or 0,
+    )
+    targets = getattr(workspace, "compute_targets", None)
+    if isinstance(targets, dict):
+        targets[name] = target
+    return target

@@ -83,7 +83,21 @@ class PythonScriptStep:
         self.hash_paths = list(hash_paths or [])
         self._run_after: list[PythonScriptStep] = []
         self._warn_no_effect(runconfig_pipeline_params)
+        self._implicit_outputs()
         self.register_outputs()
+
+    def _implicit_outputs(self) -> None:
+        """SDK v1: a ``PipelineData`` in ``arguments`` (not ``.as_input()``) that no earlier step produces
+        and that is not among this step's inputs is an output of this step, ``outputs=`` or not."""
+        listed = {id(_pipeline_data_of(i)) for i in self.inputs if _pipeline_data_of(i) is not None}
+        for value in self.arguments:
+            if (
+                isinstance(value, PipelineData)
+                and value not in self.outputs
+                and id(value) not in listed
+                and not getattr(value, "_producers", [])
+            ):
+                self.outputs.append(value)
 
     def _warn_no_effect(self, runconfig_pipeline_params: object) -> None:
         if runconfig_pipeline_params is not None:

@@ -43,7 +43,6 @@ train_step = PythonScriptStep(
     script_name="train.py",
     source_directory="./src/train",
     arguments=["--prepped_data", output_data1.as_input(), "--training_results", training_results],
-    outputs=[training_results],
     compute_target="local",
 )
 
