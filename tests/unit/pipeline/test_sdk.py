@@ -607,8 +607,8 @@ class TestPythonLoader:
         assert spec.name == "seed004_sdk"
         assert spec.description == "Seed 004's pipeline in Python with Azure ML SDK v1 names."
         assert [s.name for s in spec.steps] == ["prepare", "train", "compare"]
-        assert [s.location for s in spec.steps] == [SourceLocation(str(path), n) for n in (28, 42, 51)]
-        assert spec.source == SourceLocation(str(path), 60)
+        assert [s.location for s in spec.steps] == [SourceLocation(str(path), n) for n in (28, 42, 50)]
+        assert spec.source == SourceLocation(str(path), 59)
         for step in spec.steps:
             assert (Path(step.source_directory) / step.script_name).is_file()
         assert spec.step("prepare").source_directory == str(EXAMPLES / "src" / "dataprep")
