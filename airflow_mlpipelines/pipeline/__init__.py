@@ -25,9 +25,16 @@ if TYPE_CHECKING:
         RunConfiguration,
         Workspace,
     )
-    from airflow_mlpipelines.pipeline.sdk_compute import AmlCompute, ComputeTarget, DockerConfiguration
+    from airflow_mlpipelines.pipeline.sdk_compute import (
+        DEFAULT_CPU_IMAGE,
+        DEFAULT_GPU_IMAGE,
+        AmlCompute,
+        ComputeTarget,
+        ComputeTargetException,
+        DockerConfiguration,
+    )
     from airflow_mlpipelines.pipeline.sdk_eps import ExecutePythonScriptStep
-    from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep
+    from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep, StepSequence
     from airflow_mlpipelines.pipeline.sdk_transfer import DataReference, DataTransferStep, SqlDataReference
     from airflow_mlpipelines.pipeline.sdk_unsupported import (
         AdlaStep,
@@ -75,6 +82,10 @@ _LAZY = {
     "PipelineDraft": "sdk_unsupported",
     "NotebookRunnerStep": "sdk_unsupported",
     "AmlCompute": "sdk_compute",
+    "ComputeTargetException": "sdk_compute",
+    "DEFAULT_CPU_IMAGE": "sdk_compute",
+    "DEFAULT_GPU_IMAGE": "sdk_compute",
+    "StepSequence": "sdk_steps",
     "DataReference": "sdk_transfer",
     "SqlDataReference": "sdk_transfer",
     "YAML_SUFFIXES": "yaml_loader",

@@ -57,6 +57,13 @@ class Workspace:
         self.location = "local"
 
     @classmethod
+    def get(
+        cls, name: str, subscription_id: str | None = None, resource_group: str | None = None, **_kwargs: Any
+    ) -> Workspace:
+        """SDK v1's ``Workspace.get(name, ...)``: a workspace of that name (nothing to look up)."""
+        return cls(subscription_id, resource_group, name)
+
+    @classmethod
     def from_config(cls, path: str | None = None, **_kwargs: Any) -> Workspace:
         """SDK v1's config.json (``path``, else ``./config.json`` or ``./.azureml/config.json``), when there
         is one: ``workspace_name`` and an ``airflow`` section (``api_url``, ``token_env``,

@@ -130,6 +130,16 @@ class DockerConfiguration:
         self.arguments = list(arguments or [])
 
 
+DEFAULT_CPU_IMAGE = "python:3.11-slim"
+"""SDK v1's ``DEFAULT_CPU_IMAGE``: a base to build step images from (``mlpipelines dockerfile``)."""
+DEFAULT_GPU_IMAGE = "nvidia/cuda:12.4.1-runtime-ubuntu22.04"
+"""SDK v1's ``DEFAULT_GPU_IMAGE``: a CUDA base to build GPU step images from."""
+
+
+class ComputeTargetException(Exception):
+    """SDK v1's ``azureml.exceptions.ComputeTargetException`` (ported ``except`` clauses keep working)."""
+
+
 LOCAL_DOCKER = "local-docker"
 """The implicit Docker target of a local step whose ``runconfig.docker.use_docker`` is true."""
 

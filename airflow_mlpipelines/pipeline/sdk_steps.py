@@ -227,11 +227,23 @@ def _pipeline_data_of(item: Any) -> PipelineData | None:
     return None
 
 
+class StepSequence:
+    """SDK v1's ``StepSequence(steps=[a, b, c])``: each step runs after the one before it, data or not."""
+
+    def __init__(self, steps: Sequence[Any] = ()) -> None:
+        self.steps = list(steps)
+        for before, after in zip(self.steps, self.steps[1:], strict=False):
+            if isinstance(before, PythonScriptStep) and isinstance(after, PythonScriptStep):
+                after.run_after(before)
+
+
 def _flatten(steps: Iterable[Any], location: SourceLocation) -> list[PythonScriptStep]:
-    """Nested lists of steps, flattened; a step object listed twice is one step."""
+    """Nested lists of steps (and StepSequences), flattened; a step object listed twice is one step."""
     flat: list[PythonScriptStep] = []
     for item in steps:
-        if isinstance(item, list | tuple):
+        if isinstance(item, StepSequence):
+            flat.extend(_flatten(item.steps, location))
+        elif isinstance(item, list | tuple):
             flat.extend(_flatten(item, location))
         elif isinstance(item, PythonScriptStep):
             flat.append(item)
@@ -276,7 +288,7 @@ class Pipeline:
         self.doc_md = doc_md
         self.compute_targets = list(compute_targets)
         self.workspace = workspace
-        self.steps = _flatten(steps, self.location)
+        self.steps = _flatten([steps] if isinstance(steps, StepSequence) else steps, self.location)
         self.description = description
         self.default_source_directory = default_source_directory
         self.resolve_closure = resolve_closure
@@ -289,6 +301,14 @@ class Pipeline:
                 MLPipelinesWarning,
                 stacklevel=2,
             )
+
+    def validate(self) -> list[str]:
+        """SDK v1's check before submitting: the problems of the pipeline (empty when it is valid)."""
+        try:
+            self.to_spec()
+        except DefinitionError as exc:
+            return [str(e) for e in (exc, *exc.others)]
+        return []
 
     def _all_steps(self) -> list[PythonScriptStep]:
         ordered = list(self.steps)

@@ -60,6 +60,12 @@ def test_submit_waits_and_reads_steps_metrics_and_outputs(
     assert report.get_status() == "Finished"
     assert report.get_metrics() == {"rows": 60, "labels": 3}
     assert run.get_metrics() == {"report": {"rows": 60, "labels": 3}}
+    from airflow_mlpipelines.core import RunDetails
+
+    RunDetails(run).show()  # outside Jupyter widgets: the state and the run's page in the Airflow UI
+    shown = capsys.readouterr().out
+    assert "  report: Finished" in shown
+    assert f"{server.base_url}/dags/{DAG_ID}/runs/{run.run_id}" in shown
     folder = run.get_output_data("figures").download(str(tmp_path))
     assert sorted(p.name for p in Path(folder).iterdir()) == ["petals.png", "sepal_length.png"]
 

@@ -167,3 +167,34 @@ def test_azure_only_steps_are_clear_errors(name: str, instead: str) -> None:
     assert instead in str(info.value.hint)
     assert info.value.location is not None
     assert info.value.location.file == __file__
+
+
+def test_what_notebooks_print_or_check_on_the_way(tmp_path: Path) -> None:
+    import airflow_mlpipelines.core as azureml_core
+    from airflow_mlpipelines.pipeline import (
+        DEFAULT_CPU_IMAGE,
+        DEFAULT_GPU_IMAGE,
+        ComputeTargetException,
+        Pipeline,
+        PythonScriptStep,
+        StepSequence,
+        Workspace,
+    )
+
+    assert azureml_core.VERSION.startswith("0.")
+    ws = Workspace.get("my-ws", subscription_id="sub", resource_group="rg")
+    assert (ws.name, ws.subscription_id, ws.resource_group, ws.location) == ("my-ws", "sub", "rg", "local")
+    assert "cuda" in DEFAULT_GPU_IMAGE
+    assert DEFAULT_CPU_IMAGE.startswith("python:")
+    assert issubclass(ComputeTargetException, Exception)
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.py").write_text("")
+    steps = [PythonScriptStep(f"{n}.py", name=n, source_directory=str(tmp_path)) for n in ("a", "b", "c")]
+    pipeline = Pipeline(ws, steps=StepSequence(steps=steps), name="sequence")
+    assert pipeline.validate() == []
+    spec = pipeline.to_spec()
+    assert [s.name for s in spec.steps] == ["a", "b", "c"]
+    assert (spec.step("b").run_after, spec.step("c").run_after) == (("a",), ("b",))
+    broken = Pipeline(ws, steps=[PythonScriptStep("x.py", name="bad name", source_directory=str(tmp_path))])
+    (problem,) = broken.validate()
+    assert "invalid step name 'bad name'" in problem
