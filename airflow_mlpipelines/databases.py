@@ -19,6 +19,8 @@ from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.frames import transfer as tf
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pyarrow as pa
 
 _IDENTIFIER = re.compile(r'^(?:[A-Za-z_][\w$]*|"[^"]+")(?:\.(?:[A-Za-z_][\w$]*|"[^"]+"))*$')
@@ -239,48 +241,51 @@ class SqlDatabase:
         rows = 0
         cursor = conn.cursor()
         try:
-            for batch in reader:
-                values = list(zip(*(_python(c) for c in batch.columns), strict=True))
-                if values:
-                    cursor.executemany(statement, values)
-                rows += batch.num_rows
-                progress.add(batch.num_rows)
-            conn.commit()
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                conn.rollback()
-            if isinstance(exc, DatabaseError | tf.FrameError) or not isinstance(exc, Exception):
-                raise
-            raise self._fail(f"loading into {table} (rolled back: the table is unchanged)", exc) from None
+            with self._transaction(conn, table):
+                for batch in reader:
+                    values = list(zip(*(_python(c) for c in batch.columns), strict=True))
+                    if values:
+                        cursor.executemany(statement, values)
+                    rows += batch.num_rows
+                    progress.add(batch.num_rows)
         finally:
             cursor.close()
         return rows
 
-    def _append_adbc(self, table: str, reader: pa.RecordBatchReader, progress: tf.RowProgress) -> int:
-        conn = self._adbc_connect()
+    @contextlib.contextmanager
+    def _transaction(self, conn: Any, table: str) -> Iterator[None]:
+        """Commit what the block loads, or roll it all back: a failure leaves ``table`` as it was (and
+        names the database's message)."""
         try:
-            schema_name, _, bare = table.rpartition(".")
-            target = conn.adbc_get_table_schema(
-                bare.strip('"'), db_schema_filter=schema_name.strip('"') or None
-            )
-            # numeric columns take exact decimals (the driver writes no numeric from text); an unconstrained
-            # numeric takes up to 38 digits, 9 after the point (a value needing more is an error, not rounded)
-            numeric = self._numeric_columns(f"SELECT * FROM {table}", unconstrained=(38, 9))
-            conformed = tf.conform(reader, _writable_schema(target, numeric), f"loading into {table}")
-            counted = _counting(conformed, progress)
-            with conn.cursor() as cursor:
-                kwargs: dict[str, Any] = {"mode": "append"}
-                if schema_name:
-                    kwargs["db_schema_name"] = schema_name.strip('"')
-                rows = cursor.adbc_ingest(bare.strip('"'), counted, **kwargs)
+            yield
             conn.commit()
-            return int(rows if rows is not None and rows >= 0 else progress.rows)
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 conn.rollback()
             if isinstance(exc, DatabaseError | tf.FrameError) or not isinstance(exc, Exception):
                 raise
             raise self._fail(f"loading into {table} (rolled back: the table is unchanged)", exc) from None
+
+    def _append_adbc(self, table: str, reader: pa.RecordBatchReader, progress: tf.RowProgress) -> int:
+        conn = self._adbc_connect()
+        try:
+            with self._transaction(conn, table):
+                schema_name, _, bare = table.rpartition(".")
+                target = conn.adbc_get_table_schema(
+                    bare.strip('"'), db_schema_filter=schema_name.strip('"') or None
+                )
+                # numeric columns take exact decimals (the driver writes no numeric from text); an
+                # unconstrained numeric takes up to 38 digits, 9 after the point (a value needing more is an
+                # error, not rounded)
+                numeric = self._numeric_columns(f"SELECT * FROM {table}", unconstrained=(38, 9))
+                conformed = tf.conform(reader, _writable_schema(target, numeric), f"loading into {table}")
+                counted = _counting(conformed, progress)
+                with conn.cursor() as cursor:
+                    kwargs: dict[str, Any] = {"mode": "append"}
+                    if schema_name:
+                        kwargs["db_schema_name"] = schema_name.strip('"')
+                    rows = cursor.adbc_ingest(bare.strip('"'), counted, **kwargs)
+            return int(rows if rows is not None and rows >= 0 else progress.rows)
         finally:
             with contextlib.suppress(Exception):
                 conn.close()

@@ -76,14 +76,17 @@ def describe_outputs(local_dirs: dict[str, str]) -> dict[str, dict[str, Any]]:
     return outputs
 
 
-def stamp_remote(described: dict[str, Any], tags: dict[str, str]) -> None:
-    """Record the object store's content tag of each uploaded file (``tags``: relative path -> ETag) in
-    place of the local stamps, which say nothing about the stored copy."""
+def stamp_remote(described: dict[str, Any], listed: dict[str, dict[str, Any]]) -> None:
+    """Record the object store's content tag of each stored file (``listed``: relative path -> the
+    store's details, as ``storage.details_below`` gives them) in place of the local stamps, which say
+    nothing about the stored copy."""
     for entry in described["files"]:
         entry.pop("mtime_ns", None)
         entry.pop("ctime_ns", None)
-        if entry["path"] in tags:
-            entry["etag"] = tags[entry["path"]]
+        details = listed.get(str(entry["path"])) or {}
+        tag = str(details.get("ETag") or details.get("etag") or "").strip('"')
+        if tag:
+            entry["etag"] = tag
 
 
 def build_manifest(

@@ -162,11 +162,7 @@ def commit_outputs(
         if not loc.local:
             say(f"uploading output {name} to {url}")
             st.upload(local_outputs[name], loc, say)
-            tags = {
-                rel: str(d.get("ETag") or d.get("etag") or "").strip('"')
-                for rel, d in st.details_below(loc).items()
-            }
-            store.stamp_remote(described[name], {rel: tag for rel, tag in tags.items() if tag})
+            store.stamp_remote(described[name], st.details_below(loc))
     return commit_described(plan, storage, described, run_record)
 
 

@@ -17,6 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_mlpipelines import storage as st
+from airflow_mlpipelines.digests import file_digest
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.frames import transfer as tf
 from airflow_mlpipelines.frames.tables import DATA_FILE, table_files
@@ -261,7 +262,7 @@ class DataTransferKind:
                 f"{_where(task, _field(spec.source, 'source'))}: reading failed: {exc}"
             ) from None
         progress.done()
-        copied = [files.Copied(files.posix_basename(target.path), os.path.getsize(local), _sha256(local))]
+        copied = [files.Copied(files.posix_basename(target.path), os.path.getsize(local), file_digest(local))]
         files.place_file(local, target, job.io.say)
         job.described = {
             spec.destination_output: _described(target if single else dst, copied, single=single)
@@ -340,12 +341,6 @@ def _fixed(task: StepTask, spec: DataTransferSpec) -> bool:
     return any(o.name == spec.destination_output and o.path is not None for o in task.outputs)
 
 
-def _sha256(path: str) -> str:
-    from airflow_mlpipelines.digests import file_digest
-
-    return file_digest(path)
-
-
 def _described(dst: st.Location, copied: list[files.Copied], *, single: bool) -> dict[str, Any]:
     """The manifest's entry for the destination: every file (size, SHA-256, the store's stamps), its
     digest; a single-file destination says so (its URL is the file, its entry's path the file's name)."""
@@ -355,14 +350,10 @@ def _described(dst: st.Location, copied: list[files.Copied], *, single: bool) ->
         for entry in entries:
             stat = os.stat(os.path.join(base.path, *str(entry["path"]).split("/")))
             entry["mtime_ns"], entry["ctime_ns"] = stat.st_mtime_ns, stat.st_ctime_ns
-    else:
-        listed = {entries[0]["path"]: st.info(dst) or {}} if single else st.details_below(dst)
-        for entry in entries:
-            details = listed.get(str(entry["path"])) or {}
-            tag = str(details.get("ETag") or details.get("etag") or "").strip('"')
-            if tag:
-                entry["etag"] = tag
     described: dict[str, Any] = {"files": entries, "digest": store.output_digest(entries)}
+    if not base.local:
+        listed = {entries[0]["path"]: st.info(dst) or {}} if single else st.details_below(dst)
+        store.stamp_remote(described, listed)
     if single:
         described["file"] = True
     return described
