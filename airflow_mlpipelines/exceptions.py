@@ -192,3 +192,25 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """Return a 'did you mean ...?' hint for a misspelt name, or None when nothing is close."""
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
+
+
+class RequestError(MLPipelinesError):
+    """A request to a published pipeline, an endpoint or a schedule that is refused.
+
+    ``field`` names the part of the request at fault (``ParameterAssignments.alpha``); ``status`` is the
+    HTTP status the plugin answers with (400 bad input, 404 unknown, 409 conflict).
+    """
+
+    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+class ScheduleFormError(MLPipelinesError, ValueError):
+    """A schedule that is none of the accepted forms; ``field`` names the part at fault
+    (``schedule.frequency``), so a loader can point at the definition's line and a page at its field."""
+
+    def __init__(self, message: str, field: str = "schedule") -> None:
+        super().__init__(message)
+        self.field = field

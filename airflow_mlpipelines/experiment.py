@@ -282,7 +282,7 @@ class PipelineRun:
     """A submitted pipeline's DAG run, followed through the REST API."""
 
     def __init__(self, experiment: Experiment, client: httpx.Client, url: str, dag_id: str, run_id: str,
-                 spec: PipelineSpec) -> None:  # fmt: skip
+                 spec: PipelineSpec | None) -> None:  # fmt: skip
         self.experiment = experiment
         self._client = client
         self._url = url
@@ -350,8 +350,11 @@ class PipelineRun:
         return "\n".join(str(item.get("event", "")) for item in response.json().get("content", []))
 
     def get_steps(self) -> list[StepRun]:
-        """The pipeline's steps, in execution order."""
-        return [StepRun(self, step.name) for step in self._spec.steps]
+        """The pipeline's steps, in execution order (from the DAG's tasks when the run was started
+        through a published pipeline without the pipeline object at hand)."""
+        if self._spec is not None:
+            return [StepRun(self, step.name) for step in self._spec.steps]
+        return [StepRun(self, t.removesuffix(".run")) for t in self.task_states() if t.endswith(".run")]
 
     def find_step_run(self, name: str) -> list[StepRun]:
         """The step called ``name`` (a list, as SDK v1 returns)."""
@@ -385,7 +388,7 @@ class PipelineRun:
 
     def get_output_data(self, name: str) -> PortDataReference:
         """The output called ``name`` (a PipelineData) of whichever step produced it in this run."""
-        producers = self._spec.producers()
+        producers = self._spec.producers() if self._spec is not None else self._producers()
         if name not in producers:
             known = ", ".join(sorted(producers))
             raise SubmitError(f"pipeline '{self.dag_id}' has no output {name!r} (its outputs: {known})")
@@ -393,6 +396,15 @@ class PipelineRun:
         if not isinstance(plan, dict) or name not in plan.get("outputs", {}):
             raise SubmitError(f"step '{producers[name]}' has not published {name!r} in run {self.id} (yet)")
         return PortDataReference(name, str(plan["outputs"][name]))
+
+    def _producers(self) -> dict[str, str]:
+        """Output name -> step, from the plans this run's reuse tasks pushed."""
+        found = {}
+        for step in self.get_steps():
+            plan = self._xcom(f"{step.name}.reuse", "mlp_plan")
+            if isinstance(plan, dict):
+                found.update(dict.fromkeys(plan.get("outputs", {}), step.name))
+        return found
 
 
 class LocalPipelineRun(PipelineRun):

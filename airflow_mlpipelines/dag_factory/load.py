@@ -13,6 +13,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlpipelines.dag_factory.overrides import with_stored_schedule
 from airflow_mlpipelines.dag_factory.render import render_pipeline
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesError, SourceLocation
 from airflow_mlpipelines.pipeline import load_definition
@@ -50,7 +51,8 @@ def _register(namespace: MutableMapping[str, Any], definition: str) -> list[DAG]
     specs = load_definition(definition)
     for spec in specs:
         check_sources(spec)  # a missing script fails here, as this file's import error, not at run time
-    dags = [render_pipeline(spec) for spec in specs]
+    # A schedule set in the plugin's page or with Schedule.create is read here, at parse time.
+    dags = [render_pipeline(with_stored_schedule(spec)) for spec in specs]
     for dag in dags:
         namespace[f"dag_{dag.dag_id}"] = dag
     return dags

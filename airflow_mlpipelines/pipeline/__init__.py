@@ -92,12 +92,23 @@ _LAZY = {
     "load_yaml_pipeline": "yaml_loader",
 }
 
-__all__ = [*sorted(_LAZY), "load_definition"]
+_OPERATING = {
+    "PublishedPipeline": "airflow_mlpipelines.published",
+    "PipelineEndpoint": "airflow_mlpipelines.published",
+    "Schedule": "airflow_mlpipelines.schedule",
+}
+"""``azureml.pipeline.core`` names that talk to Airflow over REST from a notebook: they live above this
+pure package (they need httpx and the REST client) and are resolved by name only when a notebook asks,
+so nothing here imports them and a DAG file never does."""
+
+__all__ = [*sorted(_LAZY), *sorted(_OPERATING), "load_definition"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    if name in _OPERATING:
+        return getattr(importlib.import_module(_OPERATING[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from dataclasses import replace
@@ -301,6 +302,29 @@ class Pipeline:
                 MLPipelinesWarning,
                 stacklevel=2,
             )
+
+    def publish(
+        self,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        continue_on_step_failure: bool | None = None,
+    ) -> Any:
+        """SDK v1's ``pipeline.publish(...)``: a ``PublishedPipeline`` with a REST ``endpoint``.
+
+        The pipeline's DAG must be deployed (and match this pipeline). Publishing talks to Airflow over
+        REST, which this pure package never imports: the notebook-side module is named, not imported,
+        as the step-kind registry names operators.
+        """
+        published = importlib.import_module("airflow_mlpipelines.published")
+        return published.PublishedPipeline.create(
+            self.workspace,
+            self,
+            name=name,
+            description=description,
+            version=version,
+            continue_on_step_failure=continue_on_step_failure,
+        )
 
     def validate(self) -> list[str]:
         """SDK v1's check before submitting: the problems of the pipeline (empty when it is valid)."""

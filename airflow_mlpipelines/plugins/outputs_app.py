@@ -188,7 +188,12 @@ def pipeline_definition(session: SessionDep, dag_id: Segment) -> HTMLResponse:
 
 def create_app() -> FastAPI:
     """The app, without OpenAPI or docs routes (they would be reachable without authentication)."""
-    app = FastAPI(title="mlpipelines step outputs", openapi_url=None, docs_url=None, redoc_url=None)
+    from airflow_mlpipelines.plugins import operations_app, schedules_page
+
+    app = FastAPI(title="mlpipelines", openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(router)
     app.include_router(code_router)
+    app.include_router(operations_app.runs)
+    app.include_router(operations_app.api)
+    app.include_router(schedules_page.router)
     return app

@@ -30,6 +30,8 @@ figure img{max-width:min(640px,100%);height:auto;display:block} figcaption{font-
 table{border-collapse:collapse;font-size:13px;margin:4px 0 10px}
 th,td{border:1px solid #d9e2ec;padding:2px 6px}
 th{background:#f5f7fa;text-align:left} .problem{color:#a61b1b} .empty{color:#52606d;font-style:italic}
+form.edit{display:flex;gap:4px;align-items:center} .saved{color:#1d6b36}
+ol.preview{margin:4px 0;font-size:13px}
 """
 
 
@@ -152,7 +154,7 @@ def metrics_page(dag_id: str, rows: list[tuple[str, str, dict[str, Any]]], metri
     ]
     body = [f"<h1>{escape(title)}</h1>", f'<p class="meta">metric: {links}</p>', _chart(points)]
     body.append(_table(("run", "step", chosen), ((r, s, _short(v)) for r, s, v in points), "metrics"))
-    return _document(title, "".join(body))
+    return document(title, "".join(body))
 
 
 def _chart(points: list[tuple[str, str, Any]], width: int = 640, height: int = 220) -> str:
@@ -210,22 +212,23 @@ def render(
         if record is not None:
             body.append(record_section(root, dag_id, run_id, published.step, record))
         body.append("</div>")
-    return _document(title, "".join(body))
+    return document(title, "".join(body))
 
 
 def definition(dag_id: str, path: str | None, text: str) -> str:
     """The pipeline definition a DAG was built from, as text (escaped)."""
     title = f"Definition of {dag_id}"
     where = f'<p class="meta">from <code>{escape(path)}</code></p>' if path else ""
-    return _document(title, f'<h1>{escape(title)}</h1>{where}<pre class="definition">{escape(text)}</pre>')
+    return document(title, f'<h1>{escape(title)}</h1>{where}<pre class="definition">{escape(text)}</pre>')
 
 
 def message(title: str, text: str) -> str:
     """A page that only says something (nothing published yet, an unknown step)."""
-    return _document(title, f'<h1>{escape(title)}</h1><p class="empty">{escape(text)}</p>')
+    return document(title, f'<h1>{escape(title)}</h1><p class="empty">{escape(text)}</p>')
 
 
-def _document(title: str, body: str) -> str:
+def document(title: str, body: str) -> str:
+    """A whole page: the title, the shared inline CSS, the body (already escaped by the caller)."""
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>{body}</body></html>"

@@ -91,6 +91,12 @@ def _external_views() -> list[dict[str, Any]]:
             "url_route": "mlpipelines-metrics",
         },
         {
+            "name": "Pipeline schedules",
+            "href": f"{settings.api_base_path()}{URL_PREFIX}/schedules",
+            "destination": "nav",
+            "url_route": "mlpipelines-schedules",
+        },
+        {
             "name": "Pipeline definition",
             "href": f"{settings.api_base_path()}{URL_PREFIX}/dags/{{DAG_ID}}/definition",
             "destination": "dag",

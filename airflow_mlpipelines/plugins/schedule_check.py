@@ -1,0 +1,52 @@
+"""A schedule typed into the Schedules page or sent by ``Schedule.create``: checked, and its next runs.
+
+The text is read as the definition's ``schedule:`` would be (a cron expression, a preset, ``none``, or
+a YAML/JSON mapping such as ``{frequency: Day, interval: 2, hours: [6]}``), then turned into the
+timetable the DAG factory would give Airflow, so what the page previews is what the scheduler will do.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from airflow_mlpipelines.exceptions import RequestError, ScheduleFormError
+
+PREVIEW_RUNS = 5
+
+
+def read_text(text: str) -> Any:
+    """The page's text field as a schedule value: a mapping when it starts with ``{``, else the string."""
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return stripped
+    try:
+        return yaml.safe_load(stripped)
+    except yaml.YAMLError as exc:
+        raise RequestError(f"the schedule mapping is not valid YAML/JSON: {exc}", field="schedule") from None
+
+
+def checked_schedule(value: Any) -> Any:
+    """``value`` in the model's form, refused (``RequestError`` naming the field) as a definition would be."""
+    from airflow_mlpipelines.pipeline.schedules import parse_schedule
+
+    try:
+        schedule = parse_schedule(value)
+    except ScheduleFormError as exc:
+        raise RequestError(str(exc), field=exc.field) from None
+    try:
+        next_runs(schedule, 1)
+    except (ValueError, TypeError) as exc:
+        raise RequestError(
+            f"schedule {value!r} is not one Airflow accepts: {exc}", field="schedule"
+        ) from None
+    return schedule
+
+
+def next_runs(schedule: Any, count: int = PREVIEW_RUNS, after: datetime | None = None) -> list[datetime]:
+    """The next ``count`` times the scheduler would start a run of ``schedule`` (none for ``None``)."""
+    from airflow_mlpipelines.dag_factory.schedules import next_run_times
+
+    return next_run_times(schedule, count, after or datetime.now(UTC))
