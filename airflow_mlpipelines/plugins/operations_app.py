@@ -134,7 +134,8 @@ def _params(dag: SerializedDAG) -> list[ParamInfo]:
 
 def _base(request: Request) -> str:
     """This app's absolute address (scheme, host, any ``[api] base_url`` path and the mount point)."""
-    return str(request.base_url).rstrip("/")
+    root = str(request.scope.get("root_path", "")).rstrip("/")  # any base path + our mount point
+    return f"{request.url.scheme}://{request.url.netloc}{root}"
 
 
 def _published_json(request: Request, record: PublishedRecord) -> dict[str, Any]:
