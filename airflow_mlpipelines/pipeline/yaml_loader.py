@@ -297,9 +297,15 @@ def _from_validation_error(path: str, data: Any, exc: ValidationError) -> Defini
 
 
 def load_yaml_pipeline(path: str) -> PipelineSpec:
-    """Load and validate one YAML definition file."""
+    """Load and validate one YAML definition file: this provider's format, or SDK v1's dialect (a
+    top-level ``pipeline:``, see :mod:`airflow_mlpipelines.pipeline.sdk_yaml`)."""
     path = os.path.abspath(path)
     data = read_yaml(path)
+    if isinstance(data, dict) and "pipeline" in data:
+        # Azure ML SDK v1's own YAML dialect (Pipeline.load_yaml): a file ported as it is.
+        from airflow_mlpipelines.pipeline.sdk_yaml import pipeline_from_data
+
+        return pipeline_from_data(path, data)
     if not isinstance(data, dict):
         raise DefinitionError(
             "a pipeline definition must be a YAML mapping", location=SourceLocation(path, 1)
