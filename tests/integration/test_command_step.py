@@ -295,3 +295,26 @@ def test_kubernetes_command_step_pod_runs_the_entrypoint_with_the_command(
         "success",
     )
     assert _outputs(airflow_home, name, "report", "report") == ["MADE\n."]
+
+
+def test_docker_command_step_runs_the_runtime_entrypoint(scratch_dags: Path) -> None:
+    """Without a daemon here: the container task is the official DockerOperator running the runtime
+    entrypoint, the same for every step kind (the entrypoint runs the command, as the pod test shows)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    from airflow_mlpipelines.compute.base import runtime_command
+
+    name = f"cmddocker_{scratch_dags.name}"[:60]
+    definition = K8S_DEFINITION.replace("kind: kubernetes", "kind: docker").replace(
+        "    source_path: /opt/steps/src\n", ""
+    )
+    (scratch_dags / f"{name}.yaml").write_text(definition.format(name=name))
+    (scratch_dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"{name}.yaml"))
+    (scratch_dags / "src").mkdir()
+    bag = DagBag(str(scratch_dags))
+    assert bag.import_errors == {}
+    task = bag.dags[name].get_task("convert.run")
+    assert type(task) is DockerOperator
+    assert task.image == "registry.example/tools:1"
+    assert task.command == runtime_command("convert")
