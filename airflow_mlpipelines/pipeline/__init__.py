@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         RunConfiguration,
         Workspace,
     )
+    from airflow_mlpipelines.pipeline.sdk_command import CommandStep
     from airflow_mlpipelines.pipeline.sdk_compute import (
         DEFAULT_CPU_IMAGE,
         DEFAULT_GPU_IMAGE,
@@ -69,6 +70,7 @@ _LAZY = {
     "Pipeline": "sdk_steps",
     "PythonScriptStep": "sdk_steps",
     "ExecutePythonScriptStep": "sdk_eps",
+    "CommandStep": "sdk_command",
     "DataTransferStep": "sdk_transfer",
     "HyperDriveStep": "sdk_unsupported",
     "AutoMLStep": "sdk_unsupported",

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 RefKind = Literal["input", "output", "parameter"]
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
-StepKind = Literal["python_script", "execute_python_script", "data_transfer"]
+StepKind = Literal["python_script", "execute_python_script", "data_transfer", "command"]
 
 DEFAULT_DATASTORE = "workspaceblobstore"
 """Azure ML's default datastore name; it maps to the configured datastore root."""
@@ -243,7 +243,9 @@ class StepSpec:
     """One step of a pipeline.
 
     ``inputs`` are names of datasets or of other steps' outputs; ``source_directory`` is an
-    absolute path computed from the definition file's folder without touching the disk.
+    absolute path computed from the definition file's folder without touching the disk. A ``command``
+    step (SDK v1's CommandStep) has an empty ``script_name``: its ``arguments`` are the command's
+    words, the first one the program.
     """
 
     name: str

@@ -296,6 +296,8 @@ class Pipeline:
         self.name = name
         self.schedule = schedule
         self.tags = list(tags)
+        self._loaded: PipelineSpec | None = None
+        """Set by :meth:`load_yaml`: the pipeline the file describes (it has no step objects)."""
         if continue_on_step_failure:
             warnings.warn(
                 "continue_on_step_failure has no effect yet: a failed step stops its downstream steps",
@@ -326,6 +328,20 @@ class Pipeline:
             continue_on_step_failure=continue_on_step_failure,
         )
 
+    @staticmethod
+    def load_yaml(
+        workspace: Any, filename: str, _workflow_provider: Any = None, _service_endpoint: Any = None
+    ) -> Pipeline:
+        """SDK v1's ``Pipeline.load_yaml``: the pipeline an SDK v1 pipeline YAML file (top-level
+        ``pipeline:``) describes, ready for ``Experiment.submit``; the same file under the DAGs folder
+        is the same DAG. Errors name the file's line, the step id and the field."""
+        from airflow_mlpipelines.pipeline.sdk_yaml import load_sdk_yaml
+
+        spec = load_sdk_yaml(os.fspath(filename))
+        pipeline = Pipeline(workspace, [], description=spec.description, name=spec.name)
+        pipeline._loaded = spec
+        return pipeline
+
     def validate(self) -> list[str]:
         """SDK v1's check before submitting: the problems of the pipeline (empty when it is valid)."""
         try:
@@ -346,6 +362,8 @@ class Pipeline:
 
     def to_spec(self, name: str | None = None, base_dir: str | None = None) -> PipelineSpec:
         """Validate and compile into the pure model (``base_dir`` resolves relative source directories)."""
+        if self._loaded is not None:
+            return self._loaded
         base = base_dir or os.path.dirname(os.path.abspath(self.location.file))
         steps: list[StepSpec] = []
         used: list[Any] = []

@@ -41,6 +41,8 @@ def _problems(pipeline: PipelineSpec, step: StepSpec) -> list[DefinitionError]:
                 "it is relative to the definition file's folder",
             )
         ]
+    if step.kind == "command":
+        return []  # the command's program may live on PATH; its folder is all there is to check
     script = os.path.join(step.source_directory, step.script_name)
     if not os.path.isfile(script):
         present = sorted(n for n in os.listdir(step.source_directory) if n.endswith(".py"))[:10]

@@ -78,16 +78,17 @@ def _check_unique_steps(steps: Sequence[StepSpec], problems: Problems) -> None:
 def _check_refs(step: StepSpec, parameters: Sequence[ParameterSpec], problems: Problems) -> None:
     params = [p.name for p in parameters]
     outputs = [o.name for o in step.outputs]
+    what, key = ("word", "command") if step.kind == "command" else ("argument", "arguments")
     for i, arg in enumerate(step.arguments):
         for ref in arg.refs:
             pool = {"input": list(step.inputs), "output": outputs, "parameter": params}[ref.kind]
             if ref.name not in pool:
                 problems.found.append(
                     DefinitionError(
-                        f"argument {i} refers to unknown {ref.kind} '{ref.name}'",
+                        f"{what} {i} refers to unknown {ref.kind} '{ref.name}'",
                         location=step.location,
                         step=step.name,
-                        field=f"arguments[{i}]",
+                        field=f"{key}[{i}]",
                         hint=did_you_mean(ref.name, pool)
                         or f"known {ref.kind}s: {', '.join(pool) or 'none'}",
                     )

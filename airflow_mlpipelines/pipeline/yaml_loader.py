@@ -23,7 +23,7 @@ from airflow_mlpipelines.exceptions import (
     SourceLocation,
     did_you_mean,
 )
-from airflow_mlpipelines.pipeline import eps, transfer
+from airflow_mlpipelines.pipeline import command, eps, transfer
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
     ArgPart,
@@ -52,6 +52,7 @@ from airflow_mlpipelines.pipeline.yaml_compute import (
 from airflow_mlpipelines.pipeline.yaml_schema import (
     KEYS_BY_SECTION,
     ArgumentValue,
+    CommandStepModel,
     DatasetModel,
     DatastoreModel,
     DataTransferStepModel,
@@ -296,9 +297,15 @@ def _from_validation_error(path: str, data: Any, exc: ValidationError) -> Defini
 
 
 def load_yaml_pipeline(path: str) -> PipelineSpec:
-    """Load and validate one YAML definition file."""
+    """Load and validate one YAML definition file: this provider's format, or SDK v1's dialect (a
+    top-level ``pipeline:``, see :mod:`airflow_mlpipelines.pipeline.sdk_yaml`)."""
     path = os.path.abspath(path)
     data = read_yaml(path)
+    if isinstance(data, dict) and "pipeline" in data:
+        # Azure ML SDK v1's own YAML dialect (Pipeline.load_yaml): a file ported as it is.
+        from airflow_mlpipelines.pipeline.sdk_yaml import pipeline_from_data
+
+        return pipeline_from_data(path, data)
     if not isinstance(data, dict):
         raise DefinitionError(
             "a pipeline definition must be a YAML mapping", location=SourceLocation(path, 1)
@@ -370,7 +377,8 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
                 *(
                     environment_spec(inline_environment_name(s.name), s.environment, SourceLocation(path))
                     for s in model.steps
-                    if isinstance(s, StepModel) and isinstance(s.environment, EnvironmentModel)
+                    if isinstance(s, StepModel | CommandStepModel)
+                    and isinstance(s.environment, EnvironmentModel)
                 ),
             ],
         )
@@ -494,7 +502,9 @@ def _dataset(name: str, model: DatasetModel, location: SourceLocation) -> Datase
     return DatasetSpec(name, model.datastore, paths, model.mode, model.kind, location)
 
 
-def _warn_no_effect(step: StepModel, model: PipelineModel, path: str, line: int | None) -> None:
+def _warn_no_effect(
+    step: StepModel | CommandStepModel, model: PipelineModel, path: str, line: int | None
+) -> None:
     """An environment on a local step only counts for reuse: say so at its line."""
     compute = step.compute or model.defaults.compute
     target = model.compute_targets.get(compute)
@@ -533,7 +543,8 @@ def task_settings(model: _TaskSettingsFields) -> TaskSettings:
 
 
 def _retries(
-    model: PipelineModel, step: StepModel | ExecutePythonScriptStepModel | DataTransferStepModel
+    model: PipelineModel,
+    step: StepModel | ExecutePythonScriptStepModel | DataTransferStepModel | CommandStepModel,
 ) -> dict[str, Any]:
     """The step's ``retries`` and ``retry_delay_seconds``, each falling back to ``defaults``."""
     return {
@@ -578,20 +589,37 @@ def _eps_step(
     return dataclasses.replace(spec, settings=task_settings(step), **_retries(model, step))
 
 
-def _step(path: str, base: str, model: PipelineModel, step: StepModel, line: int | None) -> StepSpec:
+def _command_words(step: CommandStepModel, location: SourceLocation) -> list[tuple[ArgumentValue, str]]:
+    """The command's words with the field each came from: a string split like a shell would (each word
+    may hold ``${{...}}`` references), a list taken word by word."""
+    if isinstance(step.command, str):
+        words = command.split_words(step.command, location=location, step=step.name, field="command")
+        return [(w, "command") for w in words]
+    return [(w, f"command[{i}]") for i, w in enumerate(step.command)]
+
+
+def _step(
+    path: str, base: str, model: PipelineModel, step: StepModel | CommandStepModel, line: int | None
+) -> StepSpec:
     location = SourceLocation(path, line)
     _warn_no_effect(step, model, path, line)
     inputs = list(step.inputs)
     outputs = [o if isinstance(o, OutputModel) else OutputModel(name=o) for o in step.outputs]
     output_names = [o.name for o in outputs]
+    if isinstance(step, CommandStepModel):
+        values = _command_words(step, location)
+    else:
+        values = [(v, f"arguments[{i}]") for i, v in enumerate(step.arguments)]
     arguments = tuple(
-        _argument(value, location, step.name, f"arguments[{i}]", inputs, output_names)
-        for i, value in enumerate(step.arguments)
+        _argument(value, location, step.name, field, inputs, output_names) for value, field in values
     )
+    if isinstance(step, CommandStepModel):
+        command.check_command(arguments, location=location, step=step.name)
     source = step.source_directory or model.defaults.source_directory or "."
     return StepSpec(
         name=step.name,
-        script_name=step.script,
+        kind="command" if isinstance(step, CommandStepModel) else "python_script",
+        script_name=step.script if isinstance(step, StepModel) else "",
         source_directory=os.path.normpath(os.path.join(base, source)),
         arguments=arguments,
         inputs=tuple(dict.fromkeys(inputs)),

@@ -196,7 +196,30 @@ class DataTransferStepModel(_TaskSettingsFields):
     )
 
 
-_STEP_TYPES = ("execute_python_script", "data_transfer")
+class CommandStepModel(_TaskSettingsFields):
+    """``steps[]`` with ``type: command``: Azure ML SDK v1's CommandStep, a command line instead of a
+    script (a string split into words like a shell would, or a list of words and references)."""
+
+    name: str
+    type: Literal["command"]
+    command: str | list[ArgumentValue]
+    source_directory: str | None = None
+    inputs: list[str] = []
+    outputs: list[str | OutputModel] = []
+    compute: str | None = Field(default=None, validation_alias=AliasChoices("compute", "compute_target"))
+    allow_reuse: bool = True
+    run_after: list[str] = []
+    hash_paths: list[str] = []
+    version: str | None = None
+    environment: str | EnvironmentModel | None = None
+    queue: str | None = None
+    retries: NonNegativeInt | None = None
+    retry_delay_seconds: PositiveFloat | None = Field(
+        default=None, validation_alias=AliasChoices("retry_delay_seconds", "retry_delay")
+    )
+
+
+_STEP_TYPES = ("execute_python_script", "data_transfer", "command")
 
 
 def _step_type(value: Any) -> str:
@@ -209,7 +232,8 @@ def _step_type(value: Any) -> str:
 AnyStepModel = Annotated[
     Annotated[StepModel, Tag("python_script")]
     | Annotated[ExecutePythonScriptStepModel, Tag("execute_python_script")]
-    | Annotated[DataTransferStepModel, Tag("data_transfer")],
+    | Annotated[DataTransferStepModel, Tag("data_transfer")]
+    | Annotated[CommandStepModel, Tag("command")],
     Discriminator(_step_type),
 ]
 
@@ -255,6 +279,7 @@ KEYS_BY_SECTION: dict[str, list[str]] = {
                 "compute_target",
                 *ExecutePythonScriptStepModel.model_fields,
                 *DataTransferStepModel.model_fields,
+                *CommandStepModel.model_fields,
                 "source_data_reference",
                 "destination_data_reference",
             ]

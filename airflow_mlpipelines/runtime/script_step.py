@@ -1,4 +1,4 @@
-"""Run ``python <script> <arguments>`` in a child process, streaming its output line by line."""
+"""Run ``python <script> <arguments>`` (or any command) in a child process, its output streamed by line."""
 
 from __future__ import annotations
 
@@ -72,15 +72,13 @@ class ScriptResult:
     stderr_tail: list[str]
 
 
-class ScriptProcess:
-    """A user script in its own process group, so ``terminate`` also stops what it started."""
+class ChildProcess:
+    """A user's command in its own process group, so ``terminate`` also stops what it started."""
 
     def __init__(
         self,
         *,
-        python: str,
-        script: str,
-        argv: Sequence[str],
+        command: Sequence[str],
         cwd: str,
         env: Mapping[str, str] | None = None,
         on_stdout: Callable[[str], None],
@@ -88,7 +86,7 @@ class ScriptProcess:
         grace_seconds: float = 10.0,
     ) -> None:
         self.grace_seconds = grace_seconds
-        self.command = [python, "-u", script, *argv]
+        self.command = list(command)
         self.cwd = cwd
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
@@ -150,3 +148,28 @@ class ScriptProcess:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+class ScriptProcess(ChildProcess):
+    """``python -u <script> <argv>``: a PythonScriptStep's script, output unbuffered."""
+
+    def __init__(
+        self,
+        *,
+        python: str,
+        script: str,
+        argv: Sequence[str],
+        cwd: str,
+        env: Mapping[str, str] | None = None,
+        on_stdout: Callable[[str], None],
+        on_stderr: Callable[[str], None],
+        grace_seconds: float = 10.0,
+    ) -> None:
+        super().__init__(
+            command=[python, "-u", script, *argv],
+            cwd=cwd,
+            env=env,
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
+            grace_seconds=grace_seconds,
+        )

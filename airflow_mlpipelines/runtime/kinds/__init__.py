@@ -64,6 +64,7 @@ _REGISTRY: dict[str, str] = {
     "python_script": "airflow_mlpipelines.runtime.kinds.python_script:KIND",
     "execute_python_script": "airflow_mlpipelines.runtime.kinds.execute_python_script:KIND",
     "data_transfer": "airflow_mlpipelines.runtime.kinds.data_transfer:KIND",
+    "command": "airflow_mlpipelines.runtime.kinds.command:KIND",
 }
 _OPERATORS: dict[str, str] = {
     "python_script": "airflow_mlpipelines.operators.python_script.PythonScriptStepOperator",
@@ -71,6 +72,7 @@ _OPERATORS: dict[str, str] = {
         "airflow_mlpipelines.operators.execute_python_script.ExecutePythonScriptOperator"
     ),
     "data_transfer": "airflow_mlpipelines.operators.data_transfer.DataTransferOperator",
+    "command": "airflow_mlpipelines.operators.command.CommandStepOperator",
 }
 """The local operator of each kind, known without importing the kind (the DAG factory needs only this)."""
 _LOADED: dict[str, StepKind] = {}
