@@ -12,7 +12,6 @@ for ``Experiment.submit``.
 
 from __future__ import annotations
 
-import builtins
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -29,6 +28,8 @@ from airflow_mlpipelines.experiment import (
 )
 
 if TYPE_CHECKING:
+    import builtins
+
     import httpx
 
     from airflow_mlpipelines.pipeline.model import PipelineSpec

@@ -10,14 +10,16 @@ one for the same pipeline is refused, naming the first (update or disable it).
 
 from __future__ import annotations
 
-import builtins
 import datetime as dt
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow_mlpipelines.experiment import AirflowTarget, SubmitError
 from airflow_mlpipelines.published import PublishedPipeline, _request
+
+if TYPE_CHECKING:
+    import builtins
 
 _RECURRENCE_FIELDS = (
     "frequency",
