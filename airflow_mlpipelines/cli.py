@@ -128,9 +128,11 @@ def _schedule_problem(path: str) -> MLPipelinesError | None:
     except MLPipelinesError:
         return None
     schedule = data.get("schedule") if isinstance(data, dict) else None
+    line = getattr(data, "key_lines", {}).get("schedule")
+    if isinstance(schedule, dict):
+        return _recurrence_problem(path, schedule, line)
     if not isinstance(schedule, str):
         return None
-    line = getattr(data, "key_lines", {}).get("schedule")
     spec = PipelineSpec(
         "schedule_check", (), schedule=schedule, locations=(("schedule", SourceLocation(path, line)),)
     )
@@ -142,6 +144,25 @@ def _schedule_problem(path: str) -> MLPipelinesError | None:
         from airflow_mlpipelines.dag_factory.render import schedule_error
 
         return schedule_error(spec, exc)
+    return None
+
+
+def _recurrence_problem(path: str, schedule: dict[str, object], line: int | None) -> MLPipelinesError | None:
+    """A recurrence mapping's broken rule, at its field's line (None: it is valid)."""
+    from airflow_mlpipelines.exceptions import DefinitionError, ScheduleError, SourceLocation
+    from airflow_mlpipelines.pipeline.recurrence import parse_schedule
+
+    try:
+        parse_schedule(schedule)
+    except ScheduleError as exc:
+        key = (exc.field or "").split("[")[0]
+        line = getattr(schedule, "key_lines", {}).get(key, line)
+        return DefinitionError(
+            exc.reason,
+            location=SourceLocation(path, line),
+            field=f"schedule.{exc.field}" if exc.field else "schedule",
+            hint=exc.hint,
+        )
     return None
 
 
@@ -206,7 +227,8 @@ def _render(paths: Sequence[str]) -> int:
     for path in paths:
         for spec in load_definition(path):
             dag = render_pipeline(spec)
-            _out(f"DAG {dag.dag_id} (schedule: {spec.schedule}; params: {', '.join(dag.params) or 'none'})")
+            schedule = spec.schedule if isinstance(spec.schedule, str | None) else spec.schedule.summary()
+            _out(f"DAG {dag.dag_id} (schedule: {schedule}; params: {', '.join(dag.params) or 'none'})")
             for task in dag.tasks:
                 _out(f"  {task.task_id}  <- {', '.join(sorted(task.upstream_task_ids)) or '(start)'}")
     return 0

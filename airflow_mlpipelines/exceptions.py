@@ -122,6 +122,21 @@ class Problems:
         raise first
 
 
+class ScheduleError(MLPipelinesError, ValueError):
+    """A ``schedule`` value (a recurrence mapping or ``ScheduleRecurrence``) breaks a rule.
+
+    ``field`` names the offending part (``interval``, ``week_days[1]``...); loaders turn it into a
+    :class:`DefinitionError` at the definition's line for ``schedule.<field>``. A ``ValueError`` too, so
+    callers that validate plain values (a schedule typed into a form) can catch it without this package.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
+        self.field = field
+        self.reason = message
+        self.hint = hint
+        super().__init__(f"schedule.{field}: {message}" if field else message)
+
+
 class StepExecutionError(MLPipelinesError):
     """A step cannot run or its user code failed (missing script or input, non-zero exit, killed).
 

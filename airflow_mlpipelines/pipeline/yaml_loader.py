@@ -20,6 +20,7 @@ from airflow_mlpipelines.exceptions import (
     DefinitionError,
     MLPipelinesWarning,
     Problems,
+    ScheduleError,
     SourceLocation,
     did_you_mean,
 )
@@ -42,6 +43,7 @@ from airflow_mlpipelines.pipeline.model import (
     TransferEndpoint,
     infer_param_type,
 )
+from airflow_mlpipelines.pipeline.recurrence import Recurrence, make_recurrence
 from airflow_mlpipelines.pipeline.validate import build_pipeline
 from airflow_mlpipelines.pipeline.yaml_compute import (
     EnvironmentModel,
@@ -60,6 +62,7 @@ from airflow_mlpipelines.pipeline.yaml_schema import (
     OutputModel,
     ParameterModel,
     PipelineModel,
+    RecurrenceModel,
     StepModel,
     TransferEndpointModel,
     _TaskSettingsFields,
@@ -334,12 +337,15 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
             )
     if len(steps) < len(model.steps):
         problems.raise_if_any()  # a step that did not convert would be reported again as missing
+    schedule: str | Recurrence | None = None
+    with problems.each():
+        schedule = _schedule(path, data, model.schedule)
     with problems.each():
         pipeline = build_pipeline(
             name=model.name or os.path.splitext(os.path.basename(path))[0],
             steps=steps,
             description=model.description,
-            schedule=model.schedule,
+            schedule=schedule,
             parameters=[_parameter(name, p) for name, p in model.parameters.items()],
             datastores=datastores,
             datasets=[
@@ -376,6 +382,20 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
         )
     problems.raise_if_any()
     return pipeline
+
+
+def _schedule(path: str, data: Any, value: str | RecurrenceModel | None) -> str | Recurrence | None:
+    """The ``schedule``: a recurrence mapping's rules are checked here, the error at its field's line."""
+    if not isinstance(value, RecurrenceModel):
+        return value
+    try:
+        return make_recurrence(**value.model_dump(exclude_none=True))
+    except ScheduleError as exc:
+        key = (exc.field or "").split("[")[0]
+        line = _locate(data, ("schedule", key) if key else ("schedule",))[0]
+        field = f"schedule.{exc.field}" if exc.field else "schedule"
+        where = SourceLocation(path, line)
+        raise DefinitionError(exc.reason, location=where, field=field, hint=exc.hint) from None
 
 
 def _datastore(name: str, model: DatastoreModel, base: str, location: SourceLocation) -> DatastoreSpec:
