@@ -227,7 +227,7 @@ def _check_week_days(r: Recurrence) -> None:
     if r.week_days is None:
         return
     if r.frequency != "Week":
-        raise ScheduleError("week_days can only be given with frequency Week", field="week_days")
+        raise ScheduleError("week_days can be given only with frequency Week", field="week_days")
     if not r.week_days:
         raise ScheduleError("week_days must name at least one day", field="week_days")
     for i, day in enumerate(r.week_days):
@@ -244,7 +244,7 @@ def _check_time_of_day(r: Recurrence) -> None:
         return
     field = "time_of_day"
     if r.frequency not in ("Day", "Week"):
-        raise ScheduleError("time_of_day can only be given with frequency Day or Week", field=field)
+        raise ScheduleError("time_of_day can be given only with frequency Day or Week", field=field)
     if r.hours is not None or r.minutes is not None:
         raise ScheduleError("give either time_of_day or hours and minutes, not both", field=field)
     if not isinstance(r.time_of_day, str) or not _TIME_OF_DAY.fullmatch(r.time_of_day):
@@ -260,7 +260,7 @@ def _check_list(r: Recurrence, name: str, top: int) -> None:
     if values is None:
         return
     if r.frequency not in ("Day", "Week"):
-        raise ScheduleError(f"{name} can only be given with frequency Day or Week", field=name)
+        raise ScheduleError(f"{name} can be given only with frequency Day or Week", field=name)
     if not values:
         raise ScheduleError(f"{name} must list at least one value", field=name)
     for i, value in enumerate(values):
