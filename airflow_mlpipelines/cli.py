@@ -95,7 +95,8 @@ def _check_file(path: str, names: dict[str, str]) -> dict[str, object]:
         except MLPipelinesError as exc:
             problems, text = _problem_json(exc), str(exc)
             schedule = _schedule_problem(path)  # a file with schema errors is not rendered: check it alone
-            if schedule is not None and not any(p.get("field") == "schedule" for p in problems):
+            reported = any(str(p.get("field")).split(".")[0] == "schedule" for p in problems)
+            if schedule is not None and not reported:
                 problems.extend(_problem_json(schedule))
                 text += f"\n{schedule}"
             return {**entry, "ok": False, "problems": problems, "text": text}

@@ -43,6 +43,14 @@ def resolve(naive: datetime.datetime, zone: ZoneInfo) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(high, zone)
 
 
+def _utc(when: datetime.datetime) -> datetime.datetime:
+    """``when`` as a plain stdlib datetime in UTC (a subclass such as pendulum's does its own arithmetic)."""
+    if when.tzinfo is None:
+        raise ValueError(f"an aware datetime is needed, got {when.isoformat()}")
+    u = when.astimezone(UTC)
+    return datetime.datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, tzinfo=UTC)
+
+
 def start_instant(r: Recurrence) -> datetime.datetime:
     """The first instant a run may have: the anchor (start time or origin) in the zone."""
     return resolve(r.anchor, r.zone)
@@ -50,8 +58,7 @@ def start_instant(r: Recurrence) -> datetime.datetime:
 
 def next_after(r: Recurrence, after: datetime.datetime) -> datetime.datetime:
     """The first run strictly after ``after`` (an aware datetime), in the recurrence's zone."""
-    if after.tzinfo is None:
-        raise ValueError("next_after needs an aware datetime")
+    after = _utc(after)
     zone, start = r.zone, start_instant(r)
     if r.frequency in ("Minute", "Hour"):
         step = datetime.timedelta(minutes=r.interval if r.frequency == "Minute" else 60 * r.interval)
@@ -77,6 +84,7 @@ def next_at_or_after(r: Recurrence, when: datetime.datetime) -> datetime.datetim
 
 def prev_at_or_before(r: Recurrence, when: datetime.datetime) -> datetime.datetime | None:
     """The last run at or before ``when``; None if there is none (``when`` is before the start)."""
+    when = _utc(when)
     start = start_instant(r)
     if when < start:
         return None
