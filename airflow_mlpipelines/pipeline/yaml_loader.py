@@ -276,6 +276,9 @@ def _problem(path: str, data: Any, err: Any, loc: tuple[Any, ...]) -> Definition
         )
     else:
         message = f"{_user_terms(err['msg'])} (got {err.get('input')!r})"
+        if err["type"] == "literal_error" and loc[:1] == ("schedule",):
+            # A misspelt frequency or week day: name the closest of the literal's values.
+            hint = did_you_mean(str(err.get("input")), re.findall(r"'([^']*)'", err["ctx"]["expected"]))
     return DefinitionError(message, location=SourceLocation(path, line), step=step, field=field, hint=hint)
 
 

@@ -18,7 +18,6 @@ from pydantic import (
 )
 
 from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE, LOCAL_COMPUTE
-from airflow_mlpipelines.pipeline.recurrence import FREQUENCIES, WEEK_DAYS
 from airflow_mlpipelines.pipeline.yaml_compute import (
     COMPUTE_KEYS_BY_SECTION,
     ComputeTargetModel,
@@ -201,19 +200,23 @@ class DataTransferStepModel(_TaskSettingsFields):
 _STEP_TYPES = ("execute_python_script", "data_transfer")
 
 
+WeekDay = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
 class RecurrenceModel(_Strict):
     """``schedule`` as a mapping: Azure ML SDK v1's ``ScheduleRecurrence`` (rules in ``recurrence.py``).
 
-    Only the shape is checked here; the rules (which field goes with which frequency, the zone, the
-    days) are :mod:`~airflow_mlpipelines.pipeline.recurrence`'s, shared with Python definitions."""
+    The shape and the names are checked here (so editors complete them); the rules (which field goes with
+    which frequency, the zone, the ranges) are :mod:`~airflow_mlpipelines.pipeline.recurrence`'s, shared
+    with Python definitions. ``FREQUENCIES``/``WEEK_DAYS`` there are these literals."""
 
-    frequency: Annotated[str, Field(json_schema_extra={"enum": list(FREQUENCIES)})]
+    frequency: Literal["Minute", "Hour", "Day", "Week", "Month"]
     interval: PositiveInt
     start_time: datetime.datetime | str | None = None
     time_zone: str | None = None
     hours: list[int] | None = None
     minutes: list[int] | None = None
-    week_days: list[Annotated[str, Field(json_schema_extra={"enum": list(WEEK_DAYS)})]] | None = None
+    week_days: list[WeekDay] | None = None
     time_of_day: str | int | None = Field(default=None, json_schema_extra={"pattern": r"^\d{1,2}:\d{2}$"})
     """An int is accepted here only so that the rules can say "quote it" (YAML reads 16:30 as 990)."""
 

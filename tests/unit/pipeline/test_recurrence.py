@@ -4,13 +4,17 @@ calendar: weekdays, month lengths and the DST dates of 2026 are written out, nev
 from __future__ import annotations
 
 import datetime
+import typing
 from typing import Any
 
 import pytest
 
 from airflow_mlpipelines.exceptions import ScheduleError
 from airflow_mlpipelines.pipeline.recurrence import (
+    FIELDS,
+    FREQUENCIES,
     ORIGIN,
+    WEEK_DAYS,
     WINDOWS_ZONES,
     Recurrence,
     make_recurrence,
@@ -333,6 +337,13 @@ class TestSdkNames:
         for name, iana in WINDOWS_ZONES.items():
             assert zone_info(name).key == iana
         assert TimeZone.WEuropeStandardTime == "W. Europe Standard Time"
+
+    def test_the_yaml_schema_names_the_same_values(self) -> None:
+        from airflow_mlpipelines.pipeline.yaml_schema import RecurrenceModel, WeekDay
+
+        assert typing.get_args(RecurrenceModel.model_fields["frequency"].annotation) == FREQUENCIES
+        assert typing.get_args(WeekDay) == WEEK_DAYS
+        assert set(RecurrenceModel.model_fields) == set(FIELDS)
 
     def test_make_recurrence_takes_datetimes_and_dates(self) -> None:
         r = make_recurrence("Day", 1, datetime.datetime(2026, 1, 1, 6), "UTC", [6], [0, 30])
