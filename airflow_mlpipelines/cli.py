@@ -150,20 +150,13 @@ def _schedule_problem(path: str) -> MLPipelinesError | None:
 
 def _recurrence_problem(path: str, schedule: dict[str, object], line: int | None) -> MLPipelinesError | None:
     """A recurrence mapping's broken rule, at its field's line (None: it is valid)."""
-    from airflow_mlpipelines.exceptions import DefinitionError, ScheduleError, SourceLocation
+    from airflow_mlpipelines.exceptions import ScheduleError, SourceLocation
     from airflow_mlpipelines.pipeline.recurrence import parse_schedule
 
     try:
         parse_schedule(schedule)
     except ScheduleError as exc:
-        key = (exc.field or "").split("[")[0]
-        line = getattr(schedule, "key_lines", {}).get(key, line)
-        return DefinitionError(
-            exc.reason,
-            location=SourceLocation(path, line),
-            field=f"schedule.{exc.field}" if exc.field else "schedule",
-            hint=exc.hint,
-        )
+        return exc.at(SourceLocation(path, getattr(schedule, "key_lines", {}).get(exc.key, line)))
     return None
 
 

@@ -136,6 +136,16 @@ class ScheduleError(MLPipelinesError, ValueError):
         self.hint = hint
         super().__init__(f"schedule.{field}: {message}" if field else message)
 
+    @property
+    def key(self) -> str | None:
+        """The key of the schedule mapping the field is under (``week_days`` for ``week_days[1]``)."""
+        return self.field.split("[")[0] if self.field else None
+
+    def at(self, location: SourceLocation | None) -> DefinitionError:
+        """This problem as a :class:`DefinitionError` at ``location``, field ``schedule.<field>``."""
+        field = f"schedule.{self.field}" if self.field else "schedule"
+        return DefinitionError(self.reason, location=location, field=field, hint=self.hint)
+
 
 class StepExecutionError(MLPipelinesError):
     """A step cannot run or its user code failed (missing script or input, non-zero exit, killed).

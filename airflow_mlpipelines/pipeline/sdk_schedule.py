@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_mlpipelines.exceptions import DefinitionError, ScheduleError
+from airflow_mlpipelines.exceptions import ScheduleError
 from airflow_mlpipelines.pipeline.callsite import caller_location
 from airflow_mlpipelines.pipeline.recurrence import make_recurrence, parse_schedule
 
@@ -63,12 +63,7 @@ class ScheduleRecurrence:
                 self.time_of_day,
             )
         except ScheduleError as exc:
-            raise DefinitionError(
-                exc.reason,
-                location=self.location,
-                field=f"schedule.{exc.field}" if exc.field else "schedule",
-                hint=exc.hint,
-            ) from None
+            raise exc.at(self.location) from None
 
 
 def schedule_value(value: object, location: SourceLocation) -> str | Recurrence | None:
@@ -79,12 +74,7 @@ def schedule_value(value: object, location: SourceLocation) -> str | Recurrence 
     try:
         return parse_schedule(value)
     except ScheduleError as exc:
-        raise DefinitionError(
-            exc.reason,
-            location=location,
-            field=f"schedule.{exc.field}" if exc.field else "schedule",
-            hint=exc.hint,
-        ) from None
+        raise exc.at(location) from None
 
 
 class TimeZone:

@@ -394,11 +394,8 @@ def _schedule(path: str, data: Any, value: str | RecurrenceModel | None) -> str 
     try:
         return make_recurrence(**value.model_dump(exclude_none=True))
     except ScheduleError as exc:
-        key = (exc.field or "").split("[")[0]
-        line = _locate(data, ("schedule", key) if key else ("schedule",))[0]
-        field = f"schedule.{exc.field}" if exc.field else "schedule"
-        where = SourceLocation(path, line)
-        raise DefinitionError(exc.reason, location=where, field=field, hint=exc.hint) from None
+        line = _locate(data, ("schedule", exc.key) if exc.key else ("schedule",))[0]
+        raise exc.at(SourceLocation(path, line)) from None
 
 
 def _datastore(name: str, model: DatastoreModel, base: str, location: SourceLocation) -> DatastoreSpec:
