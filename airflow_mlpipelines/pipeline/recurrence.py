@@ -10,7 +10,7 @@ The rules are the SDK's (``azureml.pipeline.core.schedule.ScheduleRecurrence``):
   zone; the DAG's own start date): Azure anchored at the moment the schedule was created, which a DAG
   file that is re-parsed all the time cannot know, so the origin is fixed instead.
 - ``time_zone`` is an IANA name (``Europe/Amsterdam``) or one of the SDK's ``TimeZone`` names
-  (``W. Europe Standard Time``...; :data:`WINDOWS_ZONES`); default UTC.
+  (``W. Europe Standard Time``...; ``time_zones.WINDOWS_ZONES``); default UTC.
 - ``hours`` (0-23) and ``minutes`` (0-59) only with ``Day`` or ``Week``; ``week_days`` (``Monday`` ...
   ``Sunday``) only with ``Week``; ``time_of_day`` (``hh:mm``) only with ``Day`` or ``Week`` and never
   together with ``hours``/``minutes``.
@@ -35,11 +35,14 @@ import datetime
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.exceptions import ScheduleError, did_you_mean
 from airflow_mlpipelines.pipeline.recurrence_times import next_after, prev_at_or_before, runs
+from airflow_mlpipelines.pipeline.time_zones import WINDOWS_ZONES, zone_info
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 FREQUENCIES = ("Minute", "Hour", "Day", "Week", "Month")
 WEEK_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -63,64 +66,8 @@ ORIGIN = datetime.datetime(2024, 1, 1)
 """The anchor of a recurrence without ``start_time`` (wall time in its zone): the DAG's start date
 (``dag_factory.schedules.START_DATE``), a Monday at midnight on the first of a month."""
 
-WINDOWS_ZONES: Mapping[str, str] = {
-    "UTC": "UTC",
-    "Coordinated Universal Time": "UTC",
-    "GMT Standard Time": "Europe/London",
-    "Greenwich Standard Time": "Atlantic/Reykjavik",
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Romance Standard Time": "Europe/Paris",
-    "Central European Standard Time": "Europe/Warsaw",
-    "E. Europe Standard Time": "Europe/Chisinau",
-    "FLE Standard Time": "Europe/Kyiv",
-    "GTB Standard Time": "Europe/Bucharest",
-    "Russian Standard Time": "Europe/Moscow",
-    "Israel Standard Time": "Asia/Jerusalem",
-    "South Africa Standard Time": "Africa/Johannesburg",
-    "Arabian Standard Time": "Asia/Dubai",
-    "India Standard Time": "Asia/Kolkata",
-    "China Standard Time": "Asia/Shanghai",
-    "Singapore Standard Time": "Asia/Singapore",
-    "Tokyo Standard Time": "Asia/Tokyo",
-    "Korea Standard Time": "Asia/Seoul",
-    "AUS Eastern Standard Time": "Australia/Sydney",
-    "E. Australia Standard Time": "Australia/Brisbane",
-    "New Zealand Standard Time": "Pacific/Auckland",
-    "Eastern Standard Time": "America/New_York",
-    "Central Standard Time": "America/Chicago",
-    "Canada Central Standard Time": "America/Regina",
-    "Mountain Standard Time": "America/Denver",
-    "US Mountain Standard Time": "America/Phoenix",
-    "Pacific Standard Time": "America/Los_Angeles",
-    "Alaskan Standard Time": "America/Anchorage",
-    "Hawaiian Standard Time": "Pacific/Honolulu",
-    "Atlantic Standard Time": "America/Halifax",
-    "SA Pacific Standard Time": "America/Bogota",
-    "E. South America Standard Time": "America/Sao_Paulo",
-}
-"""The SDK's ``TimeZone`` names (Windows zone names) used most, and the IANA zone of each (CLDR's
-mapping for the zone's main territory)."""
-
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu"})
 _TIME_OF_DAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-
-
-def zone_info(name: str) -> ZoneInfo:
-    """The zone called ``name``: an IANA name or a Windows name of :data:`WINDOWS_ZONES`."""
-    iana = WINDOWS_ZONES.get(name, name)
-    try:
-        if not iana or iana.startswith(("/", ".")) or ".." in iana:
-            raise ValueError(iana)
-        return ZoneInfo(iana)
-    except (ZoneInfoNotFoundError, ValueError):
-        hint = did_you_mean(name, [*WINDOWS_ZONES, "Europe/Amsterdam", "America/New_York"])
-        raise ScheduleError(
-            f"unknown time zone {name!r}",
-            field="time_zone",
-            hint=hint
-            or "an IANA name such as 'Europe/Amsterdam', or a Windows name such as 'W. Europe Standard Time'",
-        ) from None
 
 
 @dataclass(frozen=True)

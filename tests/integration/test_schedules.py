@@ -5,6 +5,7 @@ runs are the recurrence's, ``dag.test()`` runs it, and a broken recurrence names
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 from typing import Any
 
@@ -83,13 +84,36 @@ def test_a_cron_equivalent_reaches_airflow_as_cron(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("airflow_db")
-def test_dag_test_runs_a_recurrence_scheduled_pipeline(scratch_dags: Path) -> None:
-    """``dag.test()`` stores the DAG in the metadata database (its timetable through the plugin)."""
+def test_dag_test_runs_a_recurrence_scheduled_pipeline(scratch_dags: Path, airflow_home: Path) -> None:
+    """``dag.test()`` stores the DAG in the metadata database (its timetable through the plugin), and the
+    API server shows the recurrence's summary."""
     folder = _folder(scratch_dags, "recurrence_run", PIPELINE.format(name="recurrence_run"))
     bag = _bag(folder)
     assert bag.import_errors == {}
     run = bag.dags["recurrence_run"].test()
     assert run.state == "success", {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    # The API server reads the stored DAG (its timetable rebuilt through the plugin) for the UI.
+    from airflow.api_fastapi.app import create_app, purge_cached_app
+    from fastapi.testclient import TestClient
+
+    try:
+        with TestClient(create_app(apps="core")) as client:
+            passwords = json.loads(
+                (airflow_home / "simple_auth_manager_passwords.json.generated").read_text()
+            )
+            username, password = next(iter(passwords.items()))
+            token = client.post("/auth/token", json={"username": username, "password": password})
+            auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            dag = client.get("/api/v2/dags/recurrence_run/details", headers=auth)
+            assert dag.status_code == 200, dag.text
+            summary = "every 2 days at 06:30 from 2026-01-01 06:00 Europe/Amsterdam"
+            assert dag.json()["timetable_summary"] == summary
+            assert dag.json()["timetable_description"] == summary
+            plugins = client.get("/api/v2/plugins", headers=auth).json()["plugins"]
+            (ours,) = [p for p in plugins if p["name"] == "mlpipelines"]
+            assert ours["timetables"] == ["airflow_mlpipelines.timetables.recurrence.RecurrenceTimetable"]
+    finally:
+        purge_cached_app()
 
 
 BROKEN = """\

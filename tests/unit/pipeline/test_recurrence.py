@@ -193,6 +193,16 @@ class TestRunTimes:
         with pytest.raises(ValueError, match="aware"):
             next_after(r, datetime.datetime(2026, 1, 1))
 
+    def test_a_leap_day_every_12_months_waits_for_leap_years(self) -> None:
+        schedule = {"frequency": "Month", "interval": 12, "start_time": "2024-02-29T12:00:00"}
+        assert _runs(schedule, "2024-01-01T00:00:00+00:00", 3) == [
+            "2024-02-29T12:00:00+00:00", "2028-02-29T12:00:00+00:00", "2032-02-29T12:00:00+00:00",
+        ]  # fmt: skip
+        r = parse_schedule(schedule)
+        assert isinstance(r, Recurrence)
+        found = prev_at_or_before(r, datetime.datetime(2031, 6, 1, tzinfo=datetime.UTC))
+        assert found == datetime.datetime(2028, 2, 29, 12, tzinfo=datetime.UTC)
+
     def test_resolve_gap_and_fold(self) -> None:
         zone = zone_info("Europe/Amsterdam")
         assert resolve(datetime.datetime(2026, 3, 29, 2, 0), zone).isoformat() == "2026-03-29T03:00:00+02:00"
