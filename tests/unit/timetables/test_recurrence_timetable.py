@@ -195,6 +195,12 @@ class TestCronEquivalence:
 
 
 class TestHelpers:
+    def test_the_origin_is_the_dags_start_date(self) -> None:
+        from airflow_mlpipelines.dag_factory.schedules import START_DATE
+        from airflow_mlpipelines.pipeline.recurrence import ORIGIN
+
+        assert START_DATE == ORIGIN.replace(tzinfo=UTC)
+
     def test_airflow_schedule(self) -> None:
         assert airflow_schedule("@daily") == "@daily"
         assert airflow_schedule(None) is None
