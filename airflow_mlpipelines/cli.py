@@ -95,7 +95,8 @@ def _check_file(path: str, names: dict[str, str]) -> dict[str, object]:
         except MLPipelinesError as exc:
             problems, text = _problem_json(exc), str(exc)
             schedule = _schedule_problem(path)  # a file with schema errors is not rendered: check it alone
-            if schedule is not None and not any(p.get("field") == "schedule" for p in problems):
+            reported = any(str(p.get("field")).split(".")[0] == "schedule" for p in problems)
+            if schedule is not None and not reported:
                 problems.extend(_problem_json(schedule))
                 text += f"\n{schedule}"
             return {**entry, "ok": False, "problems": problems, "text": text}
@@ -128,9 +129,11 @@ def _schedule_problem(path: str) -> MLPipelinesError | None:
     except MLPipelinesError:
         return None
     schedule = data.get("schedule") if isinstance(data, dict) else None
+    line = getattr(data, "key_lines", {}).get("schedule")
+    if isinstance(schedule, dict):
+        return _recurrence_problem(path, schedule, line)
     if not isinstance(schedule, str):
         return None
-    line = getattr(data, "key_lines", {}).get("schedule")
     spec = PipelineSpec(
         "schedule_check", (), schedule=schedule, locations=(("schedule", SourceLocation(path, line)),)
     )
@@ -142,6 +145,18 @@ def _schedule_problem(path: str) -> MLPipelinesError | None:
         from airflow_mlpipelines.dag_factory.render import schedule_error
 
         return schedule_error(spec, exc)
+    return None
+
+
+def _recurrence_problem(path: str, schedule: dict[str, object], line: int | None) -> MLPipelinesError | None:
+    """A recurrence mapping's broken rule, at its field's line (None: it is valid)."""
+    from airflow_mlpipelines.exceptions import ScheduleError, SourceLocation
+    from airflow_mlpipelines.pipeline.recurrence import parse_schedule
+
+    try:
+        parse_schedule(schedule)
+    except ScheduleError as exc:
+        return exc.at(SourceLocation(path, getattr(schedule, "key_lines", {}).get(exc.key, line)))
     return None
 
 
@@ -206,7 +221,8 @@ def _render(paths: Sequence[str]) -> int:
     for path in paths:
         for spec in load_definition(path):
             dag = render_pipeline(spec)
-            _out(f"DAG {dag.dag_id} (schedule: {spec.schedule}; params: {', '.join(dag.params) or 'none'})")
+            schedule = spec.schedule if isinstance(spec.schedule, str | None) else spec.schedule.summary()
+            _out(f"DAG {dag.dag_id} (schedule: {schedule}; params: {', '.join(dag.params) or 'none'})")
             for task in dag.tasks:
                 _out(f"  {task.task_id}  <- {', '.join(sorted(task.upstream_task_ids)) or '(start)'}")
     return 0

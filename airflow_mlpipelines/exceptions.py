@@ -122,6 +122,31 @@ class Problems:
         raise first
 
 
+class ScheduleError(MLPipelinesError, ValueError):
+    """A ``schedule`` value (a recurrence mapping or ``ScheduleRecurrence``) breaks a rule.
+
+    ``field`` names the offending part (``interval``, ``week_days[1]``...); loaders turn it into a
+    :class:`DefinitionError` at the definition's line for ``schedule.<field>``. A ``ValueError`` too, so
+    callers that validate plain values (a schedule typed into a form) can catch it without this package.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
+        self.field = field
+        self.reason = message
+        self.hint = hint
+        super().__init__(f"schedule.{field}: {message}" if field else message)
+
+    @property
+    def key(self) -> str | None:
+        """The key of the schedule mapping the field is under (``week_days`` for ``week_days[1]``)."""
+        return self.field.split("[")[0] if self.field else None
+
+    def at(self, location: SourceLocation | None) -> DefinitionError:
+        """This problem as a :class:`DefinitionError` at ``location``, field ``schedule.<field>``."""
+        field = f"schedule.{self.field}" if self.field else "schedule"
+        return DefinitionError(self.reason, location=location, field=field, hint=self.hint)
+
+
 class StepExecutionError(MLPipelinesError):
     """A step cannot run or its user code failed (missing script or input, non-zero exit, killed).
 
@@ -205,12 +230,3 @@ class RequestError(MLPipelinesError):
         super().__init__(message)
         self.field = field
         self.status = status
-
-
-class ScheduleFormError(MLPipelinesError, ValueError):
-    """A schedule that is none of the accepted forms; ``field`` names the part at fault
-    (``schedule.frequency``), so a loader can point at the definition's line and a page at its field."""
-
-    def __init__(self, message: str, field: str = "schedule") -> None:
-        super().__init__(message)
-        self.field = field

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from airflow_mlpipelines.dag_factory.load import load_pipeline, load_pipelines
 from airflow_mlpipelines.dag_factory.render import render_pipeline
+from airflow_mlpipelines.dag_factory.schedules import airflow_schedule, next_run_times
 
-__all__ = ["load_pipeline", "load_pipelines", "render_pipeline"]
+__all__ = ["airflow_schedule", "load_pipeline", "load_pipelines", "next_run_times", "render_pipeline"]

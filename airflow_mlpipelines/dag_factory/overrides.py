@@ -53,11 +53,11 @@ def stored_schedule(dag_id: str) -> ScheduleRecord | None:
 
 def parse_stored(value: Any, dag_id: str, where: SourceLocation | None) -> Any:
     """A stored schedule in the model's form, checked as a definition's ``schedule`` would be."""
-    from airflow_mlpipelines.pipeline.schedules import ScheduleFormError, parse_schedule
+    from airflow_mlpipelines.pipeline.schedules import ScheduleError, parse_schedule
 
     try:
         return parse_schedule(value)
-    except ScheduleFormError as exc:
+    except ScheduleError as exc:
         raise DefinitionError(
             f"the schedule stored for pipeline {dag_id!r} (Airflow Variable {schedule_key(dag_id)!r}) "
             f"is invalid: {exc}",
@@ -94,7 +94,16 @@ def apply(spec: PipelineSpec, record: ScheduleRecord) -> PipelineSpec:
 
 
 def _show(schedule: Any) -> str:
-    return "none" if schedule is None else str(schedule)
+    """A schedule in words: a recurrence by its summary, a stored mapping as JSON."""
+    import json
+
+    from airflow_mlpipelines.pipeline.recurrence import Recurrence
+
+    if schedule is None:
+        return "none"
+    if isinstance(schedule, Recurrence):
+        return schedule.summary()
+    return schedule if isinstance(schedule, str) else json.dumps(schedule, sort_keys=True)
 
 
 def with_stored_schedule(spec: PipelineSpec) -> PipelineSpec:

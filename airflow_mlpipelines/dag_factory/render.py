@@ -11,8 +11,10 @@ from airflow.sdk import DAG, Param, TaskGroup
 from airflow_mlpipelines.compute.base import STORAGE_FILTER
 from airflow_mlpipelines.connections import plan_connections
 from airflow_mlpipelines.dag_factory.compute_tasks import instantiate, task_spec
+from airflow_mlpipelines.dag_factory.schedules import airflow_schedule, start_date
 from airflow_mlpipelines.exceptions import DefinitionError
 from airflow_mlpipelines.operators.reuse_sensor import ReuseSensor
+from airflow_mlpipelines.pipeline.recurrence import Recurrence
 from airflow_mlpipelines.pipeline.step_task import step_tasks
 from airflow_mlpipelines.pipeline.validate import step_upstream
 from airflow_mlpipelines.runtime.plan import REUSE_TASK_ID
@@ -21,9 +23,6 @@ if TYPE_CHECKING:
     from airflow_mlpipelines.exceptions import SourceLocation
     from airflow_mlpipelines.pipeline.model import NotifierSpec, ParameterSpec, PipelineSpec, TaskSettings
     from airflow_mlpipelines.pipeline.step_task import StepTask
-
-START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
-"""Fixed, so re-parsing never moves it; ``catchup`` is off, so no backfill is created."""
 
 TRIGGER_AFTER_UPSTREAM = "none_failed"
 """A reuse sensor runs when its producers succeeded *or were skipped because they were reused*."""
@@ -162,11 +161,14 @@ def _task_arguments(task: StepTask, pipeline: PipelineSpec) -> tuple[dict[str, A
 
 
 def schedule_error(pipeline: PipelineSpec, exc: Exception) -> DefinitionError:
+    """The DAG's schedule was refused by Airflow: an error at the definition's ``schedule`` line."""
+    shown = pipeline.schedule.summary() if isinstance(pipeline.schedule, Recurrence) else pipeline.schedule
     return DefinitionError(
-        f"schedule {pipeline.schedule!r} is not one Airflow accepts: {exc}",
+        f"schedule {shown!r} is not one Airflow accepts: {exc}",
         location=pipeline.where("schedule"),
         field="schedule",
-        hint="a cron expression ('0 3 * * *'), a preset (@daily, @hourly, @weekly, @once) or null",
+        hint="a cron expression ('0 3 * * *'), a preset (@daily, @hourly, @weekly, @once), a recurrence "
+        "mapping ({frequency: Day, interval: 1, time_of_day: '06:30'}) or null",
     )
 
 
@@ -201,8 +203,8 @@ def _dag(pipeline: PipelineSpec) -> DAG:
     with DAG(
         dag_id=pipeline.name,
         description=pipeline.description,
-        schedule=pipeline.schedule,
-        start_date=START_DATE,
+        schedule=airflow_schedule(pipeline.schedule),
+        start_date=start_date(pipeline.schedule),
         catchup=pipeline.catchup,
         params={p.name: _param(p) for p in pipeline.parameters},
         tags=["mlpipelines", *pipeline.tags],

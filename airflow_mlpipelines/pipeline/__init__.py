@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     # imported lazily by __getattr__ below, so a YAML stub does not pay for the SDK).
     from airflow_mlpipelines.pipeline.model import PipelineSpec, StepSpec
     from airflow_mlpipelines.pipeline.python_loader import load_python_pipelines
+    from airflow_mlpipelines.pipeline.recurrence import Recurrence, parse_schedule
     from airflow_mlpipelines.pipeline.sdk import (
         CondaDependencies,
         Dataset,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         DockerConfiguration,
     )
     from airflow_mlpipelines.pipeline.sdk_eps import ExecutePythonScriptStep
+    from airflow_mlpipelines.pipeline.sdk_schedule import ScheduleRecurrence, TimeZone
     from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep, StepSequence
     from airflow_mlpipelines.pipeline.sdk_transfer import DataReference, DataTransferStep, SqlDataReference
     from airflow_mlpipelines.pipeline.sdk_unsupported import (
@@ -88,6 +90,10 @@ _LAZY = {
     "DEFAULT_CPU_IMAGE": "sdk_compute",
     "DEFAULT_GPU_IMAGE": "sdk_compute",
     "StepSequence": "sdk_steps",
+    "ScheduleRecurrence": "sdk_schedule",
+    "TimeZone": "sdk_schedule",
+    "Recurrence": "recurrence",
+    "parse_schedule": "recurrence",
     "DataReference": "sdk_transfer",
     "SqlDataReference": "sdk_transfer",
     "YAML_SUFFIXES": "yaml_loader",

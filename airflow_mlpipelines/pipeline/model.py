@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from airflow_mlpipelines.exceptions import SourceLocation
     from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
+    from airflow_mlpipelines.pipeline.recurrence import Recurrence
 
 RefKind = Literal["input", "output", "parameter"]
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
@@ -286,7 +287,8 @@ class PipelineSpec:
     name: str
     steps: tuple[StepSpec, ...]
     description: str | None = None
-    schedule: str | None = None
+    schedule: str | Recurrence | None = None
+    """A cron expression or Airflow preset, a recurrence (Azure ML's ``ScheduleRecurrence``), or None."""
     parameters: tuple[ParameterSpec, ...] = ()
     datastores: tuple[DatastoreSpec, ...] = ()
     datasets: tuple[DatasetSpec, ...] = ()

@@ -22,6 +22,7 @@ from airflow_mlpipelines.pipeline.model import (
     infer_param_type,
 )
 from airflow_mlpipelines.pipeline.sdk_compute import ComputeTarget, DockerConfiguration
+from airflow_mlpipelines.pipeline.sdk_schedule import ScheduleRecurrence, TimeZone
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -413,5 +414,7 @@ __all__ = [
     "PipelineData",
     "PipelineParameter",
     "RunConfiguration",
+    "ScheduleRecurrence",
+    "TimeZone",
     "Workspace",
 ]

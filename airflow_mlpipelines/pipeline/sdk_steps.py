@@ -35,6 +35,7 @@ from airflow_mlpipelines.pipeline.sdk import (
     _Dataset,
 )
 from airflow_mlpipelines.pipeline.sdk_compute import LOCAL_DOCKER, ComputeTarget
+from airflow_mlpipelines.pipeline.sdk_schedule import ScheduleRecurrence, schedule_value
 from airflow_mlpipelines.pipeline.validate import build_pipeline
 from airflow_mlpipelines.pipeline.yaml_compute import inline_environment_name
 
@@ -274,7 +275,7 @@ class Pipeline:
         continue_on_step_failure: bool = False,
         *,
         name: str | None = None,
-        schedule: str | None = None,
+        schedule: str | ScheduleRecurrence | Mapping[str, Any] | None = None,
         tags: Sequence[str] = (),
         compute_targets: Sequence[ComputeTarget] = (),
         default_args: Mapping[str, Any] | None = None,
@@ -392,7 +393,7 @@ class Pipeline:
             name=self.name or name or "pipeline",
             steps=steps,
             description=self.description,
-            schedule=self.schedule,
+            schedule=schedule_value(self.schedule, self.location),
             parameters=list(params.values()),
             datastores=list(datastores.values()),
             datasets=list(datasets.values()),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
+    from airflow_mlpipelines.pipeline.recurrence import Recurrence
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """Step, output and pipeline names become Airflow task/DAG ids, so they follow Airflow's key rule."""
@@ -169,7 +170,7 @@ def build_pipeline(
     name: str,
     steps: Sequence[StepSpec],
     description: str | None = None,
-    schedule: str | None = None,
+    schedule: str | Recurrence | None = None,
     parameters: Sequence[ParameterSpec] = (),
     datastores: Sequence[DatastoreSpec] = (),
     datasets: Sequence[DatasetSpec] = (),

@@ -20,6 +20,7 @@ from airflow_mlpipelines.exceptions import (
     DefinitionError,
     MLPipelinesWarning,
     Problems,
+    ScheduleError,
     SourceLocation,
     did_you_mean,
 )
@@ -42,6 +43,7 @@ from airflow_mlpipelines.pipeline.model import (
     TransferEndpoint,
     infer_param_type,
 )
+from airflow_mlpipelines.pipeline.recurrence import Recurrence, make_recurrence
 from airflow_mlpipelines.pipeline.validate import build_pipeline
 from airflow_mlpipelines.pipeline.yaml_compute import (
     EnvironmentModel,
@@ -61,6 +63,7 @@ from airflow_mlpipelines.pipeline.yaml_schema import (
     OutputModel,
     ParameterModel,
     PipelineModel,
+    RecurrenceModel,
     StepModel,
     TransferEndpointModel,
     _TaskSettingsFields,
@@ -274,6 +277,9 @@ def _problem(path: str, data: Any, err: Any, loc: tuple[Any, ...]) -> Definition
         )
     else:
         message = f"{_user_terms(err['msg'])} (got {err.get('input')!r})"
+        if err["type"] == "literal_error" and loc[:1] == ("schedule",):
+            # A misspelt frequency or week day: name the closest of the literal's values.
+            hint = did_you_mean(str(err.get("input")), re.findall(r"'([^']*)'", err["ctx"]["expected"]))
     return DefinitionError(message, location=SourceLocation(path, line), step=step, field=field, hint=hint)
 
 
@@ -341,12 +347,15 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
             )
     if len(steps) < len(model.steps):
         problems.raise_if_any()  # a step that did not convert would be reported again as missing
+    schedule: str | Recurrence | None = None
+    with problems.each():
+        schedule = _schedule(path, data, model.schedule)
     with problems.each():
         pipeline = build_pipeline(
             name=model.name or os.path.splitext(os.path.basename(path))[0],
             steps=steps,
             description=model.description,
-            schedule=model.schedule,
+            schedule=schedule,
             parameters=[_parameter(name, p) for name, p in model.parameters.items()],
             datastores=datastores,
             datasets=[
@@ -384,6 +393,17 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
         )
     problems.raise_if_any()
     return pipeline
+
+
+def _schedule(path: str, data: Any, value: str | RecurrenceModel | None) -> str | Recurrence | None:
+    """The ``schedule``: a recurrence mapping's rules are checked here, the error at its field's line."""
+    if not isinstance(value, RecurrenceModel):
+        return value
+    try:
+        return make_recurrence(**value.model_dump(exclude_none=True))
+    except ScheduleError as exc:
+        line = _locate(data, ("schedule", exc.key) if exc.key else ("schedule",))[0]
+        raise exc.at(SourceLocation(path, line)) from None
 
 
 def _datastore(name: str, model: DatastoreModel, base: str, location: SourceLocation) -> DatastoreSpec:

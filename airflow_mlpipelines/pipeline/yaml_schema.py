@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -222,6 +223,39 @@ class CommandStepModel(_TaskSettingsFields):
 _STEP_TYPES = ("execute_python_script", "data_transfer", "command")
 
 
+WeekDay = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+class RecurrenceModel(_Strict):
+    """``schedule`` as a mapping: Azure ML SDK v1's ``ScheduleRecurrence`` (rules in ``recurrence.py``).
+
+    The shape and the names are checked here (so editors complete them); the rules (which field goes with
+    which frequency, the zone, the ranges) are :mod:`~airflow_mlpipelines.pipeline.recurrence`'s, shared
+    with Python definitions. ``FREQUENCIES``/``WEEK_DAYS`` there are these literals."""
+
+    frequency: Literal["Minute", "Hour", "Day", "Week", "Month"]
+    interval: PositiveInt
+    start_time: datetime.datetime | str | None = None
+    time_zone: str | None = None
+    hours: list[int] | None = None
+    minutes: list[int] | None = None
+    week_days: list[WeekDay] | None = None
+    time_of_day: str | int | None = Field(default=None, json_schema_extra={"pattern": r"^\d{1,2}:\d{2}$"})
+    """An int is accepted here only so that the rules can say "quote it" (YAML reads 16:30 as 990)."""
+
+
+def _schedule_form(value: Any) -> str:
+    """Route a ``schedule`` value to its model: a mapping is a recurrence, anything else a string."""
+    return "recurrence" if isinstance(value, dict) else "cron"
+
+
+ScheduleModel = Annotated[
+    Annotated[str, Tag("cron")] | Annotated[RecurrenceModel, Tag("recurrence")],
+    Discriminator(_schedule_form),
+]
+"""A cron expression or preset, or a recurrence mapping (further mapping forms add a Tag here)."""
+
+
 def _step_type(value: Any) -> str:
     """Route a step mapping to its model by ``type`` (absent: a PythonScriptStep)."""
     if isinstance(value, dict) and value.get("type") in _STEP_TYPES:
@@ -254,7 +288,7 @@ class PipelineModel(_Strict):
 
     name: str | None = None
     description: str | None = None
-    schedule: str | None = None
+    schedule: ScheduleModel | None = None
     tags: list[str] = []
     parameters: dict[str, ParameterModel | Scalar | None] = {}
     datastores: dict[str, DatastoreModel] = {}
@@ -286,6 +320,7 @@ KEYS_BY_SECTION: dict[str, list[str]] = {
         )
     ),
     "parameters": list(ParameterModel.model_fields),
+    "schedule": list(RecurrenceModel.model_fields),
     "source": list(TransferEndpointModel.model_fields),
     "destination": list(TransferEndpointModel.model_fields),
     "datastores": list(DatastoreModel.model_fields),

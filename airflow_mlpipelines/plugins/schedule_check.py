@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from airflow_mlpipelines.exceptions import RequestError, ScheduleFormError
+from airflow_mlpipelines.exceptions import RequestError, ScheduleError
 
 PREVIEW_RUNS = 5
 
@@ -20,6 +20,8 @@ PREVIEW_RUNS = 5
 def read_text(text: str) -> Any:
     """The page's text field as a schedule value: a mapping when it starts with ``{``, else the string."""
     stripped = text.strip()
+    if stripped.lower() in ("none", "null"):
+        return None
     if not stripped.startswith("{"):
         return stripped
     try:
@@ -34,8 +36,9 @@ def checked_schedule(value: Any) -> Any:
 
     try:
         schedule = parse_schedule(value)
-    except ScheduleFormError as exc:
-        raise RequestError(str(exc), field=exc.field) from None
+    except ScheduleError as exc:
+        field = f"schedule.{exc.field}" if exc.field else "schedule"
+        raise RequestError(str(exc) + (f" ({exc.hint})" if exc.hint else ""), field=field) from None
     try:
         next_runs(schedule, 1)
     except (ValueError, TypeError) as exc:

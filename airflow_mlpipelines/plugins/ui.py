@@ -19,6 +19,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from airflow_mlpipelines import settings
 from airflow_mlpipelines.operators.links import URL_PREFIX, MLflowRunLink, StepOutputsLink
+from airflow_mlpipelines.timetables.recurrence import RecurrenceTimetable
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -106,7 +107,8 @@ def _external_views() -> list[dict[str, Any]]:
 
 
 class MLPipelinesPlugin(AirflowPlugin):
-    """Pages of step outputs, a task-instance and a DAG-run tab that show them, and the step extra link."""
+    """Pages of step outputs, a task-instance and a DAG-run tab that show them, the step extra link,
+    and the timetable of recurrence schedules."""
 
     name = "mlpipelines"
     fastapi_apps = [  # noqa: RUF012  (Airflow's plugin API is class attributes)
@@ -114,6 +116,9 @@ class MLPipelinesPlugin(AirflowPlugin):
     ]
     external_views = _external_views()
     operator_extra_links = [StepOutputsLink(), MLflowRunLink()]  # noqa: RUF012
+    # The scheduler and API server find a DAG's custom timetable class among the plugins' timetables
+    # when they deserialize the DAG (airflow.serialization.helpers.find_registered_custom_timetable).
+    timetables = [RecurrenceTimetable]  # noqa: RUF012
 
     @classmethod
     def on_load(cls, *args: Any, **kwargs: Any) -> None:
