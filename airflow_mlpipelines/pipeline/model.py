@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.exceptions import SourceLocation
+    from airflow_mlpipelines.pipeline.assets import AssetSchedule, DatastoreWatch
     from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
 
 RefKind = Literal["input", "output", "parameter"]
@@ -284,7 +285,8 @@ class PipelineSpec:
     name: str
     steps: tuple[StepSpec, ...]
     description: str | None = None
-    schedule: str | None = None
+    schedule: str | AssetSchedule | DatastoreWatch | None = None
+    """A cron expression or preset, the assets it waits for, or a datastore watch (``pipeline/assets.py``)."""
     parameters: tuple[ParameterSpec, ...] = ()
     datastores: tuple[DatastoreSpec, ...] = ()
     datasets: tuple[DatasetSpec, ...] = ()

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation, did_you_mean
+from airflow_mlpipelines.pipeline.assets import DatastoreWatch, sdk_schedule
 from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
@@ -273,7 +274,7 @@ class Pipeline:
         continue_on_step_failure: bool = False,
         *,
         name: str | None = None,
-        schedule: str | None = None,
+        schedule: str | Sequence[object] | DatastoreWatch | None = None,
         tags: Sequence[str] = (),
         compute_targets: Sequence[ComputeTarget] = (),
         default_args: Mapping[str, Any] | None = None,
@@ -293,7 +294,7 @@ class Pipeline:
         self.default_source_directory = default_source_directory
         self.resolve_closure = resolve_closure
         self.name = name
-        self.schedule = schedule
+        self.schedule = sdk_schedule(schedule, self.location)
         self.tags = list(tags)
         if continue_on_step_failure:
             warnings.warn(

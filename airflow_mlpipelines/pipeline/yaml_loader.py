@@ -43,6 +43,7 @@ from airflow_mlpipelines.pipeline.model import (
     infer_param_type,
 )
 from airflow_mlpipelines.pipeline.validate import build_pipeline
+from airflow_mlpipelines.pipeline.yaml_assets import schedule_spec
 from airflow_mlpipelines.pipeline.yaml_compute import (
     EnvironmentModel,
     environment_spec,
@@ -339,7 +340,9 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
             name=model.name or os.path.splitext(os.path.basename(path))[0],
             steps=steps,
             description=model.description,
-            schedule=model.schedule,
+            schedule=schedule_spec(
+                model.schedule, lambda keys: SourceLocation(path, _locate(data, ("schedule", *keys))[0])
+            ),
             parameters=[_parameter(name, p) for name, p in model.parameters.items()],
             datastores=datastores,
             datasets=[

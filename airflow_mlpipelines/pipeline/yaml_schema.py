@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE, LOCAL_COMPUTE
+from airflow_mlpipelines.pipeline.yaml_assets import SCHEDULE_KEYS, AssetScheduleModel, DatastoreWatchModel
 from airflow_mlpipelines.pipeline.yaml_compute import (
     COMPUTE_KEYS_BY_SECTION,
     ComputeTargetModel,
@@ -230,7 +231,7 @@ class PipelineModel(_Strict):
 
     name: str | None = None
     description: str | None = None
-    schedule: str | None = None
+    schedule: str | AssetScheduleModel | DatastoreWatchModel | None = None
     tags: list[str] = []
     parameters: dict[str, ParameterModel | Scalar | None] = {}
     datastores: dict[str, DatastoreModel] = {}
@@ -261,6 +262,7 @@ KEYS_BY_SECTION: dict[str, list[str]] = {
         )
     ),
     "parameters": list(ParameterModel.model_fields),
+    "schedule": SCHEDULE_KEYS,
     "source": list(TransferEndpointModel.model_fields),
     "destination": list(TransferEndpointModel.model_fields),
     "datastores": list(DatastoreModel.model_fields),
