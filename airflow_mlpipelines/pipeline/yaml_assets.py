@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PositiveFloat, Tag
 
 from airflow_mlpipelines.pipeline.assets import (
     DEFAULT_POLLING_MINUTES,
@@ -41,7 +41,23 @@ class DatastoreWatchModel(_StrictSchedule):
     data_path_parameter_name: str | None = None
 
 
-ScheduleModel = str | AssetScheduleModel | DatastoreWatchModel | None
+def _schedule_form(value: Any) -> str:
+    """Route ``schedule:`` by its shape, so a mistake is reported against the form that was meant."""
+    # Tags are class-like names, never keys of the mapping (the loader drops them from error paths).
+    if isinstance(value, dict):
+        return "AssetScheduleModel" if "assets" in value else "DatastoreWatchModel"
+    if isinstance(value, AssetScheduleModel | DatastoreWatchModel):
+        return type(value).__name__
+    return "CronSchedule"
+
+
+ScheduleModel = Annotated[
+    Annotated[str | None, Tag("CronSchedule")]
+    | Annotated[AssetScheduleModel, Tag("AssetScheduleModel")]
+    | Annotated[DatastoreWatchModel, Tag("DatastoreWatchModel")],
+    Discriminator(_schedule_form),
+]
+"""``schedule:``: a cron string or preset, ``{assets: [...]}``, or ``{datastore: ...}``."""
 
 SCHEDULE_KEYS = list(dict.fromkeys([*AssetScheduleModel.model_fields, *DatastoreWatchModel.model_fields]))
 """Known keys of a ``schedule:`` mapping (for did-you-mean hints)."""

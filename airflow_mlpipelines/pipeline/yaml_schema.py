@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE, LOCAL_COMPUTE
-from airflow_mlpipelines.pipeline.yaml_assets import SCHEDULE_KEYS, AssetScheduleModel, DatastoreWatchModel
+from airflow_mlpipelines.pipeline.yaml_assets import SCHEDULE_KEYS, ScheduleModel
 from airflow_mlpipelines.pipeline.yaml_compute import (
     COMPUTE_KEYS_BY_SECTION,
     ComputeTargetModel,
@@ -231,7 +231,7 @@ class PipelineModel(_Strict):
 
     name: str | None = None
     description: str | None = None
-    schedule: str | AssetScheduleModel | DatastoreWatchModel | None = None
+    schedule: ScheduleModel = None
     tags: list[str] = []
     parameters: dict[str, ParameterModel | Scalar | None] = {}
     datastores: dict[str, DatastoreModel] = {}
