@@ -81,7 +81,10 @@ def _events(uri: str) -> list[dict[str, Any]]:
 
     with create_session() as session:
         rows = session.scalars(
-            select(AssetEvent).join(AssetModel).where(AssetModel.uri == uri).order_by(AssetEvent.id)
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == uri)
+            .order_by(AssetEvent.id)
         ).all()
         return [
             {"task": e.source_task_id, "run": e.source_run_id, "extra": dict(e.extra or {})} for e in rows
