@@ -91,7 +91,12 @@ def datastore_watch(
     location: SourceLocation | None = None,
 ) -> DatastoreWatch:
     """A :class:`DatastoreWatch` from Azure ML's ``Schedule.create`` arguments (a datastore object or its
-    name), checked: a clear :class:`DefinitionError` at ``location`` for each wrong argument."""
+    name), checked: a clear :class:`DefinitionError` at ``location`` (default: the caller's line) for each
+    wrong argument."""
+    if location is None:
+        from airflow_mlpipelines.pipeline.callsite import caller_location
+
+        location = caller_location()
     name = getattr(datastore, "name", datastore)
     if not isinstance(name, str) or not name:
         raise _watch_error("datastore must be a datastore or its name", location, "datastore")
@@ -152,6 +157,16 @@ def _watch_error(message: str, location: SourceLocation | None, field: str) -> D
     return DefinitionError(
         message, location=location, field=f"schedule.{field}", hint="see 'Assets and data-triggered runs'"
     )
+
+
+def describe(schedule: ScheduleSpec) -> str:
+    """One line for a schedule (the CLI's ``render``)."""
+    if isinstance(schedule, AssetSchedule):
+        return "assets " + ", ".join(schedule.assets)
+    if isinstance(schedule, DatastoreWatch):
+        where = f"{schedule.datastore}:{schedule.path_on_datastore}"
+        return f"new or changed files in {where}, every {schedule.polling_interval:g} min"
+    return str(schedule)
 
 
 # -- URIs -----------------------------------------------------------------------------------------

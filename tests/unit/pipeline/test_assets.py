@@ -15,6 +15,7 @@ from airflow_mlpipelines.pipeline.assets import (
     canonical_uri,
     datastore_uri,
     datastore_watch,
+    describe,
     entry_uri,
     input_uris,
     output_uris,
@@ -150,6 +151,18 @@ schedule:
     def test_defaults_are_azure_mls(self) -> None:
         watch = datastore_watch("workspaceblobstore")
         assert (watch.path_on_datastore, watch.polling_interval, watch.polling_seconds) == ("", 5.0, 300.0)
+
+    def test_errors_name_the_callers_line(self) -> None:
+        with pytest.raises(DefinitionError) as info:
+            datastore_watch("raw", polling_interval=-5)
+        assert info.value.location is not None
+        assert info.value.location.file == __file__
+        assert "positive number of minutes" in str(info.value)
+
+    def test_described_in_one_line(self) -> None:
+        assert describe(datastore_watch("raw", "in", 0.5)) == "new or changed files in raw:in, every 0.5 min"
+        assert describe(AssetSchedule(("a.b.c", "raw:x"))) == "assets a.b.c, raw:x"
+        assert describe("@daily") == "@daily"
 
     def test_a_datastore_object_is_taken_by_its_name(self) -> None:
         class Store:
