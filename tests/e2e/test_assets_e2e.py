@@ -102,7 +102,8 @@ def _events(server: AirflowServer, asset_id: int, count: int) -> list[dict[str, 
     """The asset's events once there are ``count`` of them.
 
     Airflow 3.3.2 answers 500 on this endpoint while a run the event created has no start date yet
-    (``AssetEventResponse.created_dagruns[].start_date`` must be a datetime), so that answer is retried.
+    (``AssetEventResponse.created_dagruns[].start_date`` must be a datetime: apache/airflow#71360, fixed
+    by apache/airflow#71379 after 3.3.2), so that answer is retried.
     """
 
     def seen() -> list[dict[str, Any]] | None:
