@@ -13,6 +13,7 @@ from airflow_mlpipelines.pipeline.assets import (
     output_uris,
     schedule_uris,
     watch_uri,
+    watched_folder_uri,
 )
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ def dag_schedule(pipeline: PipelineSpec) -> Any:
 
 
 def watched_asset(pipeline: PipelineSpec, watch: DatastoreWatch) -> Any:
-    """The watched folder as an asset with an ``AssetWatcher`` polling it on the triggerer."""
+    """The pipeline's watch as an asset (the folder in its ``extra``) with an ``AssetWatcher`` polling the
+    folder on the triggerer."""
     from airflow.sdk import Asset, AssetWatcher
 
     from airflow_mlpipelines.triggers.datastore_watch import DatastoreWatchTrigger
@@ -47,7 +49,10 @@ def watched_asset(pipeline: PipelineSpec, watch: DatastoreWatch) -> Any:
         parameter=watch.data_path_parameter_name,
     )
     return Asset(
-        name=uri, uri=uri, watchers=[AssetWatcher(name=f"mlpipelines-watch-{pipeline.name}", trigger=trigger)]
+        name=uri,
+        uri=uri,
+        extra={"folder": watched_folder_uri(pipeline, watch)},
+        watchers=[AssetWatcher(name=f"mlpipelines-watch-{pipeline.name}", trigger=trigger)],
     )
 
 

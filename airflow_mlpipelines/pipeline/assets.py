@@ -232,7 +232,18 @@ def input_uris(pipeline: PipelineSpec, step: StepSpec) -> list[str]:
 
 
 def watch_uri(pipeline: PipelineSpec, watch: DatastoreWatch) -> str:
-    """The asset a datastore watch updates: the watched folder."""
+    """The asset a datastore watch updates: one per pipeline and folder,
+    ``mlpipelines://watch/<pipeline>/<datastore>/<path>``.
+
+    Not the folder's own URI: every watcher of an asset feeds every pipeline scheduled on it, so two
+    pipelines watching one folder through one asset would each start a run per file *per watcher*.
+    """
+    rel = watch.path_on_datastore.strip("/")
+    return f"{SCHEME}://watch/{pipeline.name}/{watch.datastore}" + (f"/{rel}" if rel else "")
+
+
+def watched_folder_uri(pipeline: PipelineSpec, watch: DatastoreWatch) -> str:
+    """The URI of the folder a datastore watch lists (the watch asset's ``extra.folder``)."""
     return datastore_uri(watch.datastore, _urls(pipeline).get(watch.datastore), watch.path_on_datastore)
 
 

@@ -146,7 +146,8 @@ def test_a_datastore_watch_renders_an_asset_watcher_that_parses_the_same_every_t
     for _ in range(2):
         dag = _dag(scratch_dags)
         (watched,) = dag.timetable.asset_condition.objects
-        assert watched.uri == "mlpipelines://datastore/workspaceblobstore/in"
+        assert watched.uri == f"mlpipelines://watch/{name}/workspaceblobstore/in"
+        assert watched.extra == {"folder": "mlpipelines://datastore/workspaceblobstore/in"}
         (watcher,) = watched.watchers
         classpath, kwargs = watcher.trigger.serialize()
         assert kwargs["polling_seconds"] == 60.0

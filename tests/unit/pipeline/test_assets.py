@@ -21,6 +21,7 @@ from airflow_mlpipelines.pipeline.assets import (
     output_uris,
     schedule_uris,
     watch_uri,
+    watched_folder_uri,
 )
 from airflow_mlpipelines.pipeline.model import PipelineSpec
 from airflow_mlpipelines.pipeline.step_task import step_tasks
@@ -146,7 +147,8 @@ schedule:
         assert isinstance(watch, DatastoreWatch)
         assert (watch.datastore, watch.path_on_datastore, watch.polling_seconds) == ("raw", "incoming", 30.0)
         assert watch.data_path_parameter_name == "data"
-        assert watch_uri(spec, watch) == f"file://{tmp_path}/raw/incoming"
+        assert watch_uri(spec, watch) == "mlpipelines://watch/w/raw/incoming"
+        assert watched_folder_uri(spec, watch) == f"file://{tmp_path}/raw/incoming"
 
     def test_defaults_are_azure_mls(self) -> None:
         watch = datastore_watch("workspaceblobstore")
