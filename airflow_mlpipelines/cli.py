@@ -217,12 +217,13 @@ def _stubs(dags_folder: str, check: bool) -> int:
 def _render(paths: Sequence[str]) -> int:
     from airflow_mlpipelines.dag_factory.render import render_pipeline
     from airflow_mlpipelines.pipeline import load_definition
+    from airflow_mlpipelines.pipeline.assets import describe
 
     for path in paths:
         for spec in load_definition(path):
             dag = render_pipeline(spec)
-            schedule = spec.schedule if isinstance(spec.schedule, str | None) else spec.schedule.summary()
-            _out(f"DAG {dag.dag_id} (schedule: {schedule}; params: {', '.join(dag.params) or 'none'})")
+            params = ", ".join(dag.params) or "none"
+            _out(f"DAG {dag.dag_id} (schedule: {describe(spec.schedule)}; params: {params})")
             for task in dag.tasks:
                 _out(f"  {task.task_id}  <- {', '.join(sorted(task.upstream_task_ids)) or '(start)'}")
     return 0

@@ -47,7 +47,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "ML Pipelines",
-                "python-modules": ["airflow_mlpipelines.triggers.lease"],
+                "python-modules": [
+                    "airflow_mlpipelines.triggers.lease",
+                    "airflow_mlpipelines.triggers.datastore_watch",
+                ],
             }
         ],
         "plugins": [

@@ -320,6 +320,24 @@ def details_below(loc: Location) -> dict[str, dict[str, Any]]:
     }
 
 
+def files_in(loc: Location) -> dict[str, dict[str, Any]]:
+    """Name -> fsspec details (size, ETag, mtime...) of each file directly inside a folder, from one
+    fresh listing (sub-folders are left out; empty when the folder does not exist)."""
+    _uncached(loc)
+    try:
+        entries = loc.fs.ls(loc.path, detail=True)
+    except FileNotFoundError:
+        return {}
+    except Exception as exc:
+        raise _fail(loc, "list", exc) from None
+    found = {}
+    for details in entries:
+        name = str(details.get("name", "")).rstrip("/").rsplit("/", 1)[-1]
+        if name and details.get("type", "file") == "file":
+            found[name] = dict(details)
+    return found
+
+
 def sizes_below(loc: Location) -> dict[str, int]:
     """Relative POSIX path -> size of every file below a folder, from one listing (empty when absent)."""
     return {rel: int(d.get("size") or 0) for rel, d in details_below(loc).items()}

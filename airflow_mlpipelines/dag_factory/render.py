@@ -10,8 +10,9 @@ from airflow.sdk import DAG, Param, TaskGroup
 
 from airflow_mlpipelines.compute.base import STORAGE_FILTER
 from airflow_mlpipelines.connections import plan_connections
+from airflow_mlpipelines.dag_factory.assets import dag_schedule, lineage
 from airflow_mlpipelines.dag_factory.compute_tasks import instantiate, task_spec
-from airflow_mlpipelines.dag_factory.schedules import airflow_schedule, start_date
+from airflow_mlpipelines.dag_factory.schedules import start_date
 from airflow_mlpipelines.exceptions import DefinitionError
 from airflow_mlpipelines.operators.reuse_sensor import ReuseSensor
 from airflow_mlpipelines.pipeline.recurrence import Recurrence
@@ -203,7 +204,7 @@ def _dag(pipeline: PipelineSpec) -> DAG:
     with DAG(
         dag_id=pipeline.name,
         description=pipeline.description,
-        schedule=airflow_schedule(pipeline.schedule),
+        schedule=dag_schedule(pipeline),
         start_date=start_date(pipeline.schedule),
         catchup=pipeline.catchup,
         params={p.name: _param(p) for p in pipeline.parameters},
@@ -219,6 +220,7 @@ def _dag(pipeline: PipelineSpec) -> DAG:
             # A step's queue (a Celery queue, e.g. the workers that have a GPU) and its retries hold for
             # both its tasks.
             reuse_args, compute_args = _task_arguments(task, pipeline)
+            reuse_assets, compute_assets = lineage(pipeline, task)
             with TaskGroup(group_id=task.step, tooltip=f"{task.kind} {task.script_name}") as group:
                 reuse = ReuseSensor(
                     task_id=REUSE_TASK_ID,
@@ -226,8 +228,9 @@ def _dag(pipeline: PipelineSpec) -> DAG:
                     arguments=task.argument_tokens(),
                     trigger_rule=TRIGGER_AFTER_UPSTREAM,
                     **reuse_args,
+                    **reuse_assets,
                 )
-                reuse >> instantiate(task_spec(task), task, **compute_args)
+                reuse >> instantiate(task_spec(task), task, **compute_args, **compute_assets)
             groups[task.step] = group
         for name, upstream in step_upstream(pipeline).items():
             for up in upstream:

@@ -27,7 +27,7 @@ def airflow_schedule(schedule: str | Recurrence | None) -> str | RecurrenceTimet
     return cron if cron is not None else RecurrenceTimetable(schedule)
 
 
-def start_date(schedule: str | Recurrence | None) -> datetime.datetime:
+def start_date(schedule: object) -> datetime.datetime:
     """The DAG's start date: a recurrence's start (so a cron equivalent never runs before it), at the
     earliest :data:`START_DATE`."""
     if isinstance(schedule, Recurrence) and schedule.start_time is not None:

@@ -15,6 +15,7 @@ from airflow_mlpipelines import settings
 from airflow_mlpipelines import storage as st
 from airflow_mlpipelines.databases import AirflowDatabases
 from airflow_mlpipelines.exceptions import StepExecutionError, StorageError
+from airflow_mlpipelines.operators.asset_events import watched_files
 from airflow_mlpipelines.paths import datastore_url, join, safe_segment
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
@@ -179,9 +180,15 @@ class Planner:
             st.check_reachable(loc, what)
 
     def parameter_values(self) -> dict[str, Any]:
-        """Values of the parameters this step uses (defaults merged with the run's conf)."""
+        """Values of the parameters this step uses (defaults merged with the run's conf); in a run a
+        datastore watch started, its ``data_path_parameter_name`` is the path of the file that fired."""
         params = self.context["params"]
-        return {name: params[name] for name in self.task.parameters}
+        values = {name: params[name] for name in self.task.parameters}
+        return {**values, **{name: path for name, (path, _) in self.watched().items()}}
+
+    def watched(self) -> dict[str, tuple[str, str]]:
+        """Parameter -> (path, stamp) of the file that started this run (a datastore watch's run)."""
+        return watched_files(self.context, self.task.parameters)
 
     # -- fingerprint ------------------------------------------------------------------------------
     def fingerprint(self) -> Fingerprint:
@@ -202,6 +209,8 @@ class Planner:
             p: self._path_digest(os.path.join(task.source_directory, p), cache) for p in task.hash_paths
         }
         inputs = {b.name: self._input_digest(b, cache) for b in task.inputs}
+        # The watched file's path is only a string to the step: its version decides whether it changed.
+        extra = {**extra, **{f"watched:{name}": stamp for name, (_, stamp) in self.watched().items()}}
         cache.save()
         return fingerprint(
             StepState(

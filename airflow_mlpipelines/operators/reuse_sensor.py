@@ -13,6 +13,7 @@ from airflow_mlpipelines import settings
 from airflow_mlpipelines.compute.registry import compute_kind
 from airflow_mlpipelines.connections import AirflowStorage
 from airflow_mlpipelines.exceptions import StorageError, did_you_mean
+from airflow_mlpipelines.operators.asset_events import emit_reused
 from airflow_mlpipelines.operators.links import StepOutputsLink
 from airflow_mlpipelines.operators.planner import Planner
 from airflow_mlpipelines.reuse import lease, store
@@ -155,6 +156,9 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
 
     def _reuse(self, context: Context, plan: StepPlan) -> None:
         context["ti"].xcom_push(key=PLAN_KEY, value=plan.to_json())
+        if self.task.outputs:
+            # The compute task is skipped and emits nothing: the outputs' events come from here.
+            emit_reused(context, self.task, plan)
         origin = plan.reused_from
         self.log.info(
             "reused %s from %s/%s (fingerprint %s)",

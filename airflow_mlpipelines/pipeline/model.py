@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.exceptions import SourceLocation
+    from airflow_mlpipelines.pipeline.assets import AssetSchedule, DatastoreWatch
     from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
     from airflow_mlpipelines.pipeline.recurrence import Recurrence
 
@@ -287,8 +288,9 @@ class PipelineSpec:
     name: str
     steps: tuple[StepSpec, ...]
     description: str | None = None
-    schedule: str | Recurrence | None = None
-    """A cron expression or Airflow preset, a recurrence (Azure ML's ``ScheduleRecurrence``), or None."""
+    schedule: str | Recurrence | AssetSchedule | DatastoreWatch | None = None
+    """A cron expression or Airflow preset, a recurrence (Azure ML's ``ScheduleRecurrence``), the assets
+    it waits for, or a datastore watch (``pipeline/assets.py``); None: triggered only."""
     parameters: tuple[ParameterSpec, ...] = ()
     datastores: tuple[DatastoreSpec, ...] = ()
     datasets: tuple[DatasetSpec, ...] = ()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation, did_you_mean
+from airflow_mlpipelines.pipeline.assets import AssetSchedule, DatastoreWatch, sdk_schedule
 from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
@@ -40,7 +42,7 @@ from airflow_mlpipelines.pipeline.validate import build_pipeline
 from airflow_mlpipelines.pipeline.yaml_compute import inline_environment_name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Sequence
 
 
 def _warn(step: str, message: str) -> None:
@@ -275,7 +277,12 @@ class Pipeline:
         continue_on_step_failure: bool = False,
         *,
         name: str | None = None,
-        schedule: str | ScheduleRecurrence | Mapping[str, Any] | None = None,
+        schedule: str
+        | ScheduleRecurrence
+        | Mapping[str, Any]
+        | Sequence[object]
+        | DatastoreWatch
+        | None = None,
         tags: Sequence[str] = (),
         compute_targets: Sequence[ComputeTarget] = (),
         default_args: Mapping[str, Any] | None = None,
@@ -295,7 +302,12 @@ class Pipeline:
         self.default_source_directory = default_source_directory
         self.resolve_closure = resolve_closure
         self.name = name
-        self.schedule = schedule
+        # A recurrence is read when the pipeline is compiled; assets and watches are checked here.
+        self.schedule = (
+            schedule
+            if isinstance(schedule, ScheduleRecurrence | Mapping)
+            else sdk_schedule(schedule, self.location)
+        )
         self.tags = list(tags)
         self._loaded: PipelineSpec | None = None
         """Set by :meth:`load_yaml`: the pipeline the file describes (it has no step objects)."""
@@ -393,7 +405,9 @@ class Pipeline:
             name=self.name or name or "pipeline",
             steps=steps,
             description=self.description,
-            schedule=schedule_value(self.schedule, self.location),
+            schedule=self.schedule
+            if isinstance(self.schedule, AssetSchedule | DatastoreWatch)
+            else schedule_value(self.schedule, self.location),
             parameters=list(params.values()),
             datastores=list(datastores.values()),
             datasets=list(datasets.values()),

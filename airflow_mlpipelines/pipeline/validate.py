@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import DefinitionError, Problems, SourceLocation, did_you_mean
+from airflow_mlpipelines.pipeline.assets import check_schedule
 from airflow_mlpipelines.pipeline.compute import check_compute
 from airflow_mlpipelines.pipeline.eps import check_ports
 from airflow_mlpipelines.pipeline.graph import topological_order, upstream_map
@@ -23,6 +24,7 @@ from airflow_mlpipelines.pipeline.transfer import check_transfers, transfer_sour
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from airflow_mlpipelines.pipeline.assets import AssetSchedule, DatastoreWatch
     from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
     from airflow_mlpipelines.pipeline.recurrence import Recurrence
 
@@ -170,7 +172,7 @@ def build_pipeline(
     name: str,
     steps: Sequence[StepSpec],
     description: str | None = None,
-    schedule: str | Recurrence | None = None,
+    schedule: str | Recurrence | AssetSchedule | DatastoreWatch | None = None,
     parameters: Sequence[ParameterSpec] = (),
     datastores: Sequence[DatastoreSpec] = (),
     datasets: Sequence[DatasetSpec] = (),
@@ -213,6 +215,15 @@ def build_pipeline(
             )
         _check_refs(step, parameters, problems)
     _check_datastores(steps, datasets, datastores, problems)
+    with problems.each():
+        check_schedule(
+            name=name,
+            schedule=schedule,
+            steps=steps,
+            parameters=parameters,
+            datastores=datastores,
+            where=dict(locations).get("schedule", source),
+        )
     check_transfers(steps, datastores, datasets, problems)
     with problems.each():
         check_compute(steps, compute_targets, environments)

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -45,6 +45,7 @@ from airflow_mlpipelines.pipeline.model import (
 )
 from airflow_mlpipelines.pipeline.recurrence import Recurrence, make_recurrence
 from airflow_mlpipelines.pipeline.validate import build_pipeline
+from airflow_mlpipelines.pipeline.yaml_assets import schedule_spec
 from airflow_mlpipelines.pipeline.yaml_compute import (
     EnvironmentModel,
     environment_spec,
@@ -68,6 +69,9 @@ from airflow_mlpipelines.pipeline.yaml_schema import (
     TransferEndpointModel,
     _TaskSettingsFields,
 )
+
+if TYPE_CHECKING:
+    from airflow_mlpipelines.pipeline.assets import AssetSchedule, DatastoreWatch
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _INLINE_REF = re.compile(r"\$\{\{\s*(inputs|outputs|parameters)\.([A-Za-z0-9_.-]+)\s*\}\}")
@@ -347,7 +351,7 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
             )
     if len(steps) < len(model.steps):
         problems.raise_if_any()  # a step that did not convert would be reported again as missing
-    schedule: str | Recurrence | None = None
+    schedule: str | Recurrence | AssetSchedule | DatastoreWatch | None = None
     with problems.each():
         schedule = _schedule(path, data, model.schedule)
     with problems.each():
@@ -395,10 +399,13 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
     return pipeline
 
 
-def _schedule(path: str, data: Any, value: str | RecurrenceModel | None) -> str | Recurrence | None:
-    """The ``schedule``: a recurrence mapping's rules are checked here, the error at its field's line."""
+def _schedule(
+    path: str, data: Any, value: object
+) -> str | Recurrence | AssetSchedule | DatastoreWatch | None:
+    """The ``schedule``: a recurrence mapping's rules are checked here, the error at its field's line;
+    the asset and datastore-watch forms become theirs (``yaml_assets.schedule_spec``)."""
     if not isinstance(value, RecurrenceModel):
-        return value
+        return schedule_spec(value, lambda keys: SourceLocation(path, _locate(data, ("schedule", *keys))[0]))
     try:
         return make_recurrence(**value.model_dump(exclude_none=True))
     except ScheduleError as exc:

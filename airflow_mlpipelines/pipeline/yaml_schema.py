@@ -18,6 +18,8 @@ from pydantic import (
 )
 
 from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE, LOCAL_COMPUTE
+from airflow_mlpipelines.pipeline.yaml_assets import SCHEDULE_KEYS as ASSET_SCHEDULE_KEYS
+from airflow_mlpipelines.pipeline.yaml_assets import AssetScheduleModel, DatastoreWatchModel
 from airflow_mlpipelines.pipeline.yaml_compute import (
     COMPUTE_KEYS_BY_SECTION,
     ComputeTargetModel,
@@ -245,15 +247,29 @@ class RecurrenceModel(_Strict):
 
 
 def _schedule_form(value: Any) -> str:
-    """Route a ``schedule`` value to its model: a mapping is a recurrence, anything else a string."""
-    return "recurrence" if isinstance(value, dict) else "cron"
+    """Route a ``schedule`` value to its model by its shape, so a mistake is reported against the form
+    that was meant: ``assets:`` → assets, ``datastore:``/``path_on_datastore:`` → a datastore watch,
+    any other mapping → a recurrence, anything else → a cron string or preset. (Tags are never keys of
+    the mapping: the loader drops them from error paths.)"""
+    if isinstance(value, dict):
+        if "assets" in value:
+            return "AssetScheduleModel"
+        if "datastore" in value or "path_on_datastore" in value:
+            return "DatastoreWatchModel"
+        return "recurrence"
+    if isinstance(value, AssetScheduleModel | DatastoreWatchModel):
+        return type(value).__name__
+    return "recurrence" if isinstance(value, RecurrenceModel) else "cron"
 
 
 ScheduleModel = Annotated[
-    Annotated[str, Tag("cron")] | Annotated[RecurrenceModel, Tag("recurrence")],
+    Annotated[str, Tag("cron")]
+    | Annotated[RecurrenceModel, Tag("recurrence")]
+    | Annotated[AssetScheduleModel, Tag("AssetScheduleModel")]
+    | Annotated[DatastoreWatchModel, Tag("DatastoreWatchModel")],
     Discriminator(_schedule_form),
 ]
-"""A cron expression or preset, or a recurrence mapping (further mapping forms add a Tag here)."""
+"""A cron expression or preset, a recurrence mapping, ``{assets: [...]}`` or ``{datastore: ...}``."""
 
 
 def _step_type(value: Any) -> str:
@@ -320,7 +336,7 @@ KEYS_BY_SECTION: dict[str, list[str]] = {
         )
     ),
     "parameters": list(ParameterModel.model_fields),
-    "schedule": list(RecurrenceModel.model_fields),
+    "schedule": list(dict.fromkeys([*RecurrenceModel.model_fields, *ASSET_SCHEDULE_KEYS])),
     "source": list(TransferEndpointModel.model_fields),
     "destination": list(TransferEndpointModel.model_fields),
     "datastores": list(DatastoreModel.model_fields),

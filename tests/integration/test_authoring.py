@@ -205,6 +205,7 @@ def test_airflow_lists_the_provider_like_its_own(tmp_path: Path) -> None:
         "airflow_mlpipelines.operators.data_transfer",
         "airflow_mlpipelines.operators.reuse_sensor",
         "airflow_mlpipelines.triggers.lease",
+        "airflow_mlpipelines.triggers.datastore_watch",
         "StepOutputsLink",
         "airflow_mlpipelines.cli_airflow.get_cli_commands",
         "how-to-guide",

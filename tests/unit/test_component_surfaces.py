@@ -36,6 +36,13 @@ SURFACES = {
                                     timeout_seconds=5).serialize()
         assert path == "airflow_mlpipelines.triggers.lease.LeaseTrigger"
         assert LeaseTrigger(**kwargs).check()[0] == {"status": "free", "holder": None}
+        import tempfile
+        from airflow_mlpipelines.triggers.datastore_watch import DatastoreWatchTrigger
+        path, kwargs = DatastoreWatchTrigger(pipeline="p", datastore="d", datastore_url=None,
+                                             path_on_datastore="in", polling_seconds=1).serialize()
+        assert path == "airflow_mlpipelines.triggers.datastore_watch.DatastoreWatchTrigger"
+        root = tempfile.mkdtemp()
+        assert DatastoreWatchTrigger(**kwargs).open_watch(root=root).look() == []
     """,
     "workers": """
         from airflow_mlpipelines.operators.python_script import PythonScriptStepOperator
