@@ -164,7 +164,8 @@ class Schedule:
             raise SubmitError("Schedule.create needs exactly one of recurrence= and datastore=")
         pipeline = PublishedPipeline.get(workspace, pipeline_id)
         for existing in cls.list(workspace, active_only=True):
-            if existing._data.get("DagId") == pipeline.dag_id and existing.name != name:
+            # One schedule per DAG; one set in the Schedules page (no name) is replaced.
+            if existing._data.get("DagId") == pipeline.dag_id and existing.name not in (None, name):
                 raise SubmitError(
                     f"pipeline '{pipeline.name}' already has schedule {existing.name!r} (id {existing.id}): "
                     "an Airflow DAG has one schedule; update or disable that one"

@@ -56,7 +56,7 @@ def parse_stored(value: Any, dag_id: str, where: SourceLocation | None) -> Any:
     from airflow_mlpipelines.pipeline.schedules import ScheduleError, parse_schedule
 
     try:
-        return parse_schedule(value)
+        return parse_schedule(value, where)
     except ScheduleError as exc:
         raise DefinitionError(
             f"the schedule stored for pipeline {dag_id!r} (Airflow Variable {schedule_key(dag_id)!r}) "
@@ -73,7 +73,19 @@ def apply(spec: PipelineSpec, record: ScheduleRecord) -> PipelineSpec:
     The DAG's docs say who set it, when, and what the definition says, so nobody wonders why the DAG
     does not run on the definition's schedule.
     """
+    from airflow_mlpipelines.pipeline.schedules import check_against
+
     schedule = parse_stored(record.schedule, spec.name, spec.where("schedule"))
+    try:
+        check_against(schedule, spec, spec.where("schedule"))
+    except DefinitionError as exc:
+        raise DefinitionError(
+            f"the schedule stored for pipeline {spec.name!r} (Airflow Variable {schedule_key(spec.name)!r}) "
+            f"does not fit the pipeline: {exc.reason}",
+            location=exc.location,
+            field=exc.field,
+            hint="set it again in the plugin's Schedules page",
+        ) from None
     if record.status == "Disabled":
         schedule = None
     params = tuple(

@@ -504,13 +504,22 @@ def put_schedule(session: SessionDep, user: GetUserDep, dag_id: str, body: JsonB
         raise refuse(RequestError("the body needs a 'schedule' (null for none)", field="schedule"))
     schedule = body["schedule"]
     try:
-        checked_schedule(schedule)
+        parsed = checked_schedule(schedule)
     except RequestError as exc:
         raise refuse(exc) from None
+    known = set(latest_dag(session, dag_id).params)
+    watched = getattr(parsed, "data_path_parameter_name", None)
+    if watched is not None and watched not in known:
+        raise refuse(
+            RequestError(
+                f"pipeline {dag_id!r} has no parameter {watched!r} for the watched path "
+                f"(its parameters: {', '.join(sorted(known)) or 'none'})",
+                field="schedule.data_path_parameter_name",
+            )
+        )
     parameters = body.get("pipeline_parameters") or {}
     if not isinstance(parameters, dict):
         raise refuse(RequestError("pipeline_parameters must be an object", field="pipeline_parameters"))
-    known = set(latest_dag(session, dag_id).params)
     unknown = sorted(set(parameters) - known)
     if unknown:
         raise refuse(
