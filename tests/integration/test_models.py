@@ -119,9 +119,11 @@ def test_train_registers_a_notebook_finds_it_and_a_consumer_reruns_only_for_a_ne
     assert (model.name, model.version, model.id) == ("clf", 1, "clf:1")
     assert model.tags == {"quality": "0.5"}
     assert model.description == "trained"
-    assert model.run_id is not None and model.run_id.startswith("mtrain_")
+    assert model.run_id is not None
+    assert model.run_id.startswith("mtrain_")
     record = json.loads((registry / "clf" / "1" / "model.json").read_text())
-    assert record["run"]["step"] == "train" and record["run"]["run_id"] == run.run_id
+    assert record["run"]["step"] == "train"
+    assert record["run"]["run_id"] == run.run_id
     assert record["files"][0]["path"] == "model.txt"
     # The step run's record lists what it registered.
     (ti,) = [t for t in run.get_task_instances() if t.task_id == "train.reuse"]
@@ -130,7 +132,7 @@ def test_train_registers_a_notebook_finds_it_and_a_consumer_reruns_only_for_a_ne
     run_json = json.loads((Path(manifest["run_record"]) / "run.json").read_text())
     assert [(m["name"], m["version"]) for m in run_json["models"]] == [("clf", 1)]
     # A reused training step registers nothing new (it did not run).
-    again, states = _run(scratch_dags, "mtrain")
+    _again, states = _run(scratch_dags, "mtrain")
     assert states["train.run"] == "skipped"
     assert [m.version for m in Model.list(ws, name="clf")] == [1]
 
@@ -139,7 +141,7 @@ def test_train_registers_a_notebook_finds_it_and_a_consumer_reruns_only_for_a_ne
     first, states = _run(scratch_dags, "mscore")
     assert first.state == "success", states
     assert _output(first, "score_latest", "scored") == "weights-0.5|weights-0.5"
-    same, states = _run(scratch_dags, "mscore")
+    _same, states = _run(scratch_dags, "mscore")
     assert (states["score_latest.run"], states["score_pinned.run"]) == ("skipped", "skipped")
 
     # Training with another quality registers version 2: the latest consumer re-runs, the pinned one not.
@@ -197,7 +199,8 @@ def test_a_notebook_registration_is_a_new_version_a_consumer_picks_up(
     assert _output(run, "score_latest", "scored") == "v2|words"
     # Registering identical files again is a new version with the same digest: the consumer is reused.
     third = Model.register(ws, str(folder), "nb")
-    assert third.version == 3 and third.digest == Model(ws, "nb", version=2).digest
+    assert third.version == 3
+    assert third.digest == Model(ws, "nb", version=2).digest
     run, states = _run(scratch_dags, "mscore_nb")
     assert states["score_latest.run"] == "skipped"
 

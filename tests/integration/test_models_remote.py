@@ -77,7 +77,11 @@ def test_registry_on_s3_through_an_airflow_connection(
     keys = {o["Key"] for o in moto.client().list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]}
     assert {f"{prefix}/s3clf/1/model.json", f"{prefix}/s3clf/1/files/model.txt"} <= keys
     model = Model(ws, "s3clf")
-    assert (model.version, model.tags, model.url) == (1, {"quality": "0.5"}, f"{s3_registry}/s3clf/1/files/model.txt")
+    assert (model.version, model.tags, model.url) == (
+        1,
+        {"quality": "0.5"},
+        f"{s3_registry}/s3clf/1/files/model.txt",
+    )
 
     # A consumer stages the model from S3; get_model_path in its script downloads to a cache.
     monkeypatch.setenv("MLP_MODEL_CACHE", str(tmp_path / "cache"))
@@ -113,6 +117,21 @@ def test_registry_on_s3_through_an_airflow_connection(
     assert [m.version for m in Model.list(ws, name="s3clf")] == [7, 6, 5, 4, 3, 2, 1]
     path = Model.get_model_path("s3clf", version=4)
     assert Path(path).read_bytes() == b"x" * 1000
+    # Even when every racer saw the same (stale) listing, S3's If-None-Match gives each its own number.
+    from airflow_mlpipelines.connections import AirflowStorage
+    from tests.unit.runtime.test_models import _StaleListing
+
+    stale = _StaleListing(AirflowStorage(), s3_registry)
+    raced: list[int] = []
+    racers = [
+        threading.Thread(target=lambda: raced.append(stale.register("s3race", str(source)).version))
+        for _ in range(5)
+    ]
+    for thread in racers:
+        thread.start()
+    for thread in racers:
+        thread.join()
+    assert sorted(raced) == [1, 2, 3, 4, 5]
     # The consumer of the latest version re-runs for version 7; the pinned one is reused.
     run, states = _run(scratch_dags, "s3score")
     assert (states["score_latest.run"], states["score_pinned.run"]) == ("success", "skipped")
