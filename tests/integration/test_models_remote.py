@@ -146,6 +146,7 @@ def test_registrations_are_mirrored_into_mlflow(
     from airflow_mlpipelines.pipeline import Workspace
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)  # a SQLite store keeps artifacts in ./mlruns
     monkeypatch.setenv("AIRFLOW__MLPIPELINES__MODEL_REGISTRY", str(tmp_path / "models"))
     monkeypatch.setenv("AIRFLOW__MLPIPELINES__METRICS_BACKEND", "mlflow")
     monkeypatch.setenv("AIRFLOW__MLPIPELINES__MLFLOW_TRACKING_URI", uri)
