@@ -201,3 +201,38 @@ class TestRunRegisterModel:
         assert model.version == 1
         assert model.run_id is None
         assert os.path.basename(model.url) == "clf"
+
+
+CONTAINER_SCRIPT = """\
+import os, sys
+from airflow_mlpipelines.core import Model, Run
+out = sys.argv[2]
+open(os.path.join(out, "model.bin"), "w").write("from the container")
+model = Run.get_context().register_model("boxed", os.path.join(out, "model.bin"), tags={"where": "pod"})
+print("registered", model.id, open(Model.get_model_path("boxed")).read())
+"""
+
+
+def test_a_container_step_registers_through_the_plan(tmp_path: Path) -> None:
+    """The container entrypoint (no Airflow) hands the script the plan's registry."""
+    import subprocess
+    import sys
+
+    from tests.unit.runtime.test_step_main import _plan
+
+    (tmp_path / "in").mkdir()
+    root = tmp_path / "registry"
+    plan = _plan(tmp_path, {"data": str(tmp_path / "in")}, {"result": str(tmp_path / "out")})
+    plan["models"] = str(root)
+    (tmp_path / "src" / "s.py").write_text(CONTAINER_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLP_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow_mlpipelines.runtime.step_main", json.dumps(plan)],
+        capture_output=True, text=True, env=env, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "registered boxed:1 from the container" in done.stdout
+    model = ModelRegistry(FsspecStorage(), str(root)).get("boxed")
+    assert model.tags == {"where": "pod"}
+    assert model.run is not None
+    assert (model.run["dag_id"], model.run["run_id"], model.run["step"]) == ("p", "r1", "s")
