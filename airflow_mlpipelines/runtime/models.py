@@ -169,7 +169,14 @@ def matches(values: Mapping[str, str], wanted: object) -> bool:
     """SDK v1's tag/property filter: a dict, or a list of ``'key'`` / ``['key', 'value']`` items."""
     if wanted is None:
         return True
-    items: list[Any] = list(wanted.items()) if isinstance(wanted, dict) else list(wanted)  # type: ignore[call-overload]
+    if isinstance(wanted, dict):
+        items: list[Any] = list(wanted.items())
+    elif isinstance(wanted, list | tuple):
+        items = list(wanted)
+    else:
+        raise ModelError(
+            f"a tag or property filter is a dict or a list of 'key' / ['key', 'value'], got {wanted!r}"
+        )
     for item in items:
         if isinstance(item, str):
             if item not in values:
