@@ -119,7 +119,7 @@ def test_registry_on_s3_through_an_airflow_connection(
     assert Path(path).read_bytes() == b"x" * 1000
     # Even when every racer saw the same (stale) listing, S3's If-None-Match gives each its own number.
     from airflow_mlpipelines.connections import AirflowStorage
-    from tests.unit.runtime.test_models import _StaleListing
+    from tests.unit.runtime.test_model_registry import _StaleListing
 
     stale = _StaleListing(AirflowStorage(), s3_registry)
     raced: list[int] = []

@@ -47,6 +47,7 @@ class TestValidModelInputs:
     def test_sdk_model_in_inputs_and_arguments_reads_no_registry(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        import airflow_mlpipelines.core  # noqa: F401 - installs its default registry before we replace it
         from airflow_mlpipelines.runtime import sdk_model
 
         def no_registry() -> sdk_model.ModelRegistry:
