@@ -125,6 +125,7 @@ def plan_connections(plan: Mapping[str, Any] | None) -> str:
         *dict(plan.get("inputs", {})).values(),
         *dict(plan.get("outputs", {})).values(),
         str(plan.get("manifest", "")),
+        str(plan.get("models", "")),
     ]
     schemes = {}
     for url in urls:

@@ -1,7 +1,7 @@
 """The ``azureml.core`` names ported code uses: ``from azureml.core import Run, Experiment`` becomes
 ``from airflow_mlpipelines.core import Run, Experiment``.
 
-``Run`` is pure (no Airflow, no HTTP client), so step scripts import it in any step image;
+``Run`` and ``Model`` are pure (no Airflow, no HTTP client), so step scripts import them in any step image;
 ``Experiment`` (submitting a pipeline to Airflow's REST API from a notebook) is imported on first use.
 Pipeline-building names (``Workspace``, ``Datastore``, ``Dataset``...) are in
 :mod:`airflow_mlpipelines.pipeline`.
@@ -12,7 +12,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlpipelines.exceptions import ModelError, ModelNotFoundError
+from airflow_mlpipelines.runtime import sdk_model
+from airflow_mlpipelines.runtime.models import REGISTRY_ENV, ModelRegistry
 from airflow_mlpipelines.runtime.run_context import Run, RunError
+from airflow_mlpipelines.runtime.sdk_model import Model
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.experiment import Experiment, PipelineRun, StepRun, SubmitError
@@ -53,6 +57,29 @@ class RunDetails:
         sys.stdout.write("\n".join(lines) + "\n")
 
 
+def _airflow_registry() -> ModelRegistry:
+    """The installation's model registry for a notebook (outside a step): ``[mlpipelines] model_registry``
+    through Airflow's connections, mirrored into MLflow's registry when ``metrics_backend = mlflow``."""
+    try:
+        from airflow_mlpipelines import settings
+        from airflow_mlpipelines.connections import AirflowStorage
+    except ImportError as exc:  # a step image without Airflow: only $MLP_MODEL_REGISTRY works there
+        raise ModelError(
+            f"no model registry: ${REGISTRY_ENV} is not set and Airflow cannot be imported ({exc})"
+        ) from None
+    mirror = None
+    uri = settings.mlflow_tracking_uri() if settings.metrics_backend() == "mlflow" else None
+    if uri:
+        from airflow_mlpipelines import tracking
+
+        def mirror(model: Any) -> None:
+            tracking.register_model_version(uri, model.to_json(), model.url)
+
+    return ModelRegistry(AirflowStorage(), settings.model_registry(), mirror=mirror)
+
+
+sdk_model.set_default_registry(_airflow_registry)
+
 _LAZY = {
     "Experiment": "airflow_mlpipelines.experiment",
     "PipelineRun": "airflow_mlpipelines.experiment",
@@ -64,6 +91,9 @@ _LAZY = {
 __all__ = [
     "VERSION",
     "Experiment",
+    "Model",
+    "ModelError",
+    "ModelNotFoundError",
     "PipelineRun",
     "Run",
     "RunDetails",

@@ -188,6 +188,14 @@ class LeaseError(MLPipelinesError):
     """A step's in-flight lease cannot be taken, kept or read (the store refused a conditional write)."""
 
 
+class ModelError(MLPipelinesError):
+    """A model cannot be registered or read (bad name or path, a registry that cannot be written)."""
+
+
+class ModelNotFoundError(ModelError, LookupError):
+    """No registered model of that name or version; the message names the versions that exist."""
+
+
 class FingerprintError(MLPipelinesError):
     """A value cannot be part of a fingerprint (it has no canonical JSON form)."""
 

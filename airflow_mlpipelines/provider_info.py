@@ -75,6 +75,15 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "s3://aws_default@bucket/mlpipelines",
                         "default": None,
                     },
+                    "model_registry": {
+                        "description": "Where registered models (Model.register, run.register_model) "
+                        "live: versions, tags and files. A local path or an s3:// URL (versions are claimed "
+                        "with conditional writes). Default: <datastore_root>/models.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "s3://aws_default@bucket/mlpipelines/models",
+                        "default": None,
+                    },
                     "metrics_backend": {
                         "description": "Where step runs' metrics go besides their run record: record "
                         "(only the record, no extra packages) or mlflow (also an MLflow run per step, a "

@@ -32,6 +32,15 @@ def datastore_root() -> str:
     return _path_option("datastore_root", "mlpipelines", "datastore")
 
 
+def model_registry() -> str:
+    """``[mlpipelines] model_registry``: where registered models live (any datastore URL; local disks
+    and S3 only, as versions are claimed with conditional writes). Default ``<datastore_root>/models``."""
+    from airflow.sdk import conf
+
+    value = conf.get(SECTION, "model_registry", fallback=None)
+    return str(value) if value else f"{datastore_root().rstrip('/')}/models"
+
+
 @cache
 def kill_grace_seconds() -> float:
     """Seconds a step's process gets after SIGTERM before SIGKILL when its task is stopped."""

@@ -4,6 +4,9 @@ pipeline; runs are tagged with the DAG id, run id and task id, so MLflow and Air
 
 The run record stays the source of truth (it is committed with the outputs either way); MLflow gets a
 copy when the step ends (also when it failed). Needs ``mlflow-skinny`` (or ``mlflow``) on the worker.
+
+Registered models are mirrored into MLflow's model registry (:func:`register_model_version`); the
+datastore's registry (``runtime/models.py``) stays the source of truth that steps and ``Model`` read.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ if TYPE_CHECKING:
 
 TAG_DAG_RUN = "mlpipelines.dag_run"
 TAG_KIND = "mlpipelines.kind"
+TAG_MODEL_VERSION = "mlpipelines.model_version"
+TAG_MODEL_DIGEST = "mlpipelines.model_digest"
 
 
 class TrackingError(MLPipelinesError):
@@ -108,3 +113,30 @@ def log_record(
 def run_url(ui: str, ids: Mapping[str, str]) -> str:
     """The MLflow UI page of a run."""
     return f"{ui.rstrip('/')}/#/experiments/{ids['experiment_id']}/runs/{ids['run_id']}"
+
+
+def register_model_version(uri: str, model: Mapping[str, Any], url: str, *, run_id: str | None = None) -> str:
+    """Mirror one version of the datastore's model registry into MLflow's model registry; returns the
+    MLflow version (numbered by MLflow: the datastore's number is the tag ``mlpipelines.model_version``).
+
+    The version's ``source`` is the datastore URL of its files; ``run_id`` links it to the step's MLflow run.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = _client(uri)
+    name = str(model["name"])
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    tags = {
+        **{str(k): str(v) for k, v in dict(model.get("tags") or {}).items()},
+        TAG_MODEL_VERSION: str(model["version"]),
+        TAG_MODEL_DIGEST: str(model.get("digest", "")),
+    }
+    source = f"{url.rstrip('/')}/files/{model['path']}"
+    created = client.create_model_version(
+        name, source=source, run_id=run_id, tags=tags, description=model.get("description")
+    )
+    return str(created.version)

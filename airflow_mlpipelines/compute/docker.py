@@ -129,8 +129,21 @@ class DockerCompute:
             local = local_path(datastore.url) if datastore.url else None
             if local is not None:
                 os.makedirs(local, exist_ok=True)
+        models = plan.models
+        registry = local_path(models) if models else None
+        visible = [*fixed, *([root] if root is not None else [])]
+        if registry is not None and not any(
+            registry == v.rstrip("/") or _covered(registry, [v]) for v in visible
+        ):
+            # A local registry the container cannot see: registering there would write into the container
+            # and be lost, so the script gets no registry (register_model is then a clear error).
+            warn(
+                f"step '{plan.step}': the model registry {registry} is not mounted in the container; "
+                "put [mlpipelines] model_registry under the datastore root or on object storage"
+            )
+            models = ""
         # Files the step writes into mounted datastores belong to the user Airflow runs as.
-        return replace(plan, mounts=mounts, run_as=(os.getuid(), os.getgid()))
+        return replace(plan, mounts=mounts, run_as=(os.getuid(), os.getgid()), models=models)
 
 
 def check_daemon(docker_url: str | None, *, step: str, target: str) -> None:

@@ -156,6 +156,8 @@ class KubernetesCompute:
         urls = {f"input {k}": v for k, v in plan.inputs.items()}
         urls.update({f"output {k}": v for k, v in plan.outputs.items()})
         urls["manifest"] = plan.manifest
+        if plan.models:
+            urls["model registry"] = plan.models
         for what, url in urls.items():
             path = local_path(url)
             if path is not None and not any(path == m or path.startswith(m + "/") for m in mounted):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlpipelines import settings
 from airflow_mlpipelines import storage as st
 from airflow_mlpipelines.databases import AirflowDatabases
-from airflow_mlpipelines.exceptions import StepExecutionError, StorageError
+from airflow_mlpipelines.exceptions import ModelError, StepExecutionError, StorageError
 from airflow_mlpipelines.operators.asset_events import watched_files
 from airflow_mlpipelines.paths import datastore_url, join, safe_segment
 from airflow_mlpipelines.reuse import store
@@ -22,6 +22,7 @@ from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest
 from airflow_mlpipelines.reuse.remote_digest import remote_digest
 from airflow_mlpipelines.reuse.source_tree import DigestCache, TreeDigest, hash_tree
 from airflow_mlpipelines.runtime.kinds import PlanContext, step_kind
+from airflow_mlpipelines.runtime.models import ModelRegistry, ModelVersion
 from airflow_mlpipelines.runtime.plan import (
     COMPUTE_TASK_ID,
     PLAN_KEY,
@@ -93,6 +94,7 @@ class Planner:
         self.say = say
         self.databases = databases if databases is not None else AirflowDatabases()
         self._published: dict[str, Publication] = {}
+        self._models: dict[str, ModelVersion] = {}
 
     @property
     def dag_id(self) -> str:
@@ -114,8 +116,27 @@ class Planner:
             self._published[producer] = found
         return found
 
+    def model(self, binding: InputBinding) -> ModelVersion:
+        """The registered model version a ``model`` input names (the latest when it names none), looked
+        up once per plan, so the fingerprint and the staged files are of the same version."""
+        found = self._models.get(binding.name)
+        if found is None:
+            registry = ModelRegistry(self.storage, settings.model_registry())
+            try:
+                found = registry.get(str(binding.model), binding.model_version)
+            except ModelError as exc:
+                raise StepExecutionError(f"step '{self.task.step}': input '{binding.name}': {exc}") from None
+            self.say(
+                f"input {binding.name}: model {found.name} version {found.version} ({found.digest[:19]})"
+            )
+            self._models[binding.name] = found
+        return found
+
     def input_url(self, binding: InputBinding) -> str:
-        """URL of one input: an upstream output, or a dataset path on its datastore."""
+        """URL of one input: an upstream output, a registered model's file or folder, or a dataset path
+        on its datastore."""
+        if binding.kind == "model":
+            return self.model(binding).model_url
         if binding.producer is not None:
             outputs = self.publication(binding.producer).outputs
             if binding.name not in outputs:
@@ -235,6 +256,10 @@ class Planner:
         if binding.producer is not None:
             # The producer's manifest digest covers its outputs' content: identical data, same digest.
             return self.publication(binding.producer).manifest_digest
+        if binding.kind == "model":
+            # The digest of the version's files from its model.json: a new version with other files
+            # re-runs the step, the same version (or identical files) is reused.
+            return self.model(binding).digest
         return self._path_digest(self.input_url(binding), cache)
 
     def _path_digest(self, url: str, cache: DigestCache) -> str:
@@ -275,6 +300,7 @@ class Planner:
             reason=reason,
             limits=limits(self.task),
             frames=self.frames,
+            models=settings.model_registry(),
         )
 
     def reuse_plan(self, fp: Fingerprint, manifest: dict[str, Any]) -> StepPlan:

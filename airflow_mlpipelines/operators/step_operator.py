@@ -7,17 +7,20 @@ commit — is :func:`airflow_mlpipelines.runtime.runner.run_plan`, exactly what 
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
 from airflow_mlpipelines import settings
-from airflow_mlpipelines.connections import AirflowStorage
+from airflow_mlpipelines.connections import AirflowStorage, export_connections
 from airflow_mlpipelines.databases import AirflowDatabases
+from airflow_mlpipelines.exceptions import StorageError
 from airflow_mlpipelines.operators.links import MLflowRunLink, StepOutputsLink
 from airflow_mlpipelines.operators.planner import Planner, upstream_plan
 from airflow_mlpipelines.runtime.plan import StagedFrame, StepPlan, step_of
 from airflow_mlpipelines.runtime.runner import Job, RunnerIO, RunResult, Stoppable, run_plan
+from airflow_mlpipelines.storage import CONNECTIONS_ENV, split_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -32,6 +35,19 @@ MLFLOW_KEY = "mlp_mlflow_run"
 """XCom key of the MLflow run a step execution was logged as (experiment, run, parent run, URL)."""
 METRICS_KEY = "mlp_metrics"
 """XCom key of a compute task's metric summary (metric name -> the last value logged)."""
+
+
+def registry_env(plan: StepPlan) -> dict[str, str]:
+    """The storage options of a remote model registry for the step's script (``run.register_model``):
+    on a worker the script cannot ask Airflow for the connection itself."""
+    conn_id = split_url(plan.models)[1] if plan.models else None
+    if conn_id is None:
+        return {}
+    scheme = plan.models.split("://", 1)[0]
+    try:
+        return {CONNECTIONS_ENV: json.dumps(export_connections([conn_id], {conn_id: scheme}))}
+    except StorageError:  # the script's register_model then fails naming the store; other steps run
+        return {}
 
 
 class StepOperator(BaseOperator):
@@ -101,6 +117,7 @@ class StepOperator(BaseOperator):
             on_stderr=lambda line: self.log.info("[stderr] %s", line),
             attach=self._attach,
             on_record=lambda url, record, folder: self._track(context, plan, record, folder),
+            env=registry_env(plan),
         )
         result = run_plan(
             plan,
@@ -128,6 +145,8 @@ class StepOperator(BaseOperator):
             return
         try:
             ids = tracking.log_record(uri, record, folder, task_id=self.task_id, parameters=plan.parameters)
+            for model in record.get("models") or []:  # the datastore registry stays the source of truth
+                tracking.register_model_version(uri, model["record"], model["url"], run_id=ids["run_id"])
         except Exception as exc:  # an MLflow outage must not fail a training that succeeded
             self.log.warning("could not log the run of step %s to MLflow at %s: %s", plan.step, uri, exc)
             return

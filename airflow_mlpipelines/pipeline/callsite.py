@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 
@@ -18,3 +19,13 @@ def caller_location() -> SourceLocation:
     if frame is None:
         return SourceLocation("<unknown>")
     return SourceLocation(frame.f_code.co_filename, frame.f_lineno)
+
+
+DEFINING: contextvars.ContextVar[bool] = contextvars.ContextVar("mlp_defining", default=False)
+"""True while a Python pipeline definition module is imported (set by the Python loader)."""
+
+
+def defining() -> bool:
+    """Whether a pipeline definition module is being imported right now: SDK objects that would look
+    something up (``Model(ws, name)``) stay references then, because parse time does no I/O."""
+    return DEFINING.get()

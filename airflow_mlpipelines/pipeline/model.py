@@ -71,14 +71,21 @@ class DatastoreSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Existing data on a datastore, consumed by steps as a named input (file or folder paths)."""
+    """Existing data on a datastore, consumed by steps as a named input (file or folder paths).
+
+    ``kind="model"``: a registered model's version instead (``model`` its name, ``model_version`` the
+    version, None for the latest registered when the step runs; ``paths`` is empty). The registry
+    lives below the datastore root, so ``datastore`` is the default one.
+    """
 
     name: str
     datastore: str
     paths: tuple[str, ...]
     mode: Literal["download", "mount", "direct"] = "direct"
-    kind: Literal["file", "tabular"] = "file"
+    kind: Literal["file", "tabular", "model"] = "file"
     location: SourceLocation | None = None
+    model: str | None = None
+    model_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesError, SourceLocation
+from airflow_mlpipelines.pipeline.callsite import DEFINING as _DEFINING
 from airflow_mlpipelines.pipeline.sdk_steps import Pipeline
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def _import(path: str) -> dict[str, object]:
         raise DefinitionError("cannot import definition module", location=SourceLocation(path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    token = _DEFINING.set(True)
     try:
         spec.loader.exec_module(module)
     except MLPipelinesError:
@@ -74,6 +76,7 @@ def _import(path: str) -> dict[str, object]:
             f"the definition module raised {type(exc).__name__}: {exc}", location=SourceLocation(path, line)
         ) from exc
     finally:
+        _DEFINING.reset(token)
         sys.modules.pop(module_name, None)
     return dict(vars(module))
 

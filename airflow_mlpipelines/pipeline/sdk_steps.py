@@ -184,6 +184,12 @@ class PythonScriptStep:
         if data is not None:
             inputs.append(data.name)
             return data.name
+        model_input = getattr(item, "_as_model_input", None)
+        if callable(model_input):  # airflow_mlpipelines.core.Model: a registered model's version
+            spec: DatasetSpec = model_input()
+            used.append(spec)
+            inputs.append(spec.name)
+            return spec.name
         if isinstance(item, _Dataset):
             item = DatasetConsumptionConfig(None, item)
         if isinstance(item, DatasetConsumptionConfig):
@@ -198,7 +204,8 @@ class PythonScriptStep:
             location=self.location,
             step=self.name,
             field="inputs",
-            hint="inputs are PipelineData, PipelineData.as_input(), or Dataset ...as_named_input(name)",
+            hint="inputs are PipelineData, PipelineData.as_input(), Dataset ...as_named_input(name), or "
+            "Model(ws, name, version)",
         )
 
     def _argument(self, value: Any, inputs: list[str], used: list[Any]) -> Argument:
@@ -208,7 +215,9 @@ class PythonScriptStep:
         elif isinstance(value, PipelineParameter):
             used.append(value)
             part = Ref("parameter", value.name)
-        elif isinstance(value, PipelineData | PipelineDataInput | DatasetConsumptionConfig | _Dataset):
+        elif isinstance(
+            value, PipelineData | PipelineDataInput | DatasetConsumptionConfig | _Dataset
+        ) or callable(getattr(value, "_as_model_input", None)):
             part = Ref("input", self._input_name(value, inputs, used))
         elif isinstance(value, str | int | float | bool):
             part = str(value)

@@ -51,7 +51,10 @@ class InputBinding:
     path: str | None = None
     mode: str = "direct"
     kind: str = "file"
-    """``tabular`` for a tabular dataset (``Run.input_datasets[...]`` gives ``to_pandas_dataframe()``)."""
+    """``tabular`` for a tabular dataset (``Run.input_datasets[...]`` gives ``to_pandas_dataframe()``);
+    ``model`` for a registered model (``model``, ``model_version``: None for the latest at run time)."""
+    model: str | None = None
+    model_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,11 @@ def _inputs(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, str]
             bindings.append(InputBinding(name, producer=producers[name]))
         else:
             ds = datasets[name]
+            if ds.kind == "model":
+                bindings.append(
+                    InputBinding(name, kind="model", model=ds.model, model_version=ds.model_version)
+                )
+                continue
             bindings.append(
                 InputBinding(name, datastore=ds.datastore, path=ds.paths[0], mode=ds.mode, kind=ds.kind)
             )

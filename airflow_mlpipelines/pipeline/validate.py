@@ -116,6 +116,8 @@ def _check_datastores(
                     field="datastore",
                     hint="copy the table to files with a data_transfer step and consume its output",
                 )
+            if ds.kind == "model":
+                continue  # a registered model: no paths, found in the registry when the step runs
             if len(ds.paths) != 1:
                 raise DefinitionError(
                     f"dataset '{ds.name}' has {len(ds.paths)} paths; one file or folder per dataset is "

@@ -26,6 +26,7 @@ from airflow_mlpipelines.exceptions import (
 )
 from airflow_mlpipelines.pipeline import command, eps, transfer
 from airflow_mlpipelines.pipeline.model import (
+    DEFAULT_DATASTORE,
     LOCAL_COMPUTE,
     ArgPart,
     Argument,
@@ -44,7 +45,7 @@ from airflow_mlpipelines.pipeline.model import (
     infer_param_type,
 )
 from airflow_mlpipelines.pipeline.recurrence import Recurrence, make_recurrence
-from airflow_mlpipelines.pipeline.validate import build_pipeline
+from airflow_mlpipelines.pipeline.validate import build_pipeline, check_name
 from airflow_mlpipelines.pipeline.yaml_assets import schedule_spec
 from airflow_mlpipelines.pipeline.yaml_compute import (
     EnvironmentModel,
@@ -61,6 +62,7 @@ from airflow_mlpipelines.pipeline.yaml_schema import (
     DataTransferStepModel,
     DefaultArgsModel,
     ExecutePythonScriptStepModel,
+    ModelInputModel,
     OutputModel,
     ParameterModel,
     PipelineModel,
@@ -368,6 +370,7 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
                     for name, d in model.datasets.items()
                 ),
                 *step_datasets,
+                *_models(path, data, model, problems),
             ],
             tags=model.tags,
             source=SourceLocation(path, getattr(data, "line", 1)),
@@ -527,6 +530,47 @@ def _dataset(name: str, model: DatasetModel, location: SourceLocation) -> Datase
             "a dataset needs 'path' or 'paths'", location=location, field=f"datasets.{name}.path"
         )
     return DatasetSpec(name, model.datastore, paths, model.mode, model.kind, location)
+
+
+def _models(path: str, data: Any, model: PipelineModel, problems: Problems) -> list[DatasetSpec]:
+    """``models:``: registered models consumed as inputs (``name`` or ``name:version`` in short form)."""
+    found = []
+    for input_name, entry in model.models.items():
+        location = SourceLocation(path, _locate(data, ("models", input_name))[0])
+        with problems.each():
+            if input_name in model.datasets:
+                raise DefinitionError(
+                    f"'{input_name}' is declared both as a dataset and as a model",
+                    location=location,
+                    field=f"models.{input_name}",
+                    hint="give the model input its own name",
+                )
+            if isinstance(entry, str):
+                name, sep, version = entry.rpartition(":")
+                if not sep:
+                    name, version = entry, ""
+                if version and not version.isdigit():
+                    raise DefinitionError(
+                        f"model {entry!r}: the version after ':' must be a number",
+                        location=location,
+                        field=f"models.{input_name}",
+                        hint="write 'name' (the latest version) or 'name:3'",
+                    )
+                entry = ModelInputModel(name=name, version=int(version) if version else None)
+            check_name(entry.name, what="model", location=location, field=f"models.{input_name}.name")
+            check_name(input_name, what="model input", location=location, field=f"models.{input_name}")
+            found.append(
+                DatasetSpec(
+                    input_name,
+                    DEFAULT_DATASTORE,
+                    (),
+                    kind="model",
+                    location=location,
+                    model=entry.name,
+                    model_version=entry.version,
+                )
+            )
+    return found
 
 
 def _warn_no_effect(

@@ -62,6 +62,14 @@ class DatasetModel(_Strict):
     kind: Literal["file", "tabular"] = "file"
 
 
+class ModelInputModel(_Strict):
+    """``models.<input name>``: a registered model a step lists in ``inputs`` (the version's file or
+    folder is its local path); no ``version``: the latest registered when the step runs."""
+
+    name: str
+    version: PositiveInt | None = None
+
+
 class OutputModel(_Strict):
     """``steps[].outputs[]`` in long form."""
 
@@ -309,6 +317,7 @@ class PipelineModel(_Strict):
     parameters: dict[str, ParameterModel | Scalar | None] = {}
     datastores: dict[str, DatastoreModel] = {}
     datasets: dict[str, DatasetModel] = {}
+    models: dict[str, ModelInputModel | str] = {}
     defaults: DefaultsModel = DefaultsModel()
     steps: list[AnyStepModel]
     default_args: DefaultArgsModel = DefaultArgsModel()
@@ -341,6 +350,7 @@ KEYS_BY_SECTION: dict[str, list[str]] = {
     "destination": list(TransferEndpointModel.model_fields),
     "datastores": list(DatastoreModel.model_fields),
     "datasets": list(DatasetModel.model_fields),
+    "models": list(ModelInputModel.model_fields),
     "defaults": list(DefaultsModel.model_fields),
     "default_args": list(DefaultArgsModel.model_fields),
     "on_failure_notifiers": ["class", "args"],

@@ -63,9 +63,9 @@ class _Backend(Protocol):
 class _PosixBackend:
     """A lease file on a local or shared POSIX disk (hard link to create, ``flock`` to replace)."""
 
-    def __init__(self, folder: Location) -> None:
+    def __init__(self, folder: Location, name: str = LEASE_NAME) -> None:
         self.folder = folder.path
-        self.path = os.path.join(folder.path, LEASE_NAME)
+        self.path = os.path.join(folder.path, name)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -177,6 +177,21 @@ def _backend(directory: str | Location) -> _Backend:
     if "s3" in _protocols(folder.fs):
         return _S3Backend(folder.child(LEASE_NAME))
     raise LeaseError(f"the store of {folder.where()} offers no conditional writes: no in-flight lease")
+
+
+def create_exclusive(loc: Location, data: bytes) -> bool:
+    """Create the object at ``loc`` with ``data`` unless something is there already (False then).
+
+    The same conditional create a lease uses (POSIX hard link; S3 ``If-None-Match: *``), for other
+    records that must be claimed exactly once (a model version number). Stores without conditional
+    writes raise :class:`LeaseError`.
+    """
+    with _guarded("create", loc):
+        if loc.local:
+            return _PosixBackend(loc.parent(), os.path.basename(loc.path)).create(data)
+        if "s3" in _protocols(loc.fs):
+            return _S3Backend(loc).create(data)
+    raise LeaseError(f"the store of {loc.where()} offers no conditional writes (local disks and S3 do)")
 
 
 def _record(holder: str, expires_at: float) -> bytes:

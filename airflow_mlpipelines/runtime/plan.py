@@ -117,6 +117,8 @@ class StepPlan:
     frames: dict[str, StagedFrame] = field(default_factory=dict)
     run_as: tuple[int, int] | None = None
     mounts: dict[str, str] = field(default_factory=dict)
+    models: str = ""
+    """URL of the model registry the step's script registers to and reads from ('' : none)."""
     version: int = PLAN_VERSION
 
     @property
@@ -149,6 +151,7 @@ class StepPlan:
             "frames": {p: {"path": f.path, "digest": f.digest} for p, f in self.frames.items()},
             "run_as": None if self.run_as is None else list(self.run_as),
             "mounts": dict(self.mounts),
+            "models": self.models,
         }
 
     @classmethod
@@ -190,6 +193,7 @@ class StepPlan:
                 },
                 run_as=None if run_as is None else (int(run_as[0]), int(run_as[1])),
                 mounts={str(k): str(v) for k, v in dict(data.get("mounts", {})).items()},
+                models=str(data.get("models") or ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"the step plan is malformed: {type(exc).__name__}: {exc}") from None

@@ -32,6 +32,7 @@ METRICS_FILE = "metrics.jsonl"
 TAGS_FILE = "tags.json"
 IMAGES_DIR = "images"
 FILES_DIR = "files"
+MODELS_FILE = "models.jsonl"
 
 
 class RunError(MLPipelinesError, ValueError):
@@ -99,6 +100,7 @@ class Run:
         self.display_name = self.name
         self.number: int = int(data.get("attempt") or 1)
         self._record = str(data.get("record") or "")
+        self._context = data
         parent = data.get("parent")
         self.parent: Run | None = None
         if isinstance(parent, dict):
@@ -120,6 +122,7 @@ class Run:
         run.name = run.display_name = str(parent.get("run_id"))
         run.number = 1
         run._record = ""
+        run._context = {}
         run.parent = None
         run.experiment = Experiment(pipeline, Workspace("local"))
         run.input_datasets = _Inputs()
@@ -243,6 +246,73 @@ class Run:
             return {}
         return metrics_of(read_entries(self._record), name)
 
+    def register_model(
+        self,
+        model_name: str,
+        model_path: str | None = None,
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        description: str | None = None,
+        datasets: Any = None,
+        sample_input_dataset: Any = None,
+        sample_output_dataset: Any = None,
+        resource_configuration: Any = None,
+        **_kwargs: Any,
+    ) -> Any:
+        """Register a model this run produced as the next version of ``model_name``; returns the
+        ``Model``. ``model_path`` (default: ``model_name``) is, as in SDK v1, a path among the run's files:
+        one kept with ``upload_file``, else relative to the working directory (SDK v1's ``./outputs``),
+        else an absolute path (e.g. inside one of the step's outputs)."""
+        from airflow_mlpipelines.runtime.sdk_model import Model, registry_for
+
+        source = self._model_source(model_path or model_name)
+        if self._offline:
+            return Model.register(
+                self.experiment.workspace, source, model_name, tags=tags, properties=properties,
+                description=description, model_framework=model_framework,
+                model_framework_version=model_framework_version,
+            )  # fmt: skip
+        registry = registry_for(self.experiment.workspace)
+        parent = dict(self._context.get("parent") or {})
+        record = registry.register(
+            model_name,
+            source,
+            tags=tags,
+            properties=properties,
+            description=description,
+            framework=model_framework,
+            framework_version=model_framework_version,
+            run={
+                "id": self.id,
+                "pipeline": self.experiment.name,
+                "step": self.name,
+                "dag_id": parent.get("dag_id"),
+                "run_id": parent.get("run_id"),
+            },
+        )
+        entry = {"name": record.name, "version": record.version, "digest": record.digest, "url": record.url}
+        with open(os.path.join(self._record, MODELS_FILE), "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({**entry, "record": record.to_json()}) + "\n")
+        return Model._of(record, registry, self.experiment.workspace)
+
+    def _model_source(self, model_path: str) -> str:
+        """The local file or folder ``model_path`` names (see :meth:`register_model`)."""
+        if os.path.isabs(model_path):
+            candidates = [model_path]
+        else:
+            rel = os.path.normpath(model_path)
+            candidates = [os.path.join(self._record, FILES_DIR, rel)] if self._record else []
+            candidates.append(os.path.abspath(rel))
+        for candidate in candidates:
+            if os.path.exists(candidate):
+                return candidate
+        raise RunError(
+            f"register_model: no model at {model_path!r} (looked in the run's uploaded files and at "
+            f"{os.path.abspath(model_path)}); write it there, or upload_file it first"
+        )
+
     def complete(self, **_kwargs: Any) -> None:
         """Nothing to do: the runner completes the run when the script ends."""
 
@@ -294,6 +364,19 @@ def read_entries(record: str) -> list[dict[str, Any]]:
             with contextlib.suppress(ValueError):
                 entries.append(json.loads(line))
     return entries
+
+
+def read_models(record: str) -> list[dict[str, Any]]:
+    """The model versions a run registered (name, version, digest, url, and the full record), in order."""
+    found = []
+    with (
+        contextlib.suppress(FileNotFoundError),
+        open(os.path.join(record, MODELS_FILE), encoding="utf-8") as fh,
+    ):
+        for line in fh:
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(line))
+    return found
 
 
 def metrics_of(entries: list[dict[str, Any]], name: str | None = None) -> dict[str, Any]:

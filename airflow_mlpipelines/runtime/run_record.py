@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlpipelines import storage as st
 from airflow_mlpipelines.paths import join, safe_segment
 from airflow_mlpipelines.runtime import run_context
+from airflow_mlpipelines.runtime.models import REGISTRY_ENV
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.runtime.runner import Job
@@ -49,12 +50,16 @@ def start(job: Job) -> dict[str, str]:
         "parent": {"dag_id": plan.dag_id, "run_id": plan.run_id},
         "record": record,
         "inputs": inputs,
+        "models": plan.models,
     }
     path = os.path.join(job.work, "run_context.json")
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(context, fh)
     job.record = {"dir": record, "id": context["id"], "attempt": attempt}
-    return {run_context.ENV: path}
+    env = {run_context.ENV: path}
+    if plan.models:
+        env[REGISTRY_ENV] = plan.models  # Model(...) and Model.get_model_path in the script
+    return env
 
 
 def finish(job: Job, storage: Storage, status: str, stderr_tail: list[str] | None = None) -> str | None:
@@ -84,6 +89,7 @@ def finish(job: Job, storage: Storage, status: str, stderr_tail: list[str] | Non
         "tags": tags,
         "images": sorted(_files(os.path.join(record, run_context.IMAGES_DIR))),
         "files": sorted(_files(os.path.join(record, run_context.FILES_DIR))),
+        "models": run_context.read_models(record),
         "stderr_tail": list(stderr_tail or job.result.pop("stderr_tail", []) or []),
         "source_digest": plan.fingerprint.components.get("source"),
         "fingerprint": plan.fingerprint.digest,

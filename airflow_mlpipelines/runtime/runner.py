@@ -62,6 +62,9 @@ class RunnerIO:
     on_record: Callable[[str, dict[str, Any], str], None] | None = None
     """Called with a run record's URL, its content and local folder once it is stored (also after a
     failure): a metrics backend (MLflow) takes its copy here."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment the user's code gets from the host (on a worker: the model registry's storage
+    options, which a container gets from its compute task instead)."""
 
 
 @dataclass
@@ -269,6 +272,7 @@ def run_plan(
                 inputs = stage_inputs(plan, storage, work, io.say)
                 outputs = make_outputs(plan, storage, work)
                 job = Job(plan, inputs, outputs, work, io, storage=storage, databases=databases)
+                job.env.update(io.env)
                 job.env.update(run_record.start(job))
                 try:
                     kind.execute(job)

@@ -38,6 +38,8 @@ def _heavy_modules_after(code: str) -> list[str]:
         "airflow_mlpipelines.runtime.eps_main",
         "airflow_mlpipelines.runtime.eps_job",
         "airflow_mlpipelines.runtime.bundle",
+        "airflow_mlpipelines.runtime.models",
+        "airflow_mlpipelines.core",  # Run and Model in a step image
         "airflow_mlpipelines.exceptions",
     ],
 )
