@@ -24,6 +24,8 @@ from airflow_mlpipelines.pipeline import (
     PipelineParameter,
     PublishedPipeline,
     PythonScriptStep,
+    Schedule,
+    ScheduleRecurrence,
 )
 from tests.e2e.browser import Browser, chromium_binary
 from tests.e2e.harness import AirflowServer
@@ -37,6 +39,8 @@ description: One step that writes the parameters it was given.
 parameters:
   alpha: {type: number, default: 0.5, minimum: 0, maximum: 1}
   label: {type: string, default: plain}
+datastores:
+  inbox: {url: inbox}
 steps:
   - name: train
     script: train.py
@@ -60,12 +64,13 @@ print("trained with", a.alpha, a.label)
 def server(tmp_path_factory: pytest.TempPathFactory, airflow_server_factory: Any) -> AirflowServer:
     dags = tmp_path_factory.mktemp("ops-e2e") / "dags"
     (dags / "src").mkdir(parents=True)
+    (dags / "inbox").mkdir()
     (dags / f"{DAG_ID}.yaml").write_text(DEFINITION)
     (dags / "src" / "train.py").write_text(SCRIPT)
     (dags / f"{DAG_ID}.py").write_text(
         "from airflow_mlpipelines.dag_factory import load_pipeline\nload_pipeline(globals(), __file__)\n"
     )
-    (dags / ".airflowignore").write_text("src/\n")
+    (dags / ".airflowignore").write_text("src/\ninbox/\n")
     started: AirflowServer = airflow_server_factory(
         dags,
         {
@@ -260,6 +265,59 @@ def test_change_the_schedule_in_the_page_and_read_it_back_over_rest(
     stored = server.get(f"/mlpipelines/api/schedules/{DAG_ID}").json()
     assert stored["Schedule"] == "30 6 * * *"
     assert stored["ChangedBy"] == "admin"
+
+
+def _summary(server: AirflowServer, wanted: str) -> dict[str, Any]:
+    def parsed() -> dict[str, Any] | None:
+        dag = server.get(f"/api/v2/dags/{DAG_ID}").json()
+        return dag if wanted in str(dag.get("timetable_summary")) else None
+
+    return server.poll(f"timetable summary {wanted!r}", parsed, timeout=120)
+
+
+def test_schedule_create_by_recurrence_then_on_new_files(server: AirflowServer, workspace: Any) -> None:
+    (published,) = [p for p in PublishedPipeline.list(workspace) if p.version == "1.0"]
+    recurrence = ScheduleRecurrence(
+        frequency="Day", interval=2, hours=[6], minutes=[15], time_zone="W. Europe Standard Time"
+    )
+    schedule = Schedule.create(
+        workspace, "every-other-morning", published.id, "retrain", recurrence=recurrence,
+        pipeline_parameters={"alpha": 0.9},
+    )  # fmt: skip
+    assert schedule.status == "Active"
+    assert schedule.recurrence == {"frequency": "Day", "interval": 2, "hours": [6], "minutes": [15],
+                                   "time_zone": "W. Europe Standard Time"}  # fmt: skip
+    dag = _summary(server, "every 2 days at 06:15")
+    assert dag["next_dagrun_run_after"] is not None
+    details = server.get(f"/api/v2/dags/{DAG_ID}/details").json()
+    assert details["params"]["alpha"]["value"] == 0.9  # the scheduled runs' parameter default
+    assert [s.name for s in Schedule.list(workspace)] == ["every-other-morning"]
+    assert Schedule.get(workspace, schedule.id).pipeline_id == published.id
+    with pytest.raises(SubmitError, match="already has schedule 'every-other-morning'"):
+        Schedule.create(workspace, "another", published.id, "x", recurrence=recurrence)
+
+    # The same schedule, now data-triggered: a new file under the datastore path starts a run with its path.
+    schedule.update(
+        datastore="inbox", path_on_datastore="", polling_interval=0.05, data_path_parameter_name="label"
+    )
+    assert schedule.datastore_name == "inbox"
+    before = {r["dag_run_id"] for r in server.get(f"/api/v2/dags/{DAG_ID}/dagRuns").json()["dag_runs"]}
+    _summary(server, "Asset")
+    time.sleep(8)  # the watcher's first poll sets its baseline on the triggerer
+    (Path(server.dags_folder) / "inbox" / "batch-1.csv").write_text("a,b\n1,2\n")
+
+    def started() -> dict[str, Any] | None:
+        runs = server.get(f"/api/v2/dags/{DAG_ID}/dagRuns").json()["dag_runs"]
+        new = [r for r in runs if r["dag_run_id"] not in before and r["run_type"] == "asset_triggered"]
+        return new[0] if new else None
+
+    run = server.poll("a run started by the new file", started, timeout=180)
+    _wait(server, run["dag_run_id"])
+    assert "batch-1.csv" in server.task_log(DAG_ID, run["dag_run_id"], "train.run")
+
+    schedule.disable()
+    assert schedule.status == "Disabled"
+    _summary(server, "None")
 
 
 def test_a_published_pipeline_whose_definition_changed_is_not_run_silently(
