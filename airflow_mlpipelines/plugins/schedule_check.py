@@ -39,6 +39,8 @@ def checked_schedule(value: Any) -> Any:
     except ScheduleError as exc:
         field = f"schedule.{exc.field}" if exc.field else "schedule"
         raise RequestError(str(exc) + (f" ({exc.hint})" if exc.hint else ""), field=field) from None
+    if is_event_driven(schedule):
+        return schedule
     try:
         next_runs(schedule, 1)
     except (ValueError, TypeError) as exc:
@@ -48,8 +50,24 @@ def checked_schedule(value: Any) -> Any:
     return schedule
 
 
+def is_event_driven(schedule: Any) -> bool:
+    """Whether runs start on asset events or new files (there are no run times to preview)."""
+    from airflow_mlpipelines.pipeline.assets import AssetSchedule, DatastoreWatch
+
+    return isinstance(schedule, AssetSchedule | DatastoreWatch)
+
+
+def describe(schedule: Any) -> str:
+    """The schedule in words (what the page shows instead of run times for event-driven schedules)."""
+    from airflow_mlpipelines.pipeline.assets import describe as describe_schedule
+
+    return describe_schedule(schedule)
+
+
 def next_runs(schedule: Any, count: int = PREVIEW_RUNS, after: datetime | None = None) -> list[datetime]:
     """The next ``count`` times the scheduler would start a run of ``schedule`` (none for ``None``)."""
     from airflow_mlpipelines.dag_factory.schedules import next_run_times
 
+    if is_event_driven(schedule):
+        return []
     return next_run_times(schedule, count, after or datetime.now(UTC))

@@ -27,7 +27,13 @@ from airflow_mlpipelines.exceptions import RequestError
 from airflow_mlpipelines.operators.links import URL_PREFIX
 from airflow_mlpipelines.plugins import page, registry
 from airflow_mlpipelines.plugins.operations_app import authorize, dag_model, readable_dags, save_schedule
-from airflow_mlpipelines.plugins.schedule_check import checked_schedule, next_runs, read_text
+from airflow_mlpipelines.plugins.schedule_check import (
+    checked_schedule,
+    describe,
+    is_event_driven,
+    next_runs,
+    read_text,
+)
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
@@ -203,6 +209,8 @@ def change_schedule(
             message = f'<p class="problem">{escape(str(exc))}{where}</p>'
         else:
             listed = "".join(f"<li>{escape(_when(t))}</li>" for t in times) or "<li>no scheduled runs</li>"
+            if is_event_driven(checked):
+                listed = f"<li>runs on events: {escape(describe(checked))}</li>"
             message = f'<ol class="preview">{listed}</ol>'
             if action == "save":
                 save_schedule(session, user, model, value)

@@ -8,8 +8,10 @@ requests get 401, the simple auth manager's ``viewer`` role (read only) 403 wher
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -244,16 +246,30 @@ def test_change_the_schedule_in_the_page_and_read_it_back_over_rest(
         )
         assert len(times) == 5
         assert all(t.endswith("06:30 UTC") for t in times), times
+        row = _submit(
+            browser, "{frequency: Week, interval: 3, week_days: [Monday], time_of_day: '07:00'}", "preview"
+        )
+        times = browser.evaluate(
+            "Array.from(document.querySelectorAll('ol.preview li')).map(li => li.innerText)"
+        )
+        assert len(times) == 5, row
+        days = [datetime.strptime(t, "%Y-%m-%d %H:%M UTC") for t in times]
+        assert all(d.weekday() == 0 and (d.hour, d.minute) == (7, 0) for d in days), times
+        assert all((b - a).days == 21 for a, b in itertools.pairwise(days)), times
+        row = _submit(browser, "{frequency: Day, interval: 2, hourz: [6]}", "preview")
+        assert "hourz" in row
+        assert "did you mean" in row.lower() or "hours" in row, row
         row = _submit(browser, "30 6 * * *", "save")
         assert "Saved by admin" in row
         browser.screenshot(tmp_path / "schedules-page.png")
 
     def parsed() -> dict[str, Any] | None:
         dag = server.get(f"/api/v2/dags/{DAG_ID}").json()
-        return dag if dag.get("timetable_summary") == "30 6 * * *" else None
+        scheduled = dag.get("timetable_summary") == "30 6 * * *" and dag.get("next_dagrun_run_after")
+        return dag if scheduled else None
 
     dag = server.poll("the new schedule in the DAG", parsed, timeout=120)
-    assert dag["next_dagrun_run_after"].endswith("06:30:00Z")
+    assert str(dag["next_dagrun_run_after"]).endswith("06:30:00Z"), dag
 
     def documented() -> str | None:
         # The API server revalidates its cached DAG after [core] min_serialized_dag_update_interval.
