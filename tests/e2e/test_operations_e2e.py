@@ -305,8 +305,11 @@ def test_schedule_create_by_recurrence_then_on_new_files(server: AirflowServer, 
                                    "time_zone": "W. Europe Standard Time"}  # fmt: skip
     dag = _summary(server, "every 2 days at 06:15")
     assert dag["next_dagrun_run_after"] is not None
-    details = server.get(f"/api/v2/dags/{DAG_ID}/details").json()
-    assert details["params"]["alpha"]["value"] == 0.9  # the scheduled runs' parameter default
+    def defaults() -> dict[str, Any] | None:  # the API server's DAG cache is revalidated after ~30 s
+        details: dict[str, Any] = server.get(f"/api/v2/dags/{DAG_ID}/details").json()
+        return details if details["params"]["alpha"]["value"] == 0.9 else None
+
+    server.poll("the scheduled runs' parameter default", defaults, timeout=120)
     assert [s.name for s in Schedule.list(workspace)] == ["every-other-morning"]
     assert Schedule.get(workspace, schedule.id).pipeline_id == published.id
     with pytest.raises(SubmitError, match="already has schedule 'every-other-morning'"):
