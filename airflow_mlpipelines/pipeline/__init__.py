@@ -33,6 +33,11 @@ if TYPE_CHECKING:
         ComputeTargetException,
         DockerConfiguration,
     )
+    from airflow_mlpipelines.pipeline.sdk_data import (
+        DataPath,
+        DataPathComputeBinding,
+        OutputFileDatasetConfig,
+    )
     from airflow_mlpipelines.pipeline.sdk_eps import ExecutePythonScriptStep
     from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep, StepSequence
     from airflow_mlpipelines.pipeline.sdk_transfer import DataReference, DataTransferStep, SqlDataReference
@@ -86,6 +91,9 @@ _LAZY = {
     "DEFAULT_CPU_IMAGE": "sdk_compute",
     "DEFAULT_GPU_IMAGE": "sdk_compute",
     "StepSequence": "sdk_steps",
+    "DataPath": "sdk_data",
+    "DataPathComputeBinding": "sdk_data",
+    "OutputFileDatasetConfig": "sdk_data",
     "DataReference": "sdk_transfer",
     "SqlDataReference": "sdk_transfer",
     "YAML_SUFFIXES": "yaml_loader",

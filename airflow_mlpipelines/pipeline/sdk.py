@@ -255,7 +255,15 @@ class PipelineParameter:
         self.default_value = default_value
 
     def spec(self) -> ParameterSpec:
-        """The model of this parameter; its type is inferred from the default value."""
+        """The model of this parameter; its type is inferred from the default value (a ``DataPath``
+        default makes it a datastore path chosen per run)."""
+        from airflow_mlpipelines.pipeline.sdk_data import DataPath
+
+        if isinstance(self.default_value, DataPath):
+            from airflow_mlpipelines.pipeline.datapath import datapath_parameter
+
+            default = self.default_value
+            return datapath_parameter(self.name, default.datastore.name, default.path_on_datastore)
         return ParameterSpec(self.name, self.default_value, type=infer_param_type(self.default_value))
 
 

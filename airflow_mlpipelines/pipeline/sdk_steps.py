@@ -34,6 +34,12 @@ from airflow_mlpipelines.pipeline.sdk import (
     _Dataset,
 )
 from airflow_mlpipelines.pipeline.sdk_compute import LOCAL_DOCKER, ComputeTarget
+from airflow_mlpipelines.pipeline.sdk_data import (
+    DataPath,
+    DataPathComputeBinding,
+    OutputFileDatasetConfig,
+    data_input,
+)
 from airflow_mlpipelines.pipeline.validate import build_pipeline
 from airflow_mlpipelines.pipeline.yaml_compute import inline_environment_name
 
@@ -121,7 +127,9 @@ class PythonScriptStep:
     def register_outputs(self) -> None:
         """Record this step as producer of its outputs, so a Pipeline given only the last step can
         pull in its producers (Azure ML's ``resolve_closure``)."""
-        for out in self._all_outputs():
+        for index, out in enumerate(self._all_outputs()):
+            if isinstance(out, OutputFileDatasetConfig):
+                out.named(f"{self.name}_output{index}")  # SDK v1 names unnamed outputs itself
             producers: list[PythonScriptStep] = out.__dict__.setdefault("_producers", [])
             if self not in producers:
                 producers.append(self)
@@ -180,6 +188,12 @@ class PythonScriptStep:
         if data is not None:
             inputs.append(data.name)
             return data.name
+        chosen = data_input(item, self.name, len(inputs), self.location)
+        if chosen is not None:
+            name, declared = chosen
+            used.extend(declared)
+            inputs.append(name)
+            return name
         if isinstance(item, _Dataset):
             item = DatasetConsumptionConfig(None, item)
         if isinstance(item, DatasetConsumptionConfig):
@@ -194,17 +208,26 @@ class PythonScriptStep:
             location=self.location,
             step=self.name,
             field="inputs",
-            hint="inputs are PipelineData, PipelineData.as_input(), or Dataset ...as_named_input(name)",
+            hint="inputs are PipelineData, PipelineData.as_input(), Dataset ...as_named_input(name), "
+            "DataPath or (PipelineParameter with a DataPath default, DataPathComputeBinding())",
         )
 
     def _argument(self, value: Any, inputs: list[str], used: list[Any]) -> Argument:
         part: ArgPart
         if isinstance(value, PipelineData) and value in self.outputs:
             part = Ref("output", value.name)
-        elif isinstance(value, PipelineParameter):
+        elif isinstance(value, PipelineParameter) and not isinstance(value.default_value, DataPath):
             used.append(value)
             part = Ref("parameter", value.name)
-        elif isinstance(value, PipelineData | PipelineDataInput | DatasetConsumptionConfig | _Dataset):
+        elif isinstance(
+            value,
+            PipelineData
+            | PipelineDataInput
+            | DatasetConsumptionConfig
+            | _Dataset
+            | DataPath
+            | PipelineParameter,
+        ) or (isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], DataPathComputeBinding)):
             part = Ref("input", self._input_name(value, inputs, used))
         elif isinstance(value, str | int | float | bool):
             part = str(value)

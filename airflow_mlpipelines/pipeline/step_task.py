@@ -52,6 +52,8 @@ class InputBinding:
     mode: str = "direct"
     kind: str = "file"
     """``tabular`` for a tabular dataset (``Run.input_datasets[...]`` gives ``to_pandas_dataframe()``)."""
+    parameter: str | None = None
+    """A data path parameter whose run-time value is the input's datastore and path."""
 
 
 @dataclass(frozen=True)
@@ -244,14 +246,22 @@ def target_from_json(data: Mapping[str, Any]) -> ComputeTargetSpec:
 
 def _inputs(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, str]) -> tuple[InputBinding, ...]:
     datasets = {d.name: d for d in pipeline.datasets}
+    kinds = {o.name: o.kind for s in pipeline.steps for o in s.outputs}
     bindings = []
     for name in step.inputs:
         if name in producers:
-            bindings.append(InputBinding(name, producer=producers[name]))
+            bindings.append(InputBinding(name, producer=producers[name], kind=kinds.get(name, "file")))
         else:
             ds = datasets[name]
             bindings.append(
-                InputBinding(name, datastore=ds.datastore, path=ds.paths[0], mode=ds.mode, kind=ds.kind)
+                InputBinding(
+                    name,
+                    datastore=ds.datastore,
+                    path=ds.paths[0],
+                    mode=ds.mode,
+                    kind=ds.kind,
+                    parameter=ds.parameter,
+                )
             )
     return tuple(bindings)
 
