@@ -149,6 +149,124 @@ class Datastore:
         """A MySQL datastore: the Airflow connection ``datastore_name`` (or ``connection``)."""
         return cls._sql(workspace, datastore_name, connection)
 
+    # -- Azure Storage: a URL naming an Airflow connection -------------------------------------------
+    @classmethod
+    def register_azure_blob_container(
+        cls,
+        workspace: Workspace | None,
+        datastore_name: str,
+        container_name: str,
+        account_name: str | None = None,
+        sas_token: str | None = None,
+        account_key: str | None = None,
+        protocol: str | None = None,
+        endpoint: str | None = None,
+        overwrite: bool = False,
+        create_if_not_exists: bool = False,
+        skip_validation: bool = False,
+        blob_cache_timeout: int | None = None,
+        grant_workspace_access: bool = False,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        *,
+        connection: str | None = None,
+    ) -> Datastore:
+        """A blob container: ``abfs://<connection>@<container_name>/``, through the Airflow connection
+        ``connection`` (default: the datastore's name; a ``wasb`` connection of the Microsoft Azure
+        provider holding the account and its key, SAS token or service principal). Credentials passed
+        here are not stored (a warning at the caller's line says so): they belong in the connection."""
+        return cls._azure(
+            workspace, datastore_name, container_name, connection, "register_azure_blob_container",
+            {"sas_token": sas_token, "account_key": account_key, "endpoint": endpoint, "protocol": protocol},
+        )  # fmt: skip
+
+    @classmethod
+    def register_azure_data_lake_gen2(
+        cls,
+        workspace: Workspace | None,
+        datastore_name: str,
+        filesystem: str,
+        account_name: str | None = None,
+        tenant_id: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        resource_url: str | None = None,
+        authority_url: str | None = None,
+        protocol: str | None = None,
+        endpoint: str | None = None,
+        overwrite: bool = False,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        grant_workspace_access: bool = False,
+        *,
+        connection: str | None = None,
+    ) -> Datastore:
+        """A Data Lake Gen2 filesystem: ``abfs://<connection>@<filesystem>/`` (the same ``abfs://``
+        filesystem as blob containers; the connection holds the account and the service principal)."""
+        return cls._azure(
+            workspace, datastore_name, filesystem, connection, "register_azure_data_lake_gen2",
+            {"tenant_id": tenant_id, "client_id": client_id, "client_secret": client_secret,
+             "endpoint": endpoint, "protocol": protocol, "authority_url": authority_url},
+        )  # fmt: skip
+
+    @classmethod
+    def register_azure_file_share(
+        cls,
+        workspace: Workspace | None,
+        datastore_name: str,
+        file_share_name: str,
+        account_name: str | None = None,
+        sas_token: str | None = None,
+        account_key: str | None = None,
+        protocol: str | None = None,
+        endpoint: str | None = None,
+        overwrite: bool = False,
+        create_if_not_exists: bool = False,
+        skip_validation: bool = False,
+        *,
+        mount_path: str | None = None,
+    ) -> Datastore:
+        """An Azure Files share. Airflow has no filesystem for file shares (``ObjectStoragePath`` knows
+        blob and Data Lake storage), so the share must be mounted (SMB, or the Kubernetes Azure Files CSI
+        driver) at ``mount_path`` on every worker and step container: the datastore is that local path.
+        Without ``mount_path`` it is an error at the caller's line."""
+        location = caller_location()
+        if not mount_path:
+            raise DefinitionError(
+                f"register_azure_file_share('{datastore_name}'): Airflow has no filesystem for Azure Files "
+                "shares",
+                location=location,
+                field="mount_path",
+                hint=f"mount the share '{file_share_name}' on the workers and pass mount_path='/mnt/...', or "
+                "copy its files to a blob container and use register_azure_blob_container",
+            )
+        _credentials_not_stored(
+            "register_azure_file_share", datastore_name, None, location,
+            {"sas_token": sas_token, "account_key": account_key},
+        )  # fmt: skip
+        return cls(workspace, datastore_name, url=mount_path)
+
+    @classmethod
+    def _azure(
+        cls,
+        workspace: Workspace | None,
+        datastore_name: str,
+        container: str,
+        connection: str | None,
+        method: str,
+        credentials: dict[str, str | None],
+    ) -> Datastore:
+        location = caller_location()
+        conn_id = connection or datastore_name
+        if not container or "/" in container or "@" in container:
+            raise DefinitionError(
+                f"{method}('{datastore_name}'): container {container!r} must be one container name",
+                location=location,
+                field="container_name",
+            )
+        _credentials_not_stored(method, datastore_name, conn_id, location, credentials)
+        return cls(workspace, datastore_name, url=f"abfs://{conn_id}@{container}/")
+
     @classmethod
     def get(cls, workspace: Workspace | None, datastore_name: str) -> Datastore:
         """Azure ML's ``Datastore.get``."""
@@ -162,6 +280,33 @@ class Datastore:
     def spec(self) -> DatastoreSpec:
         """The model of this datastore."""
         return DatastoreSpec(self.name, self.url, self.connection)
+
+
+def _credentials_not_stored(
+    method: str,
+    datastore: str,
+    conn_id: str | None,
+    location: SourceLocation,
+    credentials: dict[str, str | None],
+) -> None:
+    """Secrets in pipeline code are never kept (they would land in the DAG's serialisation and docs):
+    say so at the user's line, naming where they belong."""
+    given = sorted(k for k, v in credentials.items() if v)
+    if not given:
+        return
+    where = (
+        f"the Airflow connection '{conn_id}' (Admin > Connections, AIRFLOW_CONN_{conn_id.upper()} or a "
+        "secrets backend)"
+        if conn_id
+        else "the mount's own configuration on every worker"
+    )
+    warnings.warn_explicit(
+        f"{method}('{datastore}'): {', '.join(given)} passed in code {'is' if len(given) == 1 else 'are'} "
+        f"not stored; they must live in {where}",
+        MLPipelinesWarning,
+        location.file,
+        location.line or 0,
+    )
 
 
 class _Dataset:

@@ -3,6 +3,7 @@ datastore and on S3 (moto's server through an Airflow ``aws`` connection)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,3 +194,22 @@ def test_a_bad_datapath_value_is_refused(
     with pytest.raises(StepExecutionError, match=message) as err:
         planner.input_url(InputBinding("source", datastore="local", path="raw/jan", parameter="source"))
     assert "step 'prep': input 'source': parameter 'source'" in str(err.value)
+
+
+def test_a_blob_datastore_resolves_through_its_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The URL a registered blob container gets names its connection; without the Azure provider the
+    storage layer says which package to install (with an unknown connection, which one to create)."""
+    from airflow_mlpipelines.connections import AirflowStorage
+    from airflow_mlpipelines.exceptions import StorageError
+    from airflow_mlpipelines.pipeline import Datastore
+
+    store = Datastore.register_azure_blob_container(None, "mlp_blobs", "raw", "acc")
+    assert store.url is not None
+    with pytest.raises(StorageError, match="no connection 'mlp_blobs'"):
+        AirflowStorage().resolve(store.url + "data")
+    monkeypatch.setenv("AIRFLOW_CONN_MLP_BLOBS", json.dumps({"conn_type": "wasb", "login": "acc"}))
+    if importlib.util.find_spec("adlfs") is not None:  # the Azure provider's filesystem is installed
+        assert AirflowStorage().resolve(store.url + "data").path == "raw/data"
+        return
+    with pytest.raises(StorageError, match="install apache-airflow-providers-microsoft-azure"):
+        AirflowStorage().resolve(store.url + "data")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from typing import Any
 
 import pytest
 
@@ -200,3 +201,66 @@ class TestOutputFileDatasetConfig:
         (warning,) = [w for w in caught if issubclass(w.category, MLPipelinesWarning)]
         assert warning.lineno == line
         assert "source=" in str(warning.message)
+
+
+class TestAzureStorageDatastores:
+    def test_blob_container_names_an_airflow_connection(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no credentials given: nothing to warn about
+            store = Datastore.register_azure_blob_container(None, "raw_blobs", "raw", "myaccount")
+        assert store.url == "abfs://raw_blobs@raw/"
+        other = Datastore.register_azure_blob_container(
+            None, "raw_blobs", "raw", "acc", connection="wasb_raw"
+        )
+        assert other.url == "abfs://wasb_raw@raw/"
+        assert other.spec().url == "abfs://wasb_raw@raw/"
+
+    def test_data_lake_gen2(self) -> None:
+        store = Datastore.register_azure_data_lake_gen2(
+            None, "lake", filesystem="curated", account_name="acc"
+        )
+        assert store.url == "abfs://lake@curated/"
+
+    @pytest.mark.parametrize(
+        ("register", "secret"),
+        [
+            (
+                lambda: Datastore.register_azure_blob_container(None, "b", "c", "a", account_key="k"),
+                "account_key",
+            ),
+            (
+                lambda: Datastore.register_azure_blob_container(None, "b", "c", "a", sas_token="s"),  # noqa: S106
+                "sas_token",
+            ),
+            (
+                lambda: Datastore.register_azure_data_lake_gen2(None, "b", "c", "a", "t", "i", "secret"),
+                "client_id, client_secret, tenant_id",
+            ),
+        ],
+    )
+    def test_credentials_in_code_are_not_stored_and_the_line_says_so(
+        self, register: Any, secret: str
+    ) -> None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            store = register()
+        (warning,) = [w for w in caught if issubclass(w.category, MLPipelinesWarning)]
+        assert warning.filename == __file__
+        assert f"{secret} passed in code" in str(warning.message)
+        assert "Airflow connection 'b'" in str(warning.message)
+        assert "k" not in vars(store).values()
+        assert "secret" not in repr(vars(store))
+
+    def test_a_container_must_be_one_name(self) -> None:
+        with pytest.raises(DefinitionError, match="must be one container name") as err:
+            Datastore.register_azure_blob_container(None, "b", "c/d", "a")
+        assert err.value.location is not None
+        assert err.value.location.line == _line() - 2
+
+    def test_file_share_is_a_mounted_path(self) -> None:
+        store = Datastore.register_azure_file_share(None, "share", "myshare", "acc", mount_path="/mnt/share")
+        assert store.url == "/mnt/share"
+        with pytest.raises(DefinitionError, match="no filesystem for Azure Files") as err:
+            Datastore.register_azure_file_share(None, "share", "myshare", "acc")
+        assert err.value.field == "mount_path"
+        assert "mount the share 'myshare'" in str(err.value)
