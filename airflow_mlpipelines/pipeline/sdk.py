@@ -281,6 +281,47 @@ class Datastore:
         """The model of this datastore."""
         return DatastoreSpec(self.name, self.url, self.connection)
 
+    # -- notebook side: files in and out, through the storage layer (root and connections at call time) --
+    def _target(self, path: str = "") -> tuple[str, str | None, str]:
+        return (self.name, _absolute(self.url), path)
+
+    def path(self, path: str | None = None, data_reference_name: str | None = None) -> Any:
+        """SDK v1's ``datastore.path('folder')``: a ``DataReference`` (a step input, a transfer's end)."""
+        from airflow_mlpipelines.pipeline.sdk_transfer import DataReference
+
+        return DataReference(self, data_reference_name, path or "")
+
+    def upload_files(
+        self,
+        files: Sequence[str],
+        relative_root: str | None = None,
+        target_path: str | None = None,
+        overwrite: bool = False,
+        show_progress: bool = True,
+    ) -> Any:
+        """Copy local files into ``target_path`` (an existing file is kept unless ``overwrite``); returns
+        a ``DataReference`` to ``target_path``."""
+        _notebook().upload_files(self._target(), list(files), target_path, overwrite, show_progress)
+        return self.path(target_path)
+
+    def upload(
+        self,
+        src_dir: str,
+        target_path: str | None = None,
+        overwrite: bool = False,
+        show_progress: bool = True,
+    ) -> Any:
+        """Copy a local folder below ``target_path`` (same rule for existing files); a ``DataReference``."""
+        _notebook().upload(self._target(), src_dir, target_path, overwrite, show_progress)
+        return self.path(target_path)
+
+    def download(
+        self, target_path: str, prefix: str | None = None, overwrite: bool = False, show_progress: bool = True
+    ) -> int:
+        """Copy the files below ``prefix`` into ``target_path`` (paths kept); returns how many."""
+        count: int = _notebook().download_datastore(self._target(), target_path, prefix, overwrite)
+        return count
+
 
 def _credentials_not_stored(
     method: str,
@@ -309,14 +350,91 @@ def _credentials_not_stored(
     )
 
 
-class _Dataset:
-    """A ``FileDataset``/``TabularDataset``: files on a datastore."""
+def _notebook() -> Any:
+    """The notebook side (``airflow_mlpipelines.notebook``: Airflow's settings and connections), imported
+    by name when a notebook method is called, so this pure module never imports Airflow."""
+    import importlib
 
-    def __init__(self, kind: str, path: object) -> None:
+    return importlib.import_module("airflow_mlpipelines.notebook")
+
+
+def _absolute(url: str | None) -> str | None:
+    """A relative local datastore path made absolute (a notebook's working folder)."""
+    import os
+
+    return os.path.abspath(url) if url is not None and "://" not in url else url
+
+
+class _Dataset:
+    """A ``FileDataset``/``TabularDataset``: files on a datastore.
+
+    Registered (``register``, ``Dataset.get_by_name``/``get_by_id``) it also has ``version``, ``id``,
+    ``description`` and ``tags``; the registry keeps the definition, not a copy (``notebook.py``).
+    """
+
+    def __init__(self, kind: str, path: object, partition_format: str | None = None) -> None:
         self.kind = kind
         self.location = _caller_location()
         self.targets = _dataset_targets(path, self.location)
         self.name: str | None = None
+        self.partition_format = partition_format
+        self.version: int | None = None
+        self.id: str | None = None
+        self.description: str | None = None
+        self.tags: dict[str, str] = {}
+
+    # -- notebook side ------------------------------------------------------------------------------
+    def _targets(self) -> list[tuple[str, str | None, str]]:
+        return [store._target(path) for store, path in self.targets]
+
+    def _definition(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "targets": [list(t) for t in self._targets()],
+            "partition_format": self.partition_format,
+        }
+
+    def register(
+        self,
+        workspace: Any,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        create_new_version: bool = False,
+    ) -> _Dataset:
+        """Register this definition as ``name`` (a new version with ``create_new_version``; the same
+        definition again returns its version); returns the registered dataset."""
+        record = _notebook().register(
+            name,
+            self._definition(),
+            description=description,
+            tags=tags,
+            create_new_version=create_new_version,
+        )
+        return _from_record(record)
+
+    def to_pandas_dataframe(self, **_kwargs: Any) -> Any:
+        """The rows of a tabular dataset, read through the storage layer (pandas, in a notebook)."""
+        if self.kind != "tabular":
+            raise DefinitionError(
+                "to_pandas_dataframe() is for tabular datasets (Dataset.Tabular.from_*)",
+                location=self.location,
+                hint="download() the files of a file dataset, or build it with Dataset.Tabular",
+            )
+        return _notebook().to_pandas_dataframe(self._targets(), self.partition_format)
+
+    def to_path(self) -> list[str]:
+        """The dataset's files, relative to it (``/name.csv``), as SDK v1's ``FileDataset.to_path()``."""
+        paths: list[str] = _notebook().to_path(self._targets())
+        return paths
+
+    def download(self, target_path: str | None = None, overwrite: bool = False, **_kwargs: Any) -> list[str]:
+        """Copy the dataset's files into ``target_path`` (default: a new temporary folder); returns them."""
+        import tempfile
+
+        folder = target_path or tempfile.mkdtemp(prefix="mlp-dataset-")
+        files: list[str] = _notebook().download(self._targets(), folder, overwrite)
+        return files
 
     def as_named_input(self, name: str) -> DatasetConsumptionConfig:
         """Consume this dataset under ``name`` (the name used in ``Run.input_datasets``)."""
@@ -349,6 +467,18 @@ def _dataset_targets(path: object, location: SourceLocation) -> list[tuple[Datas
     return targets
 
 
+def _from_record(record: dict[str, Any]) -> _Dataset:
+    """A registered dataset from its registry record."""
+    targets = [(Datastore(None, str(s), url=u), str(p)) for s, u, p in record.get("targets", [])]
+    dataset = _Dataset(str(record.get("kind", "file")), targets, record.get("partition_format"))
+    dataset.name = str(record["name"])
+    dataset.version = int(record["version"])
+    dataset.id = str(record.get("id"))
+    dataset.description = record.get("description")
+    dataset.tags = dict(record.get("tags") or {})
+    return dataset
+
+
 class _FileFactory:
     @staticmethod
     def from_files(path: object, validate: bool = True) -> _Dataset:
@@ -369,10 +499,21 @@ class _TabularFactory:
 
 
 class Dataset:
-    """Azure ML's ``Dataset`` factory namespace: ``Dataset.File`` and ``Dataset.Tabular``."""
+    """Azure ML's ``Dataset`` factory namespace: ``Dataset.File`` and ``Dataset.Tabular``; registered
+    datasets by name or id (read from the registry when called: in a definition, at every parse)."""
 
     File = _FileFactory
     Tabular = _TabularFactory
+
+    @staticmethod
+    def get_by_name(workspace: Any, name: str, version: int | str = "latest") -> _Dataset:
+        """The registered dataset ``name`` at ``version`` (``'latest'``: the highest)."""
+        return _from_record(_notebook().get(name, version))
+
+    @staticmethod
+    def get_by_id(workspace: Any, id: str) -> _Dataset:
+        """The registered dataset version whose id is ``id``."""
+        return _from_record(_notebook().get_by_id(id))
 
 
 class DatasetConsumptionConfig:

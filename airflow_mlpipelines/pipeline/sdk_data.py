@@ -81,19 +81,34 @@ class DataPathComputeBinding:
         self.overwrite = overwrite
 
 
+def is_data_input(item: Any) -> bool:
+    """Whether ``item`` is a step input :func:`data_input` builds (a data path or a ``DataReference``)."""
+    from airflow_mlpipelines.pipeline.sdk_transfer import DataReference
+
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], DataPathComputeBinding):
+        return True
+    return isinstance(item, DataPath | DataReference) or (
+        isinstance(item, PipelineParameter) and isinstance(item.default_value, DataPath)
+    )
+
+
 def data_input(
     item: Any, step: str, index: int, location: SourceLocation | None
 ) -> tuple[str, list[Any]] | None:
     """A step input built from a data path (``DataPath``, ``(DataPath | PipelineParameter, binding)``):
     its input name and what the pipeline declares for it (the dataset, the parameter, the datastore);
     None when ``item`` is no data path."""
-    binding = DataPathComputeBinding()
-    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], DataPathComputeBinding):
-        item, binding = item
-    elif not isinstance(item, DataPath) and not (
-        isinstance(item, PipelineParameter) and isinstance(item.default_value, DataPath)
-    ):
+    from airflow_mlpipelines.pipeline.sdk_transfer import DataReference
+
+    if not is_data_input(item):
         return None
+    if isinstance(item, DataReference):  # ``datastore.path("folder")`` / ``DataReference(...)``: fixed
+        name = item.data_reference_name or f"{step}_input{index}"
+        dataset = DatasetSpec(name, item.datastore.name, (item.path_on_datastore,), location=item.location)
+        return name, [item.datastore, dataset]
+    binding = DataPathComputeBinding()
+    if isinstance(item, tuple):
+        item, binding = item
     if isinstance(item, PipelineParameter):
         default = item.default_value
         if not isinstance(default, DataPath):

@@ -36,9 +36,9 @@ from airflow_mlpipelines.pipeline.sdk import (
 from airflow_mlpipelines.pipeline.sdk_compute import LOCAL_DOCKER, ComputeTarget
 from airflow_mlpipelines.pipeline.sdk_data import (
     DataPath,
-    DataPathComputeBinding,
     OutputFileDatasetConfig,
     data_input,
+    is_data_input,
 )
 from airflow_mlpipelines.pipeline.validate import build_pipeline
 from airflow_mlpipelines.pipeline.yaml_compute import inline_environment_name
@@ -219,15 +219,9 @@ class PythonScriptStep:
         elif isinstance(value, PipelineParameter) and not isinstance(value.default_value, DataPath):
             used.append(value)
             part = Ref("parameter", value.name)
-        elif isinstance(
-            value,
-            PipelineData
-            | PipelineDataInput
-            | DatasetConsumptionConfig
-            | _Dataset
-            | DataPath
-            | PipelineParameter,
-        ) or (isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], DataPathComputeBinding)):
+        elif isinstance(value, PipelineData | PipelineDataInput | DatasetConsumptionConfig | _Dataset) or (
+            is_data_input(value)
+        ):
             part = Ref("input", self._input_name(value, inputs, used))
         elif isinstance(value, str | int | float | bool):
             part = str(value)

@@ -63,9 +63,9 @@ class _Backend(Protocol):
 class _PosixBackend:
     """A lease file on a local or shared POSIX disk (hard link to create, ``flock`` to replace)."""
 
-    def __init__(self, folder: Location) -> None:
+    def __init__(self, folder: Location, name: str = LEASE_NAME) -> None:
         self.folder = folder.path
-        self.path = os.path.join(folder.path, LEASE_NAME)
+        self.path = os.path.join(folder.path, name)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -177,6 +177,16 @@ def _backend(directory: str | Location) -> _Backend:
     if "s3" in _protocols(folder.fs):
         return _S3Backend(folder.child(LEASE_NAME))
     raise LeaseError(f"the store of {folder.where()} offers no conditional writes: no in-flight lease")
+
+
+def create_once(folder: Location, name: str, data: bytes) -> bool:
+    """Write ``folder/name`` only if nothing is there yet, with the same conditional create as a lease
+    (False when it exists). :class:`LeaseError` on a store without conditional writes."""
+    if folder.local:
+        return _PosixBackend(folder, name).create(data)
+    if "s3" in _protocols(folder.fs):
+        return _S3Backend(folder.child(name)).create(data)
+    raise LeaseError(f"the store of {folder.where()} offers no conditional writes")
 
 
 def _record(holder: str, expires_at: float) -> bytes:

@@ -213,3 +213,113 @@ def test_a_blob_datastore_resolves_through_its_airflow_connection(monkeypatch: p
         return
     with pytest.raises(StorageError, match="install apache-airflow-providers-microsoft-azure"):
         AirflowStorage().resolve(store.url + "data")
+
+
+def test_notebook_uploads_registers_and_reads_datasets_on_s3(
+    s3_connection: MotoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A notebook's round trip: upload files to an S3 datastore, register a tabular dataset over them
+    (definitions, versions), read it back as a DataFrame, download it, and download the datastore."""
+    from airflow_mlpipelines.exceptions import DatasetRegistryError
+    from airflow_mlpipelines.pipeline import Dataset, Datastore, Workspace
+
+    ws = Workspace()
+    lake = Datastore(ws, "lake", url=f"s3://{S3}@{BUCKET}/notebook")
+    (tmp_path / "jan.csv").write_text("region,sales\nnorth,1\nsouth,2\n")
+    (tmp_path / "feb.csv").write_text("region,sales\nnorth,10\n")
+    ref = lake.upload_files([str(tmp_path / "jan.csv"), str(tmp_path / "feb.csv")], target_path="sales")
+    assert (ref.datastore.name, ref.path_on_datastore) == ("lake", "sales")
+    fs = s3_connection.filesystem()
+    assert fs.cat(f"{BUCKET}/notebook/sales/jan.csv") == b"region,sales\nnorth,1\nsouth,2\n"
+    # overwrite=False keeps what is there (and says so).
+    (tmp_path / "jan.csv").write_text("region,sales\nchanged,0\n")
+    lake.upload_files([str(tmp_path / "jan.csv")], target_path="sales", show_progress=True)
+    assert "skipped" in capsys.readouterr().out
+    assert fs.cat(f"{BUCKET}/notebook/sales/jan.csv") == b"region,sales\nnorth,1\nsouth,2\n"
+
+    sales = Dataset.Tabular.from_delimited_files(path=[(lake, "sales")])
+    first = sales.register(ws, "nb_sales", description="monthly sales", tags={"team": "bi"})
+    assert (first.name, first.version, first.tags) == ("nb_sales", 1, {"team": "bi"})
+    assert sales.register(ws, "nb_sales").version == 1  # the same definition again: the same version
+    january = Dataset.Tabular.from_delimited_files(path=[(lake, "sales/jan.csv")])
+    with pytest.raises(DatasetRegistryError, match="create_new_version=True"):
+        january.register(ws, "nb_sales")
+    second = january.register(ws, "nb_sales", create_new_version=True)
+    assert second.version == 2
+    assert Dataset.get_by_name(ws, "nb_sales").version == 2
+    older = Dataset.get_by_name(ws, "nb_sales", version=1)
+    assert older.description == "monthly sales"
+    assert Dataset.get_by_id(ws, second.id).version == 2  # type: ignore[arg-type]
+    with pytest.raises(DatasetRegistryError, match="has no version 7"):
+        Dataset.get_by_name(ws, "nb_sales", version=7)
+
+    frame = older.to_pandas_dataframe()
+    assert sorted(zip(frame["region"], frame["sales"], strict=True)) == [
+        ("north", 1),
+        ("north", 10),
+        ("south", 2),
+    ]
+    assert sorted(older.to_path()) == ["/feb.csv", "/jan.csv"]
+    files = older.download(str(tmp_path / "copy"))
+    assert sorted(Path(f).name for f in files) == ["feb.csv", "jan.csv"]
+    with pytest.raises(DatasetRegistryError, match="overwrite=True"):
+        older.download(str(tmp_path / "copy"))
+    assert lake.download(str(tmp_path / "all"), prefix="sales") == 2
+    assert (tmp_path / "all" / "sales" / "feb.csv").read_text() == "region,sales\nnorth,10\n"
+
+
+def test_registered_dataset_and_datastore_path_feed_a_pipeline(scratch_dags: Path, tmp_path: Path) -> None:
+    """What a notebook registered is consumed by a pipeline definition (``Dataset.get_by_name``), and a
+    ``datastore.path(...)`` reference is a step input too."""
+    from airflow_mlpipelines.pipeline import Dataset, Datastore, Workspace
+
+    ws = Workspace()
+    store = Datastore(ws, "nb_local")  # <datastore_root>/nb_local
+    (tmp_path / "a.csv").write_text("value\n4\n5\n")
+    store.upload_files([str(tmp_path / "a.csv")], target_path="inputs", overwrite=True, show_progress=False)
+    Dataset.Tabular.from_delimited_files(path=[(store, "inputs")]).register(ws, "nb_values")
+
+    definitions = scratch_dags / "definitions"
+    (definitions / "src").mkdir(parents=True)
+    (definitions / "src" / "count.py").write_text(
+        "import json, os, sys\n"
+        "from airflow_mlpipelines.core import Run\n"
+        "frame = Run.get_context().input_datasets['values'].to_pandas_dataframe()\n"
+        "names = sorted(os.listdir(sys.argv[1]))\n"
+        "result = {'total': int(frame['value'].sum()), 'files': names}\n"
+        "json.dump(result, open(os.path.join(sys.argv[2], 'o.json'), 'w'))\n"
+    )
+    (definitions / "nb_consumer.py").write_text(
+        "from airflow_mlpipelines.pipeline import (\n"
+        "    Dataset, Datastore, Pipeline, PipelineData, PythonScriptStep)\n"
+        "values = Dataset.get_by_name(None, 'nb_values')\n"
+        "out = PipelineData('out')\n"
+        "step = PythonScriptStep('count.py', source_directory='src', outputs=[out],\n"
+        "    arguments=[Datastore(None, 'nb_local').path('inputs'), out],\n"
+        "    inputs=[values.as_named_input('values')])\n"
+        "pipeline = Pipeline(None, [step], name='nb_consumer')\n"
+    )
+    (scratch_dags / "nb_consumer.py").write_text(
+        STUB_TEMPLATE.format(definition="definitions/nb_consumer.py")
+    )
+    run = _dag(scratch_dags).test()
+    assert run.state == "success", _states(run)
+    folder = Path(_plan(run, "count")["outputs"]["out"])
+    assert json.loads((folder / "o.json").read_text()) == {"total": 9, "files": ["a.csv"]}
+
+
+def test_concurrent_registrations_get_distinct_versions() -> None:
+    """Eight notebooks registering new versions of one name at once: eight versions, none overwritten."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from airflow_mlpipelines import notebook
+
+    def register(i: int) -> int:
+        definition = {"kind": "file", "targets": [["workspaceblobstore", None, f"p{i}"]]}
+        return int(notebook.register("nb_race", definition, create_new_version=True)["version"])
+
+    with ThreadPoolExecutor(8) as pool:
+        got = sorted(pool.map(register, range(8)))
+    assert got == list(range(1, 9))
+    paths = {notebook.get("nb_race", v)["targets"][0][2] for v in got}
+    assert paths == {f"p{i}" for i in range(8)}
