@@ -497,6 +497,14 @@ class _TabularFactory:
         """Azure ML's ``Dataset.Tabular.from_parquet_files``."""
         return _Dataset("tabular", path)
 
+    @staticmethod
+    def from_sql_query(query: object, *_args: Any, reuse_query: str | None = None, **_kwargs: Any) -> Any:
+        """Azure ML's ``Dataset.Tabular.from_sql_query((sql_datastore, "SELECT ..."))``: the rows are read
+        when the pipeline runs (see ``sdk_data.SqlQueryDataset``; ``reuse_query`` is this provider's)."""
+        from airflow_mlpipelines.pipeline.sdk_data import SqlQueryDataset
+
+        return SqlQueryDataset(query, reuse_query=reuse_query)
+
 
 class Dataset:
     """Azure ML's ``Dataset`` factory namespace: ``Dataset.File`` and ``Dataset.Tabular``; registered

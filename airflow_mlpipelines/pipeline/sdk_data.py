@@ -144,7 +144,61 @@ def data_input(
     )
 
 
-_auto_names: dict[int, str] = {}
+class SqlQueryDataset:
+    """``Dataset.Tabular.from_sql_query((sql_datastore, "SELECT ..."))``: a tabular dataset read from a
+    SQL datastore when the pipeline runs.
+
+    Consumed with ``.as_named_input(name)``, it becomes a data transfer step ``<name>_query`` (SQL →
+    ``data.parquet``, on the worker, through the same SQL read path as ``DataTransferStep``) whose output
+    ``name`` is the consumer's input: ``Run.input_datasets[name].to_pandas_dataframe()`` reads the rows,
+    ``sys.argv`` gets the folder. Reuse follows data transfers: without ``reuse_query`` (this provider's
+    addition: a query whose result identifies the source's state, e.g. ``SELECT max(updated_at) FROM
+    t``) the query re-runs every pipeline run; with it, only when that result changes.
+    """
+
+    def __init__(self, query: Any, reuse_query: str | None = None) -> None:
+        self.location = caller_location()
+        if not (isinstance(query, tuple) and len(query) == 2 and isinstance(query[1], str)):
+            raise DefinitionError(
+                f"from_sql_query: expected (sql_datastore, 'SELECT ...'), got {query!r}",
+                location=self.location,
+                field="query",
+            )
+        self.datastore = _store(query[0], self.location, "from_sql_query")
+        if self.datastore.connection is None:
+            raise DefinitionError(
+                f"from_sql_query: datastore '{self.datastore.name}' is not a SQL datastore",
+                location=self.location,
+                field="query",
+                hint="register it with Datastore.register_azure_sql_database/postgre_sql/my_sql",
+            )
+        self.query = query[1]
+        self.reuse_query = reuse_query
+        self._inputs: dict[str, PipelineDataInput] = {}
+
+    def as_named_input(self, name: str) -> PipelineDataInput:
+        """The query's rows as input ``name`` of a step (one transfer step per name, shared by consumers)."""
+        if name not in self._inputs:
+            from airflow_mlpipelines.pipeline.sdk_transfer import DataTransferStep, SqlDataReference
+
+            output = OutputFileDatasetConfig(name).read_parquet_files()
+            output.location = self.location
+            DataTransferStep(
+                f"{name}_query",
+                source_data_reference=SqlDataReference(self.datastore, sql_query=self.query),
+                destination_data_reference=output,
+                reuse_query=self.reuse_query,
+            )
+            self._inputs[name] = output.as_input()
+        return self._inputs[name]
+
+    def to_pandas_dataframe(self, **_kwargs: Any) -> Any:
+        """Not in a notebook yet: run the query with the connection's hook (``get_df``)."""
+        raise DefinitionError(
+            "a SQL query dataset is read when a pipeline runs; in a notebook, use the Airflow connection's "
+            f"hook (DbApiHook.get_df) on '{self.datastore.connection}'",
+            location=self.location,
+        )
 
 
 class OutputFileDatasetConfig(PipelineData):
@@ -266,4 +320,11 @@ class OutputFileDatasetConfig(PipelineData):
         return OutputSpec(self.name, store, path=path, kind=self.kind)
 
 
-__all__ = ["DataPath", "DataPathComputeBinding", "OutputFileDatasetConfig", "data_input"]
+__all__ = [
+    "DataPath",
+    "DataPathComputeBinding",
+    "OutputFileDatasetConfig",
+    "SqlQueryDataset",
+    "data_input",
+    "is_data_input",
+]

@@ -323,3 +323,61 @@ def test_concurrent_registrations_get_distinct_versions() -> None:
     assert got == list(range(1, 9))
     paths = {notebook.get("nb_race", v)["targets"][0][2] for v in got}
     assert paths == {f"p{i}" for i in range(8)}
+
+
+def test_a_sql_query_dataset_is_read_at_run_time_and_reused_by_its_reuse_query(
+    scratch_dags: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Dataset.Tabular.from_sql_query((sql_datastore, query))`` on SQLite (the sqlite provider): the
+    consumer reads the rows as a DataFrame; the query re-runs only when ``reuse_query``'s result changes."""
+    import sqlite3
+
+    lite = tmp_path / "shop.db"
+    with sqlite3.connect(lite) as db:
+        db.executescript(
+            "CREATE TABLE sales (region text, amount int);"
+            "INSERT INTO sales VALUES ('north', 3), ('south', 4), ('north', 5);"
+        )
+    monkeypatch.setenv("AIRFLOW_CONN_MLP_Q_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(lite)}))
+    definitions = scratch_dags / "definitions"
+    (definitions / "src").mkdir(parents=True)
+    (definitions / "src" / "total.py").write_text(
+        "import json, os, sys\n"
+        "from airflow_mlpipelines.core import Run\n"
+        "frame = Run.get_context().input_datasets['north'].to_pandas_dataframe()\n"
+        "result = {'rows': len(frame), 'total': int(frame['amount'].sum())}\n"
+        "json.dump(result, open(os.path.join(sys.argv[2], 'o.json'), 'w'))\n"
+    )
+    (definitions / "sql_query.py").write_text(
+        "from airflow_mlpipelines.pipeline import (\n"
+        "    Dataset, Datastore, Pipeline, PipelineData, PythonScriptStep, Workspace)\n"
+        "ws = Workspace()\n"
+        "shop = Datastore.register_azure_sql_database(ws, 'mlp_q_sqlite', 'server', 'db')\n"
+        "north = Dataset.Tabular.from_sql_query(\n"
+        "    (shop, \"SELECT region, amount FROM sales WHERE region = 'north'\"),\n"
+        "    reuse_query='SELECT count(*), sum(amount) FROM sales')\n"
+        "out = PipelineData('out')\n"
+        "step = PythonScriptStep('total.py', source_directory='src', outputs=[out],\n"
+        "    arguments=[north.as_named_input('north'), out])\n"
+        "pipeline = Pipeline(ws, [step], name='sql_query')\n"
+    )
+    (scratch_dags / "sql_query.py").write_text(STUB_TEMPLATE.format(definition="definitions/sql_query.py"))
+    dag = _dag(scratch_dags)
+    assert set(dag.task_group_dict) == {"north_query", "total"}
+
+    def result(run: Any) -> dict[str, Any]:
+        assert run.state == "success", _states(run)
+        folder = Path(_plan(run, "total")["outputs"]["out"])
+        return dict(json.loads((folder / "o.json").read_text()))
+
+    first = dag.test()
+    assert result(first) == {"rows": 2, "total": 8}
+    assert Path(_plan(first, "north_query")["outputs"]["north"], "data.parquet").is_file()
+    second = dag.test()
+    assert _plan(second, "north_query")["decision"] == "reuse"
+    assert result(second) == {"rows": 2, "total": 8}
+    with sqlite3.connect(lite) as db:
+        db.execute("INSERT INTO sales VALUES ('north', 10)")
+    third = dag.test()
+    assert _plan(third, "north_query")["decision"] == "run"
+    assert result(third) == {"rows": 3, "total": 18}

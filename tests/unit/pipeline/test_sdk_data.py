@@ -264,3 +264,35 @@ class TestAzureStorageDatastores:
             Datastore.register_azure_file_share(None, "share", "myshare", "acc")
         assert err.value.field == "mount_path"
         assert "mount the share 'myshare'" in str(err.value)
+
+
+class TestSqlQueryDataset:
+    def test_becomes_a_transfer_step_feeding_a_tabular_input(self) -> None:
+        from airflow_mlpipelines.pipeline import Dataset
+
+        db = Datastore.register_azure_postgre_sql(None, "warehouse", "server", "db")
+        rows = Dataset.Tabular.from_sql_query((db, "SELECT * FROM t"), reuse_query="SELECT max(id) FROM t")
+        step = PythonScriptStep("train.py", arguments=[rows.as_named_input("rows")])
+        spec = Pipeline(None, [step], name="p").to_spec()
+        query = spec.step("rows_query")
+        assert query.transfer is not None
+        assert query.transfer.source.sql_query == "SELECT * FROM t"
+        assert query.transfer.reuse_query == "SELECT max(id) FROM t"
+        assert query.outputs[0].kind == "tabular"
+        consumer = step_tasks(spec)[1]
+        assert consumer.inputs[0].producer == "rows_query"
+        assert consumer.inputs[0].kind == "tabular"
+
+    def test_a_file_datastore_is_refused_at_the_line(self) -> None:
+        from airflow_mlpipelines.pipeline import Dataset
+
+        with pytest.raises(DefinitionError, match="not a SQL datastore") as err:
+            Dataset.Tabular.from_sql_query((Datastore(None, "files"), "SELECT 1"))
+        assert err.value.location is not None
+        assert err.value.location.line == _line() - 2
+
+    def test_the_query_must_be_a_pair(self) -> None:
+        from airflow_mlpipelines.pipeline import Dataset
+
+        with pytest.raises(DefinitionError, match="expected \\(sql_datastore"):
+            Dataset.Tabular.from_sql_query("SELECT 1")
