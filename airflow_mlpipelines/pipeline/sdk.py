@@ -680,6 +680,23 @@ class CondaDependencies:
         """Build a dependency list."""
         return cls(pip_packages, conda_packages)
 
+    def add_pip_package(self, pip_package: str) -> None:
+        """Add a pip requirement (``"scikit-learn==1.5.0"``)."""
+        if pip_package not in self.pip_packages:
+            self.pip_packages.append(pip_package)
+
+    def add_conda_package(self, conda_package: str) -> None:
+        """Add a conda package (``mlpipelines dockerfile`` installs it with conda)."""
+        if conda_package not in self.conda_packages:
+            self.conda_packages.append(conda_package)
+
+    def add_channel(self, channel: str) -> None:
+        """Accepted; packages are installed from conda-forge."""
+
+    def serialize_to_string(self) -> str:
+        """The packages, one per line (what notebooks print)."""
+        return "\n".join([*self.conda_packages, *(f"pip: {p}" for p in self.pip_packages)])
+
 
 class RunConfiguration:
     """Azure ML's ``RunConfiguration``: a target and an environment."""
@@ -689,11 +706,15 @@ class RunConfiguration:
         script: str | None = None,
         arguments: Sequence[str] | None = None,
         framework: str = "Python",
+        communicator: str = "None",
+        conda_dependencies: CondaDependencies | None = None,
         **_kwargs: Any,
     ) -> None:
         self.target: Any = None
         self.environment = Environment()
         self.docker = DockerConfiguration()
+        if conda_dependencies is not None:  # SDK v1's shortcut for environment.python.conda_dependencies
+            self.environment.python.conda_dependencies = conda_dependencies
 
 
 def _compute_name(target: object) -> str:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation, did_you_mean
-from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
+from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec, warn_uninstalled_packages
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
     ArgPart,
@@ -363,7 +363,7 @@ class Pipeline:
                 datastores[store_name] = DatastoreSpec(
                     store.name, os.path.normpath(os.path.join(base, store.url))
                 )
-        return build_pipeline(
+        pipeline = build_pipeline(
             name=self.name or name or "pipeline",
             steps=steps,
             description=self.description,
@@ -380,6 +380,9 @@ class Pipeline:
             catchup=self.catchup,
             doc_md=self.doc_md,
         )
+        # (YAML definitions say it for any environment on a local step, at the step's line.)
+        warn_uninstalled_packages(pipeline.steps, pipeline.compute_targets, pipeline.environments)
+        return pipeline
 
 
 def _default_args(values: Mapping[str, Any], location: SourceLocation) -> TaskSettings:

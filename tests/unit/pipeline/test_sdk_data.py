@@ -296,3 +296,44 @@ class TestSqlQueryDataset:
 
         with pytest.raises(DefinitionError, match="expected \\(sql_datastore"):
             Dataset.Tabular.from_sql_query("SELECT 1")
+
+
+class TestCondaDependencies:
+    def test_run_configuration_takes_them_and_a_local_step_says_they_are_not_installed(self) -> None:
+        from airflow_mlpipelines.pipeline import CondaDependencies, RunConfiguration
+
+        deps = CondaDependencies.create(pip_packages=["scikit-learn==1.5.0"])
+        deps.add_conda_package("lightgbm")
+        config = RunConfiguration(conda_dependencies=deps)
+        step = PythonScriptStep("train.py", runconfig=config)
+        line = _line() - 1
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            spec = Pipeline(None, [step], name="p").to_spec()
+        (env,) = spec.environments
+        assert env.pip == ("scikit-learn==1.5.0",)
+        assert env.conda == ("lightgbm",)
+        (warning,) = [w for w in caught if "not installed" in str(w.message)]
+        assert (warning.filename, warning.lineno) == (__file__, line)
+        assert "scikit-learn==1.5.0, conda:lightgbm" in str(warning.message)
+
+    def test_a_container_step_bakes_them_into_its_image(self, tmp_path: Any) -> None:
+        from airflow_mlpipelines.compute.build_context import needs_conda, write_contexts
+        from airflow_mlpipelines.pipeline import ComputeTarget, CondaDependencies, RunConfiguration
+
+        deps = CondaDependencies.create(pip_packages=["scikit-learn==1.5.0"], conda_packages=["lightgbm=4.3"])
+        config = RunConfiguration(conda_dependencies=deps)
+        config.environment.docker.base_image = "repo/train:1"
+        target = ComputeTarget.docker("box", image="repo/train:1")
+        step = PythonScriptStep("train.py", runconfig=config, compute_target=target)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", MLPipelinesWarning)  # nothing is dropped: no warning
+            spec = Pipeline(None, [step], name="p").to_spec()
+        assert needs_conda(spec) == ["repo/train:1"]
+        (folder,) = write_contexts(spec, str(tmp_path), base="condaforge/miniforge3")
+        text = (tmp_path / "repo_train_1" / "Dockerfile").read_text()
+        assert "RUN conda install --yes --channel conda-forge lightgbm=4.3 && conda clean --all --yes" in text
+        assert text.index("conda install") < text.index("pip install")
+        requirements = (tmp_path / "repo_train_1" / "requirements.txt").read_text().split()
+        assert requirements == ["fsspec", "scikit-learn==1.5.0"]
+        assert folder.endswith("repo_train_1")
