@@ -49,8 +49,10 @@ def storage() -> Storage:
 
 
 def target_url(target: Target) -> str:
-    """The URL of one dataset path."""
+    """The URL of one dataset path (a web file's is itself)."""
     store, url, path = target
+    if st.is_web_url(path):
+        return path
     base = datastore_url(store, {store: url}, settings.datastore_root())
     return join(base, path)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.compute.registry import compute_kind
 from airflow_mlpipelines.pipeline.compute import step_conda, step_env_vars, step_image, step_pip, step_target
+from airflow_mlpipelines.storage import is_web_url
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.pipeline.model import PipelineSpec
@@ -52,6 +53,9 @@ def collect(pipeline: PipelineSpec) -> dict[str, _Context]:
         image = str(step_image(pipeline, step))
         ctx = contexts.setdefault(image, _Context(image, [], {}))
         ctx.pip += [r for r in step_pip(pipeline, step) if r not in ctx.pip]
+        web = {d.name for d in pipeline.datasets if any(is_web_url(p) for p in d.paths)}
+        if web & set(step.inputs) and "aiohttp" not in ctx.pip:
+            ctx.pip.append("aiohttp")  # fsspec's HTTP filesystem, for the step's web-file inputs
         ctx.conda += [r for r in step_conda(pipeline, step) if r not in ctx.conda]
         ctx.env.update(step_env_vars(pipeline, step))
         if target.kind == "kubernetes" and target.source_path:

@@ -124,8 +124,8 @@ class Planner:
                     f"'{binding.producer}'"
                 )
             return outputs[binding.name]
-        if binding.datastore is None:
-            return str(binding.path)
+        if binding.datastore is None or st.is_web_url(str(binding.path or "")):
+            return str(binding.path)  # a plain URL (hand-written DAGs) or a web file
         store, path = (
             (binding.datastore, str(binding.path or ""))
             if binding.parameter is None

@@ -457,12 +457,16 @@ def _dataset_targets(path: object, location: SourceLocation) -> list[tuple[Datas
             targets.append((item[0], str(item[1])))
         elif isinstance(item, str) and "://" not in item:
             targets.append((Datastore(None, DEFAULT_DATASTORE), item))
+        elif isinstance(item, str) and item.split("://", 1)[0].lower() in ("http", "https"):
+            # A web file: downloaded when the step runs, fingerprinted by its ETag or its bytes.
+            targets.append((Datastore(None, DEFAULT_DATASTORE), item))
         else:
             raise DefinitionError(
                 f"unsupported dataset path {item!r}",
                 location=location,
                 field="path",
-                hint="pass (Datastore, 'relative/path') tuples, or a path on the default datastore",
+                hint="pass (Datastore, 'relative/path') tuples, a path on the default datastore, or an "
+                "http(s) URL",
             )
     return targets
 

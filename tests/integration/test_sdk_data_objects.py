@@ -381,3 +381,59 @@ def test_a_sql_query_dataset_is_read_at_run_time_and_reused_by_its_reuse_query(
     third = dag.test()
     assert _plan(third, "north_query")["decision"] == "run"
     assert result(third) == {"rows": 3, "total": 18}
+
+
+@pytest.fixture
+def web_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A plain HTTP server on a folder (``http.server``: Last-Modified and Content-Length, no ETag)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "web"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_web_file_dataset_is_downloaded_at_run_time_and_fingerprinted_by_content(
+    scratch_dags: Path, web_server: tuple[str, Path]
+) -> None:
+    base, root = web_server
+    (root / "sales.csv").write_text("amount\n1\n2\n")
+    definitions = scratch_dags / "definitions"
+    (definitions / "src").mkdir(parents=True)
+    (definitions / "src" / "total.py").write_text(
+        "import json, os, sys\n"
+        "from airflow_mlpipelines.core import Run\n"
+        "frame = Run.get_context().input_datasets['sales'].to_pandas_dataframe()\n"
+        "result = {'total': int(frame['amount'].sum()), 'file': os.path.basename(sys.argv[1])}\n"
+        "json.dump(result, open(os.path.join(sys.argv[2], 'o.json'), 'w'))\n"
+    )
+    (definitions / "web.py").write_text(
+        "from airflow_mlpipelines.pipeline import Dataset, Pipeline, PipelineData, PythonScriptStep\n"
+        f"sales = Dataset.Tabular.from_delimited_files('{base}/sales.csv')\n"
+        "out = PipelineData('out')\n"
+        "step = PythonScriptStep('total.py', source_directory='src', outputs=[out],\n"
+        "    arguments=[sales.as_named_input('sales'), out])\n"
+        "pipeline = Pipeline(None, [step], name='web_dataset')\n"
+    )
+    (scratch_dags / "web.py").write_text(STUB_TEMPLATE.format(definition="definitions/web.py"))
+    dag = _dag(scratch_dags)
+
+    def result(run: Any) -> dict[str, Any]:
+        assert run.state == "success", _states(run)
+        return dict(json.loads((Path(_plan(run, "total")["outputs"]["out"]) / "o.json").read_text()))
+
+    first = dag.test()
+    assert result(first) == {"total": 3, "file": "sales.csv"}
+    assert _plan(dag.test(), "total")["decision"] == "reuse"  # same bytes: reused
+    (root / "sales.csv").write_text("amount\n1\n2\n30\n")
+    third = dag.test()
+    assert _plan(third, "total")["decision"] == "run"
+    assert result(third) == {"total": 33, "file": "sales.csv"}
