@@ -196,7 +196,7 @@ def to_pandas_dataframe(targets: Sequence[Target], partition_format: str | None 
     frames = []
     with tempfile.TemporaryDirectory(prefix="mlp-dataset-") as work:
         for target in targets:
-            frames.append(read_table(_local(target_url(target), work, None)))
+            frames.append(read_table(_local(target_url(target), work, None), partition_format))
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 

@@ -77,6 +77,8 @@ class DatasetSpec:
     mode: Literal["download", "mount", "direct"] = "direct"
     kind: Literal["file", "tabular"] = "file"
     location: SourceLocation | None = None
+    partition_format: str | None = None
+    """SDK v1's ``partition_format``: columns from each file's path when read as a table."""
     parameter: str | None = None
     """A data path parameter (``ParameterSpec.datapath``) whose run-time value picks the datastore and path;
     ``datastore``/``paths`` are then its default (see :mod:`airflow_mlpipelines.pipeline.datapath`)."""

@@ -378,6 +378,13 @@ class _Dataset:
         self.targets = _dataset_targets(path, self.location)
         self.name: str | None = None
         self.partition_format = partition_format
+        if partition_format is not None:
+            from airflow_mlpipelines.pipeline.partition_format import compile_format
+
+            try:
+                compile_format(partition_format)
+            except ValueError as exc:
+                raise DefinitionError(str(exc), location=self.location, field="partition_format") from None
         self.version: int | None = None
         self.id: str | None = None
         self.description: str | None = None
@@ -485,21 +492,27 @@ def _from_record(record: dict[str, Any]) -> _Dataset:
 
 class _FileFactory:
     @staticmethod
-    def from_files(path: object, validate: bool = True) -> _Dataset:
-        """Azure ML's ``Dataset.File.from_files``."""
-        return _Dataset("file", path)
+    def from_files(
+        path: object, validate: bool = True, partition_format: str | None = None, is_file: bool = False
+    ) -> _Dataset:
+        """Azure ML's ``Dataset.File.from_files`` (``partition_format`` counts when read as a table)."""
+        return _Dataset("file", path, partition_format)
 
 
 class _TabularFactory:
     @staticmethod
-    def from_delimited_files(path: object, **_kwargs: Any) -> _Dataset:
-        """Azure ML's ``Dataset.Tabular.from_delimited_files``."""
-        return _Dataset("tabular", path)
+    def from_delimited_files(
+        path: object, *_args: Any, partition_format: str | None = None, **_kwargs: Any
+    ) -> _Dataset:
+        """Azure ML's ``Dataset.Tabular.from_delimited_files`` (``partition_format`` adds columns)."""
+        return _Dataset("tabular", path, partition_format)
 
     @staticmethod
-    def from_parquet_files(path: object, **_kwargs: Any) -> _Dataset:
-        """Azure ML's ``Dataset.Tabular.from_parquet_files``."""
-        return _Dataset("tabular", path)
+    def from_parquet_files(
+        path: object, *_args: Any, partition_format: str | None = None, **_kwargs: Any
+    ) -> _Dataset:
+        """Azure ML's ``Dataset.Tabular.from_parquet_files`` (``partition_format`` adds columns)."""
+        return _Dataset("tabular", path, partition_format)
 
     @staticmethod
     def from_sql_query(query: object, *_args: Any, reuse_query: str | None = None, **_kwargs: Any) -> Any:

@@ -54,6 +54,8 @@ class InputBinding:
     """``tabular`` for a tabular dataset (``Run.input_datasets[...]`` gives ``to_pandas_dataframe()``)."""
     parameter: str | None = None
     """A data path parameter whose run-time value is the input's datastore and path."""
+    partition_format: str | None = None
+    """Columns a tabular read adds from each file's path (``pipeline/partition_format.py``)."""
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,7 @@ def _inputs(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, str]
                     mode=ds.mode,
                     kind=ds.kind,
                     parameter=ds.parameter,
+                    partition_format=ds.partition_format,
                 )
             )
     return tuple(bindings)

@@ -437,3 +437,45 @@ def test_a_web_file_dataset_is_downloaded_at_run_time_and_fingerprinted_by_conte
     third = dag.test()
     assert _plan(third, "total")["decision"] == "run"
     assert result(third) == {"total": 33, "file": "sales.csv"}
+
+
+def test_partition_columns_are_added_when_a_tabular_dataset_is_read(scratch_dags: Path) -> None:
+    """In a step (``Run.input_datasets``) and in a notebook (``to_pandas_dataframe``)."""
+    definitions = scratch_dags / "definitions"
+    for region, day, amount in (("north", "2024/01/31", 5), ("south", "2024/02/01", 7)):
+        folder = definitions / "data" / "sales" / region / day
+        folder.mkdir(parents=True)
+        (folder / "data.csv").write_text(f"amount\n{amount}\n")
+    (definitions / "src").mkdir()
+    (definitions / "src" / "rows.py").write_text(
+        "import json, os, sys\n"
+        "from airflow_mlpipelines.core import Run\n"
+        "frame = Run.get_context().input_datasets['sales'].to_pandas_dataframe()\n"
+        "rows = sorted((r.Region, r.PartitionDate.isoformat(), int(r.amount)) for r in frame.itertuples())\n"
+        "json.dump(rows, open(os.path.join(sys.argv[1], 'rows.json'), 'w'))\n"
+    )
+    (definitions / "partitions.py").write_text(
+        "from airflow_mlpipelines.pipeline import (\n"
+        "    Dataset, Datastore, Pipeline, PipelineData, PythonScriptStep)\n"
+        "local = Datastore(None, 'local', url='data')\n"
+        "sales = Dataset.Tabular.from_delimited_files(\n"
+        "    [(local, 'sales')], partition_format='/{Region}/{PartitionDate:yyyy/MM/dd}/data.csv')\n"
+        "out = PipelineData('out')\n"
+        "step = PythonScriptStep('rows.py', source_directory='src', outputs=[out],\n"
+        "    arguments=[out], inputs=[sales.as_named_input('sales')])\n"
+        "pipeline = Pipeline(None, [step], name='partitions')\n"
+    )
+    (scratch_dags / "partitions.py").write_text(STUB_TEMPLATE.format(definition="definitions/partitions.py"))
+    run = _dag(scratch_dags).test()
+    assert run.state == "success", _states(run)
+    rows = json.loads((Path(_plan(run, "rows")["outputs"]["out"]) / "rows.json").read_text())
+    assert rows == [["north", "2024-01-31T00:00:00", 5], ["south", "2024-02-01T00:00:00", 7]]
+
+    from airflow_mlpipelines.pipeline import Dataset, Datastore
+
+    local = Datastore(None, "local", url=str(definitions / "data"))
+    frame = Dataset.Tabular.from_delimited_files(
+        [(local, "sales")], partition_format="/{Region}/{PartitionDate:yyyy/MM/dd}/data.csv"
+    ).to_pandas_dataframe()
+    assert sorted(frame["Region"]) == ["north", "south"]
+    assert str(frame["PartitionDate"].dtype) == "datetime64[ns]"

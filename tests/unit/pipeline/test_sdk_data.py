@@ -337,3 +337,37 @@ class TestCondaDependencies:
         requirements = (tmp_path / "repo_train_1" / "requirements.txt").read_text().split()
         assert requirements == ["fsspec", "scikit-learn==1.5.0"]
         assert folder.endswith("repo_train_1")
+
+
+class TestPartitionFormat:
+    def test_columns_from_the_end_of_the_path(self) -> None:
+        import datetime
+
+        from airflow_mlpipelines.pipeline.partition_format import compile_format
+
+        fmt = compile_format("/{Region}/{PartitionDate:yyyy/MM/dd}/data.csv")
+        assert fmt.values("/data/sales/north/2024/01/31/data.csv") == {
+            "Region": "north",
+            "PartitionDate": datetime.datetime(2024, 1, 31),
+        }
+        assert compile_format("/{Region}/*.csv").values("x/east/part-1.csv") == {"Region": "east"}
+        with pytest.raises(ValueError, match="does not match"):
+            fmt.values("/data/sales/north/2024/1/31/data.csv")
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("{Region}/data.csv", "must start with '/'"),
+            ("/data.csv", "names no column"),
+            ("/{a}/{a}", "repeated column"),
+            ("/{d:yyyy/QQ}", "unknown date part"),
+        ],
+    )
+    def test_bad_formats_name_the_line(self, text: str, message: str) -> None:
+        from airflow_mlpipelines.pipeline import Dataset
+
+        with pytest.raises(DefinitionError, match=message) as err:
+            Dataset.Tabular.from_delimited_files("sales", partition_format=text)
+        assert err.value.location is not None
+        assert err.value.location.line == _line() - 2
+        assert err.value.field == "partition_format"
