@@ -16,28 +16,22 @@ harmless); a different definition under a taken name needs ``create_new_version=
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 import shutil
 import tempfile
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines import settings
 from airflow_mlpipelines import storage as st
 from airflow_mlpipelines.connections import AirflowStorage
-from airflow_mlpipelines.exceptions import DatasetRegistryError, LeaseError
-from airflow_mlpipelines.paths import datastore_url, join, safe_segment
-from airflow_mlpipelines.reuse.lease import create_once
+from airflow_mlpipelines.exceptions import DatasetRegistryError
+from airflow_mlpipelines.paths import datastore_url, join
+from airflow_mlpipelines.runtime.dataset_registry import REGISTRY, Registry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from airflow_mlpipelines.storage import Location, Storage
-
-REGISTRY = "_datasets"
-"""The registry's folder under the datastore root (beside ``_manifests``)."""
+    from airflow_mlpipelines.storage import Storage
 
 Target = tuple[str, str | None, str]
 """One path of a dataset: ``(datastore name, datastore URL or None for <root>/<name>, path on it)``."""
@@ -51,7 +45,7 @@ def storage() -> Storage:
 def target_url(target: Target) -> str:
     """The URL of one dataset path (a web file's is itself)."""
     store, url, path = target
-    if st.is_web_url(path):
+    if "://" in path or os.path.isabs(path):  # a web file, or a step output registered with its URL
         return path
     base = datastore_url(store, {store: url}, settings.datastore_root())
     return join(base, path)
@@ -60,61 +54,19 @@ def target_url(target: Target) -> str:
 # -- the registry ---------------------------------------------------------------------------------------
 
 
-def _folder(name: str) -> Location:
-    if not name or safe_segment(name) != name:
-        raise DatasetRegistryError(
-            f"dataset name {name!r} must be letters, digits, '.', '_' or '-' (it names a registry folder)"
-        )
-    return storage().resolve(join(settings.datastore_root(), REGISTRY, name))
-
-
-def versions(name: str) -> list[int]:
-    """The registered versions of ``name``, ascending."""
-    found = []
-    for entry in st.list_names(_folder(name)):
-        stem, _, suffix = entry.partition(".")
-        if suffix == "json" and stem.isdigit():
-            found.append(int(stem))
-    return sorted(found)
-
-
-def _read(name: str, version: int) -> dict[str, Any]:
-    data = st.read_bytes(_folder(name).child(f"{version}.json"))
-    if data is None:
-        raise DatasetRegistryError(f"dataset '{name}' has no version {version} (versions: {versions(name)})")
-    record: dict[str, Any] = json.loads(data)
-    return record
+def registry() -> Registry:
+    """The registry under this deployment's datastore root."""
+    return Registry(storage(), join(settings.datastore_root(), REGISTRY))
 
 
 def get(name: str, version: int | str = "latest") -> dict[str, Any]:
     """The record of ``name`` at ``version`` (``'latest'``: the highest)."""
-    found = versions(name)
-    if not found:
-        raise DatasetRegistryError(
-            f"no dataset '{name}' is registered under {join(settings.datastore_root(), REGISTRY)}"
-        )
-    if version == "latest":
-        return _read(name, found[-1])
-    try:
-        number = int(version)
-    except (TypeError, ValueError):
-        raise DatasetRegistryError(f"dataset version {version!r} must be a number or 'latest'") from None
-    return _read(name, number)
+    return registry().get(name, version)
 
 
 def get_by_id(dataset_id: str) -> dict[str, Any]:
-    """The record whose ``id`` is ``dataset_id`` (every registered version is looked at)."""
-    root = storage().resolve(join(settings.datastore_root(), REGISTRY))
-    for name in st.list_names(root):
-        for version in versions(name):
-            record = _read(name, version)
-            if record.get("id") == dataset_id:
-                return record
-    raise DatasetRegistryError(f"no registered dataset has id {dataset_id!r}")
-
-
-def _definition(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: record.get(k) for k in ("kind", "targets", "partition_format")}
+    """The record whose ``id`` is ``dataset_id``."""
+    return registry().get_by_id(dataset_id)
 
 
 def register(
@@ -125,48 +77,10 @@ def register(
     tags: dict[str, str] | None = None,
     create_new_version: bool = False,
 ) -> dict[str, Any]:
-    """Register ``definition`` (``kind``, ``targets``, ``partition_format``) as ``name``: its record."""
-    folder = _folder(name)
-    while True:
-        found = versions(name)
-        if found:
-            latest = _read(name, found[-1])
-            if _definition(latest) == _definition(definition):
-                return latest
-            if not create_new_version:
-                raise DatasetRegistryError(
-                    f"dataset '{name}' is already registered (version {found[-1]}) with another definition; "
-                    "pass create_new_version=True to add a version"
-                )
-        version = found[-1] + 1 if found else 1
-        record = {
-            "name": name,
-            "version": version,
-            "id": str(uuid.uuid4()),
-            "description": description,
-            "tags": dict(tags or {}),
-            "registered_at": datetime.datetime.now(datetime.UTC).isoformat(),
-            **_definition(definition),
-        }
-        data = json.dumps(record, indent=2, sort_keys=True).encode()
-        if _create(folder, f"{version}.json", data):
-            return record
-        # Another notebook took this version number first: look again.
-
-
-def _create(folder: Location, name: str, data: bytes) -> bool:
-    """Write ``folder/name`` only if it is absent; stores without conditional writes get a check first
-    (two registrations in the same instant may then race: documented)."""
-    try:
-        if folder.local:
-            os.makedirs(folder.path, exist_ok=True)
-        return create_once(folder, name, data)
-    except LeaseError:
-        target = folder.child(name)
-        if st.exists(target):
-            return False
-        st.write_bytes(target, data)
-        return True
+    """Register ``definition`` as ``name`` (``runtime.dataset_registry.Registry.register``)."""
+    return registry().register(
+        name, definition, description=description, tags=tags, create_new_version=create_new_version
+    )
 
 
 # -- reading and copying --------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
 from airflow_mlpipelines.reuse.remote_digest import remote_digest
 from airflow_mlpipelines.reuse.source_tree import DigestCache, TreeDigest, hash_tree
+from airflow_mlpipelines.runtime.dataset_registry import REGISTRY
 from airflow_mlpipelines.runtime.kinds import PlanContext, step_kind
 from airflow_mlpipelines.runtime.plan import (
     COMPUTE_TASK_ID,
@@ -286,6 +287,9 @@ class Planner:
             reason=reason,
             limits=limits(self.task),
             frames=self.frames,
+            registry=join(settings.datastore_root(), REGISTRY)
+            if any(o.register_as for o in self.task.outputs)
+            else None,
         )
 
     def reuse_plan(self, fp: Fingerprint, manifest: dict[str, Any]) -> StepPlan:

@@ -98,6 +98,8 @@ class OutputSpec:
     path: str | None = None
     kind: Literal["file", "tabular"] = "file"
     """``tabular``: consumers read it as a tabular dataset (``OutputFileDatasetConfig.read_*_files()``)."""
+    register_as: str | None = None
+    """A dataset name: once committed, the output is registered (``register_on_complete``)."""
 
 
 def infer_param_type(value: object) -> ParamType | None:

@@ -300,9 +300,9 @@ class OutputFileDatasetConfig(PipelineData):
     def register_on_complete(
         self, name: str, description: str | None = None, tags: Any = None
     ) -> OutputFileDatasetConfig:
-        """Recorded, not done yet: register the output with ``Dataset.File.from_files(...).register``."""
+        """Register the output as dataset ``name`` once its step committed it (a new version each time its
+        folder is another; a reused step registers nothing new). ``description``/``tags`` are not kept."""
         self.registered_as = name
-        self._warn(f"register_on_complete({name!r}) is not done yet: register the folder from a notebook")
         return self
 
     def spec(self) -> OutputSpec:
@@ -317,7 +317,7 @@ class OutputFileDatasetConfig(PipelineData):
                 field="destination",
                 hint=f"put {RUN_ID} in the path, or say .as_upload(overwrite=True) to replace it each run",
             )
-        return OutputSpec(self.name, store, path=path, kind=self.kind)
+        return OutputSpec(self.name, store, path=path, kind=self.kind, register_as=self.registered_as)
 
 
 __all__ = [

@@ -65,6 +65,9 @@ class OutputBinding:
     name: str
     datastore: str
     path: str | None = None
+    register_as: str | None = None
+    """Register the committed output as this dataset (a new version when its folder changed)."""
+    kind: str = "file"
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,9 @@ def step_task(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, st
         target=target,
         arguments=step.arguments,
         inputs=_inputs(pipeline, step, producers if producers is not None else pipeline.producers()),
-        outputs=tuple(OutputBinding(o.name, o.datastore, o.path) for o in step.outputs),
+        outputs=tuple(
+            OutputBinding(o.name, o.datastore, o.path, o.register_as, o.kind) for o in step.outputs
+        ),
         datastores=pipeline.datastores,
         parameters=tuple(used),
         known_parameters=tuple(p.name for p in pipeline.parameters),

@@ -117,6 +117,8 @@ class StepPlan:
     frames: dict[str, StagedFrame] = field(default_factory=dict)
     run_as: tuple[int, int] | None = None
     mounts: dict[str, str] = field(default_factory=dict)
+    registry: str | None = None
+    """The dataset registry's URL, when an output is registered on completion (``register_as``)."""
     version: int = PLAN_VERSION
 
     @property
@@ -149,6 +151,7 @@ class StepPlan:
             "frames": {p: {"path": f.path, "digest": f.digest} for p, f in self.frames.items()},
             "run_as": None if self.run_as is None else list(self.run_as),
             "mounts": dict(self.mounts),
+            "registry": self.registry,
         }
 
     @classmethod
@@ -190,6 +193,7 @@ class StepPlan:
                 },
                 run_as=None if run_as is None else (int(run_as[0]), int(run_as[1])),
                 mounts={str(k): str(v) for k, v in dict(data.get("mounts", {})).items()},
+                registry=None if data.get("registry") is None else str(data["registry"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"the step plan is malformed: {type(exc).__name__}: {exc}") from None

@@ -479,3 +479,30 @@ def test_partition_columns_are_added_when_a_tabular_dataset_is_read(scratch_dags
     ).to_pandas_dataframe()
     assert sorted(frame["Region"]) == ["north", "south"]
     assert str(frame["PartitionDate"].dtype) == "datetime64[ns]"
+
+
+def test_register_on_complete_registers_the_committed_output(scratch_dags: Path) -> None:
+    from airflow_mlpipelines.pipeline import Dataset
+
+    definitions = scratch_dags / "definitions"
+    (definitions / "src").mkdir(parents=True)
+    (definitions / "src" / "make.py").write_text(
+        "import os, sys\nopen(os.path.join(sys.argv[1], 'rows.csv'), 'w').write('x\\n1\\n2\\n3\\n')\n"
+    )
+    (definitions / "registered.py").write_text(
+        "from airflow_mlpipelines.pipeline import OutputFileDatasetConfig, Pipeline, PythonScriptStep\n"
+        "rows = OutputFileDatasetConfig('rows').read_delimited_files().register_on_complete('made_rows')\n"
+        "step = PythonScriptStep('make.py', source_directory='src', arguments=[rows])\n"
+        "pipeline = Pipeline(None, [step], name='registered_output')\n"
+    )
+    (scratch_dags / "registered.py").write_text(STUB_TEMPLATE.format(definition="definitions/registered.py"))
+    dag = _dag(scratch_dags)
+    first = dag.test()
+    assert first.state == "success", _states(first)
+    made = Dataset.get_by_name(None, "made_rows")
+    assert made.version == 1
+    assert made.targets[0][1] == _plan(first, "make")["outputs"]["rows"]
+    assert list(made.to_pandas_dataframe()["x"]) == [1, 2, 3]
+    second = dag.test()  # reused: the same committed output, nothing new registered
+    assert _plan(second, "make")["decision"] == "reuse"
+    assert Dataset.get_by_name(None, "made_rows").version == 1
