@@ -114,6 +114,23 @@ def to_pandas_dataframe(targets: Sequence[Target], partition_format: str | None 
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
+def read_sql(conn_id: str, query: str) -> Any:
+    """A SQL query dataset's rows in a notebook: the query through the data transfers' read path
+    (ADBC for PostgreSQL, the hook's DB-API connection otherwise), as a DataFrame."""
+    from airflow_mlpipelines.databases import SqlDatabase
+
+    database = SqlDatabase(conn_id)
+    try:
+        statement = database.source_query(table=None, query=query, procedure=None)
+        reader, closing = database.read(statement, 65_536)
+        try:
+            return reader.read_all().to_pandas()
+        finally:
+            closing.close()
+    finally:
+        database.close()
+
+
 def download(targets: Sequence[Target], target_path: str, overwrite: bool = False) -> list[str]:
     """Copy a dataset's files under ``target_path``; returns the local files. An existing file is an
     error unless ``overwrite`` (nothing local is replaced silently)."""

@@ -21,7 +21,13 @@ from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, 
 from airflow_mlpipelines.pipeline.callsite import caller_location
 from airflow_mlpipelines.pipeline.datapath import datapath_dataset
 from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE, DatasetSpec, OutputSpec
-from airflow_mlpipelines.pipeline.sdk import Datastore, PipelineData, PipelineDataInput, PipelineParameter
+from airflow_mlpipelines.pipeline.sdk import (
+    Datastore,
+    PipelineData,
+    PipelineDataInput,
+    PipelineParameter,
+    _notebook,
+)
 from airflow_mlpipelines.pipeline.transfer import contained
 
 if TYPE_CHECKING:
@@ -193,12 +199,8 @@ class SqlQueryDataset:
         return self._inputs[name]
 
     def to_pandas_dataframe(self, **_kwargs: Any) -> Any:
-        """Not in a notebook yet: run the query with the connection's hook (``get_df``)."""
-        raise DefinitionError(
-            "a SQL query dataset is read when a pipeline runs; in a notebook, use the Airflow connection's "
-            f"hook (DbApiHook.get_df) on '{self.datastore.connection}'",
-            location=self.location,
-        )
+        """In a notebook: the query's rows now, through the SQL datastore's Airflow connection."""
+        return _notebook().read_sql(str(self.datastore.connection), self.query)
 
 
 class OutputFileDatasetConfig(PipelineData):

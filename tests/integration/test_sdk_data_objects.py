@@ -382,6 +382,15 @@ def test_a_sql_query_dataset_is_read_at_run_time_and_reused_by_its_reuse_query(
     assert _plan(third, "north_query")["decision"] == "run"
     assert result(third) == {"rows": 3, "total": 18}
 
+    # In a notebook, the same dataset reads its rows now.
+    from airflow_mlpipelines.pipeline import Dataset, Datastore
+
+    shop = Datastore.register_azure_sql_database(None, "mlp_q_sqlite", "server", "db")
+    frame = Dataset.Tabular.from_sql_query(
+        (shop, "SELECT amount FROM sales ORDER BY amount")
+    ).to_pandas_dataframe()
+    assert list(frame["amount"]) == [3, 4, 5, 10]
+
 
 @pytest.fixture
 def web_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
