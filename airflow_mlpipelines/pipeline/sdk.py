@@ -22,6 +22,12 @@ from airflow_mlpipelines.pipeline.model import (
     infer_param_type,
 )
 from airflow_mlpipelines.pipeline.sdk_compute import ComputeTarget, DockerConfiguration
+from airflow_mlpipelines.pipeline.sdk_storage import (
+    AzureStorageRegistrations,
+    DatasetFiles,
+    DatastoreFiles,
+    _notebook,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -98,7 +104,7 @@ class Workspace:
         return Datastore(self, DEFAULT_DATASTORE)
 
 
-class Datastore:
+class Datastore(AzureStorageRegistrations, DatastoreFiles):
     """A named storage location; without ``url`` it lives at ``<datastore_root>/<name>``.
 
     ``connection`` makes it a SQL datastore: the Airflow connection id of a database, which data
@@ -149,123 +155,9 @@ class Datastore:
         """A MySQL datastore: the Airflow connection ``datastore_name`` (or ``connection``)."""
         return cls._sql(workspace, datastore_name, connection)
 
-    # -- Azure Storage: a URL naming an Airflow connection -------------------------------------------
     @classmethod
-    def register_azure_blob_container(
-        cls,
-        workspace: Workspace | None,
-        datastore_name: str,
-        container_name: str,
-        account_name: str | None = None,
-        sas_token: str | None = None,
-        account_key: str | None = None,
-        protocol: str | None = None,
-        endpoint: str | None = None,
-        overwrite: bool = False,
-        create_if_not_exists: bool = False,
-        skip_validation: bool = False,
-        blob_cache_timeout: int | None = None,
-        grant_workspace_access: bool = False,
-        subscription_id: str | None = None,
-        resource_group: str | None = None,
-        *,
-        connection: str | None = None,
-    ) -> Datastore:
-        """A blob container: ``abfs://<connection>@<container_name>/``, through the Airflow connection
-        ``connection`` (default: the datastore's name; a ``wasb`` connection of the Microsoft Azure
-        provider holding the account and its key, SAS token or service principal). Credentials passed
-        here are not stored (a warning at the caller's line says so): they belong in the connection."""
-        return cls._azure(
-            workspace, datastore_name, container_name, connection, "register_azure_blob_container",
-            {"sas_token": sas_token, "account_key": account_key, "endpoint": endpoint, "protocol": protocol},
-        )  # fmt: skip
-
-    @classmethod
-    def register_azure_data_lake_gen2(
-        cls,
-        workspace: Workspace | None,
-        datastore_name: str,
-        filesystem: str,
-        account_name: str | None = None,
-        tenant_id: str | None = None,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        resource_url: str | None = None,
-        authority_url: str | None = None,
-        protocol: str | None = None,
-        endpoint: str | None = None,
-        overwrite: bool = False,
-        subscription_id: str | None = None,
-        resource_group: str | None = None,
-        grant_workspace_access: bool = False,
-        *,
-        connection: str | None = None,
-    ) -> Datastore:
-        """A Data Lake Gen2 filesystem: ``abfs://<connection>@<filesystem>/`` (the same ``abfs://``
-        filesystem as blob containers; the connection holds the account and the service principal)."""
-        return cls._azure(
-            workspace, datastore_name, filesystem, connection, "register_azure_data_lake_gen2",
-            {"tenant_id": tenant_id, "client_id": client_id, "client_secret": client_secret,
-             "endpoint": endpoint, "protocol": protocol, "authority_url": authority_url},
-        )  # fmt: skip
-
-    @classmethod
-    def register_azure_file_share(
-        cls,
-        workspace: Workspace | None,
-        datastore_name: str,
-        file_share_name: str,
-        account_name: str | None = None,
-        sas_token: str | None = None,
-        account_key: str | None = None,
-        protocol: str | None = None,
-        endpoint: str | None = None,
-        overwrite: bool = False,
-        create_if_not_exists: bool = False,
-        skip_validation: bool = False,
-        *,
-        mount_path: str | None = None,
-    ) -> Datastore:
-        """An Azure Files share. Airflow has no filesystem for file shares (``ObjectStoragePath`` knows
-        blob and Data Lake storage), so the share must be mounted (SMB, or the Kubernetes Azure Files CSI
-        driver) at ``mount_path`` on every worker and step container: the datastore is that local path.
-        Without ``mount_path`` it is an error at the caller's line."""
-        location = caller_location()
-        if not mount_path:
-            raise DefinitionError(
-                f"register_azure_file_share('{datastore_name}'): Airflow has no filesystem for Azure Files "
-                "shares",
-                location=location,
-                field="mount_path",
-                hint=f"mount the share '{file_share_name}' on the workers and pass mount_path='/mnt/...', or "
-                "copy its files to a blob container and use register_azure_blob_container",
-            )
-        _credentials_not_stored(
-            "register_azure_file_share", datastore_name, None, location,
-            {"sas_token": sas_token, "account_key": account_key},
-        )  # fmt: skip
-        return cls(workspace, datastore_name, url=mount_path)
-
-    @classmethod
-    def _azure(
-        cls,
-        workspace: Workspace | None,
-        datastore_name: str,
-        container: str,
-        connection: str | None,
-        method: str,
-        credentials: dict[str, str | None],
-    ) -> Datastore:
-        location = caller_location()
-        conn_id = connection or datastore_name
-        if not container or "/" in container or "@" in container:
-            raise DefinitionError(
-                f"{method}('{datastore_name}'): container {container!r} must be one container name",
-                location=location,
-                field="container_name",
-            )
-        _credentials_not_stored(method, datastore_name, conn_id, location, credentials)
-        return cls(workspace, datastore_name, url=f"abfs://{conn_id}@{container}/")
+    def _with_url(cls, workspace: Any, name: str, url: str) -> Datastore:
+        return cls(workspace, name, url=url)
 
     @classmethod
     def get(cls, workspace: Workspace | None, datastore_name: str) -> Datastore:
@@ -281,91 +173,8 @@ class Datastore:
         """The model of this datastore."""
         return DatastoreSpec(self.name, self.url, self.connection)
 
-    # -- notebook side: files in and out, through the storage layer (root and connections at call time) --
-    def _target(self, path: str = "") -> tuple[str, str | None, str]:
-        return (self.name, _absolute(self.url), path)
 
-    def path(self, path: str | None = None, data_reference_name: str | None = None) -> Any:
-        """SDK v1's ``datastore.path('folder')``: a ``DataReference`` (a step input, a transfer's end)."""
-        from airflow_mlpipelines.pipeline.sdk_transfer import DataReference
-
-        return DataReference(self, data_reference_name, path or "")
-
-    def upload_files(
-        self,
-        files: Sequence[str],
-        relative_root: str | None = None,
-        target_path: str | None = None,
-        overwrite: bool = False,
-        show_progress: bool = True,
-    ) -> Any:
-        """Copy local files into ``target_path`` (an existing file is kept unless ``overwrite``); returns
-        a ``DataReference`` to ``target_path``."""
-        _notebook().upload_files(self._target(), list(files), target_path, overwrite, show_progress)
-        return self.path(target_path)
-
-    def upload(
-        self,
-        src_dir: str,
-        target_path: str | None = None,
-        overwrite: bool = False,
-        show_progress: bool = True,
-    ) -> Any:
-        """Copy a local folder below ``target_path`` (same rule for existing files); a ``DataReference``."""
-        _notebook().upload(self._target(), src_dir, target_path, overwrite, show_progress)
-        return self.path(target_path)
-
-    def download(
-        self, target_path: str, prefix: str | None = None, overwrite: bool = False, show_progress: bool = True
-    ) -> int:
-        """Copy the files below ``prefix`` into ``target_path`` (paths kept); returns how many."""
-        count: int = _notebook().download_datastore(self._target(), target_path, prefix, overwrite)
-        return count
-
-
-def _credentials_not_stored(
-    method: str,
-    datastore: str,
-    conn_id: str | None,
-    location: SourceLocation,
-    credentials: dict[str, str | None],
-) -> None:
-    """Secrets in pipeline code are never kept (they would land in the DAG's serialisation and docs):
-    say so at the user's line, naming where they belong."""
-    given = sorted(k for k, v in credentials.items() if v)
-    if not given:
-        return
-    where = (
-        f"the Airflow connection '{conn_id}' (Admin > Connections, AIRFLOW_CONN_{conn_id.upper()} or a "
-        "secrets backend)"
-        if conn_id
-        else "the mount's own configuration on every worker"
-    )
-    warnings.warn_explicit(
-        f"{method}('{datastore}'): {', '.join(given)} passed in code {'is' if len(given) == 1 else 'are'} "
-        f"not stored; they must live in {where}",
-        MLPipelinesWarning,
-        location.file,
-        location.line or 0,
-    )
-
-
-def _notebook() -> Any:
-    """The notebook side (``airflow_mlpipelines.notebook``: Airflow's settings and connections), imported
-    by name when a notebook method is called, so this pure module never imports Airflow."""
-    import importlib
-
-    return importlib.import_module("airflow_mlpipelines.notebook")
-
-
-def _absolute(url: str | None) -> str | None:
-    """A relative local datastore path made absolute (a notebook's working folder)."""
-    import os
-
-    return os.path.abspath(url) if url is not None and "://" not in url else url
-
-
-class _Dataset:
+class _Dataset(DatasetFiles):
     """A ``FileDataset``/``TabularDataset``: files on a datastore.
 
     Registered (``register``, ``Dataset.get_by_name``/``get_by_id``) it also has ``version``, ``id``,
@@ -390,58 +199,9 @@ class _Dataset:
         self.description: str | None = None
         self.tags: dict[str, str] = {}
 
-    # -- notebook side ------------------------------------------------------------------------------
-    def _targets(self) -> list[tuple[str, str | None, str]]:
-        return [store._target(path) for store, path in self.targets]
-
-    def _definition(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "targets": [list(t) for t in self._targets()],
-            "partition_format": self.partition_format,
-        }
-
-    def register(
-        self,
-        workspace: Any,
-        name: str,
-        description: str | None = None,
-        tags: dict[str, str] | None = None,
-        create_new_version: bool = False,
-    ) -> _Dataset:
-        """Register this definition as ``name`` (a new version with ``create_new_version``; the same
-        definition again returns its version); returns the registered dataset."""
-        record = _notebook().register(
-            name,
-            self._definition(),
-            description=description,
-            tags=tags,
-            create_new_version=create_new_version,
-        )
+    @classmethod
+    def _from_record(cls, record: dict[str, Any]) -> _Dataset:
         return _from_record(record)
-
-    def to_pandas_dataframe(self, **_kwargs: Any) -> Any:
-        """The rows of a tabular dataset, read through the storage layer (pandas, in a notebook)."""
-        if self.kind != "tabular":
-            raise DefinitionError(
-                "to_pandas_dataframe() is for tabular datasets (Dataset.Tabular.from_*)",
-                location=self.location,
-                hint="download() the files of a file dataset, or build it with Dataset.Tabular",
-            )
-        return _notebook().to_pandas_dataframe(self._targets(), self.partition_format)
-
-    def to_path(self) -> list[str]:
-        """The dataset's files, relative to it (``/name.csv``), as SDK v1's ``FileDataset.to_path()``."""
-        paths: list[str] = _notebook().to_path(self._targets())
-        return paths
-
-    def download(self, target_path: str | None = None, overwrite: bool = False, **_kwargs: Any) -> list[str]:
-        """Copy the dataset's files into ``target_path`` (default: a new temporary folder); returns them."""
-        import tempfile
-
-        folder = target_path or tempfile.mkdtemp(prefix="mlp-dataset-")
-        files: list[str] = _notebook().download(self._targets(), folder, overwrite)
-        return files
 
     def as_named_input(self, name: str) -> DatasetConsumptionConfig:
         """Consume this dataset under ``name`` (the name used in ``Run.input_datasets``)."""

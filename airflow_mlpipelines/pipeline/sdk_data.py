@@ -21,13 +21,8 @@ from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, 
 from airflow_mlpipelines.pipeline.callsite import caller_location
 from airflow_mlpipelines.pipeline.datapath import datapath_dataset
 from airflow_mlpipelines.pipeline.model import DEFAULT_DATASTORE, DatasetSpec, OutputSpec
-from airflow_mlpipelines.pipeline.sdk import (
-    Datastore,
-    PipelineData,
-    PipelineDataInput,
-    PipelineParameter,
-    _notebook,
-)
+from airflow_mlpipelines.pipeline.sdk import Datastore, PipelineData, PipelineDataInput, PipelineParameter
+from airflow_mlpipelines.pipeline.sdk_storage import _notebook
 from airflow_mlpipelines.pipeline.transfer import contained
 
 if TYPE_CHECKING:
