@@ -230,13 +230,24 @@ def _render(paths: Sequence[str]) -> int:
 
 
 def _dockerfile(path: str, outdir: str, base: str) -> int:
-    from airflow_mlpipelines.compute.build_context import write_contexts
+    from airflow_mlpipelines.compute.build_context import (
+        CONDA_BASE,
+        DEFAULT_BASE,
+        needs_conda,
+        write_contexts,
+    )
     from airflow_mlpipelines.pipeline import load_definition
 
     for spec in load_definition(path):
         folders = write_contexts(spec, outdir, base)
         for folder in folders:
             _out(f"wrote {folder}/Dockerfile")
+        conda = needs_conda(spec)
+        if conda and base == DEFAULT_BASE:
+            _out(
+                f"note: {', '.join(conda)} list(s) conda packages; {DEFAULT_BASE} has no conda: build with "
+                f"--base {CONDA_BASE} (or a base image of your own with conda)"
+            )
         if not folders:
             _out(f"pipeline '{spec.name}' has no Docker or Kubernetes steps")
     return 0

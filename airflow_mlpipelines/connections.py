@@ -23,6 +23,18 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 
+_PROVIDERS = {
+    "s3": "apache-airflow-providers-amazon[s3fs]",
+    "s3a": "apache-airflow-providers-amazon[s3fs]",
+    "abfs": "apache-airflow-providers-microsoft-azure (a 'wasb' connection)",
+    "abfss": "apache-airflow-providers-microsoft-azure (a 'wasb' connection)",
+    "adl": "apache-airflow-providers-microsoft-azure",
+    "gs": "apache-airflow-providers-google",
+    "gcs": "apache-airflow-providers-google",
+}
+"""The provider that registers each scheme's filesystem with Airflow (named when it is missing)."""
+
+
 class AirflowStorage(FsspecStorage):
     """Resolve datastore URLs with Airflow's connections (workers, triggerer, API server)."""
 
@@ -49,7 +61,7 @@ class AirflowStorage(FsspecStorage):
                 return fsspec.filesystem(scheme)
             raise StorageError(
                 f"{scheme}://{conn_id}@...: no Airflow provider registers the {scheme}:// filesystem "
-                "(install the provider, e.g. apache-airflow-providers-amazon[s3fs] for s3://)"
+                f"(install {_PROVIDERS.get(scheme, 'its Airflow provider')})"
             ) from None
         except ImportError as exc:
             raise StorageError(f"{scheme}:// storage (connection '{conn_id}'): {exc}") from None

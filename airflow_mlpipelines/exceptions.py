@@ -184,6 +184,11 @@ class StorageError(MLPipelinesError):
     """
 
 
+class DatasetRegistryError(MLPipelinesError):
+    """A notebook's dataset or datastore operation failed (unknown name or version, a taken name, a file
+    that would be replaced without ``overwrite``)."""
+
+
 class LeaseError(MLPipelinesError):
     """A step's in-flight lease cannot be taken, kept or read (the store refused a conditional write)."""
 

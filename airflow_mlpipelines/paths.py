@@ -22,6 +22,15 @@ def safe_segment(text: str) -> str:
     return _UNSAFE.sub("_", text).strip("_") or "run"
 
 
+RUN_ID_PLACEHOLDER = "{run-id}"
+"""In an output's fixed destination (SDK v1's ``OutputFileDatasetConfig``): the run's id, as one segment."""
+
+
+def expand_destination(path: str, run_id: str) -> str:
+    """A fixed output destination with ``{run-id}`` replaced by the run's id (as a safe path segment)."""
+    return path.replace(RUN_ID_PLACEHOLDER, safe_segment(run_id))
+
+
 def datastore_url(name: str, declared: Mapping[str, str | None], root: str) -> str:
     """URL of a named datastore: its declared URL, else ``<root>/<name>``."""
     url = declared.get(name)

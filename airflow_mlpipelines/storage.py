@@ -38,6 +38,15 @@ CONNECTIONS_ENV = "MLP_STORAGE_CONNECTIONS"
 """JSON ``{conn_id: {"protocol": ..., "storage_options": {...}}}`` handed to a step's container or pod."""
 
 
+WEB_SCHEMES = ("http", "https")
+"""Web files (a dataset ``Dataset.File.from_files("https://...")``): read-only, no connection id."""
+
+
+def is_web_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL."""
+    return url.split("://", 1)[0].lower() in WEB_SCHEMES if "://" in url else False
+
+
 def split_url(url: str) -> tuple[str, str | None, str]:
     """``(scheme, conn_id, fs_path)`` of a URL; ``("file", None, abs_path)`` for local paths.
 
@@ -48,6 +57,8 @@ def split_url(url: str) -> tuple[str, str | None, str]:
     if url.startswith("file://"):
         return "file", None, url[len("file://") :]
     parts = urlsplit(url)
+    if parts.scheme in WEB_SCHEMES:
+        return parts.scheme, None, url  # fsspec's HTTP filesystem takes the whole URL as its path
     netloc = parts.netloc
     conn_id = None
     if "@" in netloc:

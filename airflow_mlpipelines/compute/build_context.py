@@ -10,17 +10,21 @@ where the cluster pulls from.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.compute.registry import compute_kind
-from airflow_mlpipelines.pipeline.compute import step_env_vars, step_image, step_pip, step_target
+from airflow_mlpipelines.pipeline.compute import step_conda, step_env_vars, step_image, step_pip, step_target
+from airflow_mlpipelines.storage import is_web_url
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.pipeline.model import PipelineSpec
 
 DEFAULT_BASE = "python:3.11-slim"
+CONDA_BASE = "condaforge/miniforge3"
+"""A base image with conda, for environments that list conda packages."""
 RUNTIME_REQUIREMENTS = ("fsspec",)
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,6 +34,7 @@ class _Context:
     image: str
     pip: list[str]
     env: dict[str, str]
+    conda: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     """Source directory on this machine -> where it goes in the image."""
 
@@ -48,6 +53,10 @@ def collect(pipeline: PipelineSpec) -> dict[str, _Context]:
         image = str(step_image(pipeline, step))
         ctx = contexts.setdefault(image, _Context(image, [], {}))
         ctx.pip += [r for r in step_pip(pipeline, step) if r not in ctx.pip]
+        web = {d.name for d in pipeline.datasets if any(is_web_url(p) for p in d.paths)}
+        if web & set(step.inputs) and "aiohttp" not in ctx.pip:
+            ctx.pip.append("aiohttp")  # fsspec's HTTP filesystem, for the step's web-file inputs
+        ctx.conda += [r for r in step_conda(pipeline, step) if r not in ctx.conda]
         ctx.env.update(step_env_vars(pipeline, step))
         if target.kind == "kubernetes" and target.source_path:
             ctx.sources[step.source_directory] = target.source_path
@@ -60,6 +69,17 @@ def dockerfile(ctx: _Context, base: str) -> str:
         f"# Image {ctx.image} (written by `mlpipelines dockerfile`). Build and publish it with:",
         f"#   docker build -t {ctx.image} . && docker push {ctx.image}",
         f"FROM {base}",
+    ]
+    if ctx.conda:
+        # Conda packages first (pip packages may build on them); the base image must have conda.
+        lines += [
+            "# Conda packages of the environment: the base image must provide conda "
+            f"(e.g. --base {CONDA_BASE}).",
+            "RUN conda install --yes --channel conda-forge "
+            + " ".join(shlex.quote(c) for c in ctx.conda)
+            + " && conda clean --all --yes",
+        ]
+    lines += [
         "COPY requirements.txt /tmp/mlp-requirements.txt",
         "RUN python3 -m pip install --no-cache-dir -r /tmp/mlp-requirements.txt",
         "# The step runtime: the pure modules of airflow_mlpipelines (it imports no Airflow).",
@@ -70,6 +90,11 @@ def dockerfile(ctx: _Context, base: str) -> str:
     for i, (_, dest) in enumerate(sorted(ctx.sources.items())):
         lines.append(f"COPY steps/{i}/ {dest}/")
     return "\n".join(lines) + "\n"
+
+
+def needs_conda(pipeline: PipelineSpec) -> list[str]:
+    """The images whose environments list conda packages (their base must have conda)."""
+    return sorted(image for image, ctx in collect(pipeline).items() if ctx.conda)
 
 
 def write_contexts(pipeline: PipelineSpec, outdir: str, base: str = DEFAULT_BASE) -> list[str]:

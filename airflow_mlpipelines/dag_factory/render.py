@@ -15,12 +15,15 @@ from airflow_mlpipelines.dag_factory.compute_tasks import instantiate, task_spec
 from airflow_mlpipelines.dag_factory.schedules import start_date
 from airflow_mlpipelines.exceptions import DefinitionError
 from airflow_mlpipelines.operators.reuse_sensor import ReuseSensor
+from airflow_mlpipelines.pipeline.datapath import datapath_schema, file_datastores
 from airflow_mlpipelines.pipeline.recurrence import Recurrence
 from airflow_mlpipelines.pipeline.step_task import step_tasks
 from airflow_mlpipelines.pipeline.validate import step_upstream
 from airflow_mlpipelines.runtime.plan import REUSE_TASK_ID
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow_mlpipelines.exceptions import SourceLocation
     from airflow_mlpipelines.pipeline.model import NotifierSpec, ParameterSpec, PipelineSpec, TaskSettings
     from airflow_mlpipelines.pipeline.step_task import StepTask
@@ -29,7 +32,10 @@ TRIGGER_AFTER_UPSTREAM = "none_failed"
 """A reuse sensor runs when its producers succeeded *or were skipped because they were reused*."""
 
 
-def _param(spec: ParameterSpec) -> Param:
+def _param(spec: ParameterSpec, datastores: Sequence[str]) -> Param:
+    if spec.datapath:
+        # A datastore path chosen per run: either form, on a declared file datastore (checked at trigger).
+        return Param(spec.default, description=spec.description, **datapath_schema(datastores))
     schema: dict[str, Any] = {}
     if spec.type is not None:
         # A typed parameter without a default is required: None fails validation when a run starts.
@@ -207,7 +213,7 @@ def _dag(pipeline: PipelineSpec) -> DAG:
         schedule=dag_schedule(pipeline),
         start_date=start_date(pipeline.schedule),
         catchup=pipeline.catchup,
-        params={p.name: _param(p) for p in pipeline.parameters},
+        params={p.name: _param(p, file_datastores(pipeline.datastores)) for p in pipeline.parameters},
         tags=["mlpipelines", *pipeline.tags],
         doc_md=_doc(pipeline),
         default_args={k: v for k, v in defaults.items() if k not in COMPUTE_ONLY},

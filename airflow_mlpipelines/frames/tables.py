@@ -79,12 +79,31 @@ def _read_one(path: str) -> pd.DataFrame:
     raise FrameError(f"input {path} is not a table file; use one of {', '.join(TABLE_SUFFIXES)}")
 
 
-def read_table(path: str) -> pd.DataFrame:
-    """Read a CSV/Parquet file, or the table files of a folder, into one DataFrame."""
+def read_table(path: str, partition_format: str | None = None) -> pd.DataFrame:
+    """Read a CSV/Parquet file, or the table files of a folder, into one DataFrame.
+
+    ``partition_format`` (SDK v1's) adds a column per partition key, its value taken from each file's
+    path (``pipeline/partition_format.py``); a file that does not match is a :class:`FrameError`.
+    """
     import pandas as pd
 
     files = table_files(path)
     frames = [_read_one(f) for f in files]
+    if partition_format is not None:
+        from airflow_mlpipelines.pipeline.partition_format import compile_format
+
+        compiled = compile_format(partition_format)
+        for file, frame in zip(files, frames, strict=True):
+            try:
+                values = compiled.values(os.path.abspath(file))
+            except ValueError as exc:
+                raise FrameError(f"input {path}: {exc}") from None
+            for column, value in values.items():
+                frame[column] = pd.Series(
+                    [value] * len(frame),
+                    index=frame.index,
+                    dtype=object if isinstance(value, str) else "datetime64[ns]",
+                )
     if len(frames) == 1:
         return frames[0]
     return pd.concat(frames, ignore_index=True)

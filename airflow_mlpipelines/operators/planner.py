@@ -16,11 +16,13 @@ from airflow_mlpipelines import storage as st
 from airflow_mlpipelines.databases import AirflowDatabases
 from airflow_mlpipelines.exceptions import ModelError, StepExecutionError, StorageError
 from airflow_mlpipelines.operators.asset_events import watched_files
-from airflow_mlpipelines.paths import datastore_url, join, safe_segment
+from airflow_mlpipelines.paths import datastore_url, expand_destination, join, safe_segment
+from airflow_mlpipelines.pipeline.datapath import file_datastores, parse_datapath
 from airflow_mlpipelines.reuse import store
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint, StepState, digest_of, fingerprint
 from airflow_mlpipelines.reuse.remote_digest import remote_digest
 from airflow_mlpipelines.reuse.source_tree import DigestCache, TreeDigest, hash_tree
+from airflow_mlpipelines.runtime.dataset_registry import REGISTRY
 from airflow_mlpipelines.runtime.kinds import PlanContext, step_kind
 from airflow_mlpipelines.runtime.models import ModelRegistry, ModelVersion
 from airflow_mlpipelines.runtime.plan import (
@@ -145,10 +147,26 @@ class Planner:
                     f"'{binding.producer}'"
                 )
             return outputs[binding.name]
-        if binding.datastore is None:
-            return str(binding.path)
-        base = datastore_url(binding.datastore, self.task.datastore_urls, settings.datastore_root())
-        return join(base, str(binding.path or ""))
+        if binding.datastore is None or st.is_web_url(str(binding.path or "")):
+            return str(binding.path)  # a plain URL (hand-written DAGs) or a web file
+        store, path = (
+            (binding.datastore, str(binding.path or ""))
+            if binding.parameter is None
+            else self.chosen_datapath(binding)
+        )
+        base = datastore_url(store, self.task.datastore_urls, settings.datastore_root())
+        return join(base, path)
+
+    def chosen_datapath(self, binding: InputBinding) -> tuple[str, str]:
+        """The datastore and path this run's value of a data path parameter names (checked again here:
+        a value may come from a trigger that skipped the ``Param``'s schema)."""
+        value = self.context["params"].get(str(binding.parameter))
+        try:
+            return parse_datapath(value, file_datastores(self.task.datastores))
+        except ValueError as exc:
+            raise StepExecutionError(
+                f"step '{self.task.step}': input '{binding.name}': parameter '{binding.parameter}': {exc}"
+            ) from None
 
     def manifest_url(self, fp: Fingerprint) -> str:
         """Where this step's manifest (and lease) for ``fp`` live."""
@@ -162,7 +180,10 @@ class Planner:
         """
         root = settings.datastore_root()
         return {
-            o.name: join(datastore_url(o.datastore, self.task.datastore_urls, root), o.path)
+            o.name: join(
+                datastore_url(o.datastore, self.task.datastore_urls, root),
+                expand_destination(o.path, self.run_id),
+            )
             if o.path is not None
             else join(
                 datastore_url(o.datastore, self.task.datastore_urls, root),
@@ -301,6 +322,9 @@ class Planner:
             limits=limits(self.task),
             frames=self.frames,
             models=settings.model_registry(),
+            registry=join(settings.datastore_root(), REGISTRY)
+            if any(o.register_as for o in self.task.outputs)
+            else None,
         )
 
     def reuse_plan(self, fp: Fingerprint, manifest: dict[str, Any]) -> StepPlan:

@@ -35,6 +35,11 @@ if TYPE_CHECKING:
         ComputeTargetException,
         DockerConfiguration,
     )
+    from airflow_mlpipelines.pipeline.sdk_data import (
+        DataPath,
+        DataPathComputeBinding,
+        OutputFileDatasetConfig,
+    )
     from airflow_mlpipelines.pipeline.sdk_eps import ExecutePythonScriptStep
     from airflow_mlpipelines.pipeline.sdk_schedule import ScheduleRecurrence, TimeZone
     from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep, StepSequence
@@ -94,6 +99,9 @@ _LAZY = {
     "TimeZone": "sdk_schedule",
     "Recurrence": "recurrence",
     "parse_schedule": "recurrence",
+    "DataPath": "sdk_data",
+    "DataPathComputeBinding": "sdk_data",
+    "OutputFileDatasetConfig": "sdk_data",
     "DataReference": "sdk_transfer",
     "SqlDataReference": "sdk_transfer",
     "YAML_SUFFIXES": "yaml_loader",

@@ -232,6 +232,41 @@ def step_environment(pipeline: PipelineSpec, step: StepSpec) -> dict[str, object
     return described
 
 
+def step_conda(pipeline: PipelineSpec, step: StepSpec) -> list[str]:
+    """Conda packages baked into the step's image (``mlpipelines dockerfile``: ``conda install``)."""
+    conda = step_environment(pipeline, step).get("conda")
+    return [str(p) for p in conda] if isinstance(conda, list | tuple) else []
+
+
+def warn_uninstalled_packages(
+    steps: Sequence[StepSpec], targets: Sequence[ComputeTargetSpec], environments: Sequence[EnvironmentSpec]
+) -> None:
+    """A local step runs in the worker's own Python: its environment's pip/conda packages are not
+    installed for it. Say so at the step's line (never drop them silently)."""
+    import warnings
+
+    from airflow_mlpipelines.exceptions import MLPipelinesWarning
+
+    by_name = {e.name: e for e in environments}
+    for step in steps:
+        env = by_name.get(step.environment_name or "")
+        if env is None or not (env.pip or env.conda):
+            continue
+        target = next((t for t in targets if t.name == step.compute.name), LOCAL_TARGET)
+        if target.kind != "local":
+            continue
+        packages = ", ".join([*env.pip, *(f"conda:{c}" for c in env.conda)])
+        loc = step.location
+        warnings.warn_explicit(
+            f"step '{step.name}': runs as a local process in the Airflow worker's Python, so its "
+            f"environment's packages ({packages}) are not installed for it: install them on the workers, "
+            "or run the step on a docker/kubernetes target (`mlpipelines dockerfile` bakes them in)",
+            MLPipelinesWarning,
+            loc.file if loc else "<unknown>",
+            (loc.line or 0) if loc else 0,
+        )
+
+
 def step_image(pipeline: PipelineSpec, step: StepSpec) -> str | None:
     """The image a container step runs in: its environment's, else its target's."""
     image = step_environment(pipeline, step).get("image")

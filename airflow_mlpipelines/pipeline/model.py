@@ -86,6 +86,11 @@ class DatasetSpec:
     location: SourceLocation | None = None
     model: str | None = None
     model_version: int | None = None
+    partition_format: str | None = None
+    """SDK v1's ``partition_format``: columns from each file's path when read as a table."""
+    parameter: str | None = None
+    """A data path parameter (``ParameterSpec.datapath``) whose run-time value picks the datastore and path;
+    ``datastore``/``paths`` are then its default (see :mod:`airflow_mlpipelines.pipeline.datapath`)."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +98,17 @@ class OutputSpec:
     """Intermediate data a step writes into a fresh directory (Azure ML's ``PipelineData``).
 
     ``path`` set: the output is that exact path on the datastore (a data transfer's ``DataReference``
-    destination), not a fresh folder per run.
+    destination, an ``OutputFileDatasetConfig`` destination), not a fresh folder per run; ``{run-id}``
+    in it is replaced by the run's id when the step runs.
     """
 
     name: str
     datastore: str = DEFAULT_DATASTORE
     path: str | None = None
+    kind: Literal["file", "tabular"] = "file"
+    """``tabular``: consumers read it as a tabular dataset (``OutputFileDatasetConfig.read_*_files()``)."""
+    register_as: str | None = None
+    """A dataset name: once committed, the output is registered (``register_on_complete``)."""
 
 
 def infer_param_type(value: object) -> ParamType | None:
@@ -128,6 +138,8 @@ class ParameterSpec:
     enum: tuple[object, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    datapath: bool = False
+    """A datastore path chosen per run (SDK v1's ``DataPath`` default); see ``pipeline/datapath.py``."""
 
 
 @dataclass(frozen=True)

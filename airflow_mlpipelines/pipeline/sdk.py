@@ -23,6 +23,12 @@ from airflow_mlpipelines.pipeline.model import (
 )
 from airflow_mlpipelines.pipeline.sdk_compute import ComputeTarget, DockerConfiguration
 from airflow_mlpipelines.pipeline.sdk_schedule import ScheduleRecurrence, TimeZone
+from airflow_mlpipelines.pipeline.sdk_storage import (
+    AzureStorageRegistrations,
+    DatasetFiles,
+    DatastoreFiles,
+    _notebook,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -99,7 +105,7 @@ class Workspace:
         return Datastore(self, DEFAULT_DATASTORE)
 
 
-class Datastore:
+class Datastore(AzureStorageRegistrations, DatastoreFiles):
     """A named storage location; without ``url`` it lives at ``<datastore_root>/<name>``.
 
     ``connection`` makes it a SQL datastore: the Airflow connection id of a database, which data
@@ -151,6 +157,10 @@ class Datastore:
         return cls._sql(workspace, datastore_name, connection)
 
     @classmethod
+    def _with_url(cls, workspace: Any, name: str, url: str) -> Datastore:
+        return cls(workspace, name, url=url)
+
+    @classmethod
     def get(cls, workspace: Workspace | None, datastore_name: str) -> Datastore:
         """Azure ML's ``Datastore.get``."""
         return cls(workspace, datastore_name)
@@ -165,14 +175,34 @@ class Datastore:
         return DatastoreSpec(self.name, self.url, self.connection)
 
 
-class _Dataset:
-    """A ``FileDataset``/``TabularDataset``: files on a datastore."""
+class _Dataset(DatasetFiles):
+    """A ``FileDataset``/``TabularDataset``: files on a datastore.
 
-    def __init__(self, kind: str, path: object) -> None:
+    Registered (``register``, ``Dataset.get_by_name``/``get_by_id``) it also has ``version``, ``id``,
+    ``description`` and ``tags``; the registry keeps the definition, not a copy (``notebook.py``).
+    """
+
+    def __init__(self, kind: str, path: object, partition_format: str | None = None) -> None:
         self.kind = kind
         self.location = _caller_location()
         self.targets = _dataset_targets(path, self.location)
         self.name: str | None = None
+        self.partition_format = partition_format
+        if partition_format is not None:
+            from airflow_mlpipelines.pipeline.partition_format import compile_format
+
+            try:
+                compile_format(partition_format)
+            except ValueError as exc:
+                raise DefinitionError(str(exc), location=self.location, field="partition_format") from None
+        self.version: int | None = None
+        self.id: str | None = None
+        self.description: str | None = None
+        self.tags: dict[str, str] = {}
+
+    @classmethod
+    def _from_record(cls, record: dict[str, Any]) -> _Dataset:
+        return _from_record(record)
 
     def as_named_input(self, name: str) -> DatasetConsumptionConfig:
         """Consume this dataset under ``name`` (the name used in ``Run.input_datasets``)."""
@@ -195,40 +225,81 @@ def _dataset_targets(path: object, location: SourceLocation) -> list[tuple[Datas
             targets.append((item[0], str(item[1])))
         elif isinstance(item, str) and "://" not in item:
             targets.append((Datastore(None, DEFAULT_DATASTORE), item))
+        elif isinstance(item, str) and item.split("://", 1)[0].lower() in ("http", "https"):
+            # A web file: downloaded when the step runs, fingerprinted by its ETag or its bytes.
+            targets.append((Datastore(None, DEFAULT_DATASTORE), item))
         else:
             raise DefinitionError(
                 f"unsupported dataset path {item!r}",
                 location=location,
                 field="path",
-                hint="pass (Datastore, 'relative/path') tuples, or a path on the default datastore",
+                hint="pass (Datastore, 'relative/path') tuples, a path on the default datastore, or an "
+                "http(s) URL",
             )
     return targets
 
 
+def _from_record(record: dict[str, Any]) -> _Dataset:
+    """A registered dataset from its registry record."""
+    targets = [(Datastore(None, str(s), url=u), str(p)) for s, u, p in record.get("targets", [])]
+    dataset = _Dataset(str(record.get("kind", "file")), targets, record.get("partition_format"))
+    dataset.name = str(record["name"])
+    dataset.version = int(record["version"])
+    dataset.id = str(record.get("id"))
+    dataset.description = record.get("description")
+    dataset.tags = dict(record.get("tags") or {})
+    return dataset
+
+
 class _FileFactory:
     @staticmethod
-    def from_files(path: object, validate: bool = True) -> _Dataset:
-        """Azure ML's ``Dataset.File.from_files``."""
-        return _Dataset("file", path)
+    def from_files(
+        path: object, validate: bool = True, partition_format: str | None = None, is_file: bool = False
+    ) -> _Dataset:
+        """Azure ML's ``Dataset.File.from_files`` (``partition_format`` counts when read as a table)."""
+        return _Dataset("file", path, partition_format)
 
 
 class _TabularFactory:
     @staticmethod
-    def from_delimited_files(path: object, **_kwargs: Any) -> _Dataset:
-        """Azure ML's ``Dataset.Tabular.from_delimited_files``."""
-        return _Dataset("tabular", path)
+    def from_delimited_files(
+        path: object, *_args: Any, partition_format: str | None = None, **_kwargs: Any
+    ) -> _Dataset:
+        """Azure ML's ``Dataset.Tabular.from_delimited_files`` (``partition_format`` adds columns)."""
+        return _Dataset("tabular", path, partition_format)
 
     @staticmethod
-    def from_parquet_files(path: object, **_kwargs: Any) -> _Dataset:
-        """Azure ML's ``Dataset.Tabular.from_parquet_files``."""
-        return _Dataset("tabular", path)
+    def from_parquet_files(
+        path: object, *_args: Any, partition_format: str | None = None, **_kwargs: Any
+    ) -> _Dataset:
+        """Azure ML's ``Dataset.Tabular.from_parquet_files`` (``partition_format`` adds columns)."""
+        return _Dataset("tabular", path, partition_format)
+
+    @staticmethod
+    def from_sql_query(query: object, *_args: Any, reuse_query: str | None = None, **_kwargs: Any) -> Any:
+        """Azure ML's ``Dataset.Tabular.from_sql_query((sql_datastore, "SELECT ..."))``: the rows are read
+        when the pipeline runs (see ``sdk_data.SqlQueryDataset``; ``reuse_query`` is this provider's)."""
+        from airflow_mlpipelines.pipeline.sdk_data import SqlQueryDataset
+
+        return SqlQueryDataset(query, reuse_query=reuse_query)
 
 
 class Dataset:
-    """Azure ML's ``Dataset`` factory namespace: ``Dataset.File`` and ``Dataset.Tabular``."""
+    """Azure ML's ``Dataset`` factory namespace: ``Dataset.File`` and ``Dataset.Tabular``; registered
+    datasets by name or id (read from the registry when called: in a definition, at every parse)."""
 
     File = _FileFactory
     Tabular = _TabularFactory
+
+    @staticmethod
+    def get_by_name(workspace: Any, name: str, version: int | str = "latest") -> _Dataset:
+        """The registered dataset ``name`` at ``version`` (``'latest'``: the highest)."""
+        return _from_record(_notebook().get(name, version))
+
+    @staticmethod
+    def get_by_id(workspace: Any, id: str) -> _Dataset:
+        """The registered dataset version whose id is ``id``."""
+        return _from_record(_notebook().get_by_id(id))
 
 
 class DatasetConsumptionConfig:
@@ -256,7 +327,15 @@ class PipelineParameter:
         self.default_value = default_value
 
     def spec(self) -> ParameterSpec:
-        """The model of this parameter; its type is inferred from the default value."""
+        """The model of this parameter; its type is inferred from the default value (a ``DataPath``
+        default makes it a datastore path chosen per run)."""
+        from airflow_mlpipelines.pipeline.sdk_data import DataPath
+
+        if isinstance(self.default_value, DataPath):
+            from airflow_mlpipelines.pipeline.datapath import datapath_parameter
+
+            default = self.default_value
+            return datapath_parameter(self.name, default.datastore.name, default.path_on_datastore)
         return ParameterSpec(self.name, self.default_value, type=infer_param_type(self.default_value))
 
 
@@ -379,6 +458,23 @@ class CondaDependencies:
         """Build a dependency list."""
         return cls(pip_packages, conda_packages)
 
+    def add_pip_package(self, pip_package: str) -> None:
+        """Add a pip requirement (``"scikit-learn==1.5.0"``)."""
+        if pip_package not in self.pip_packages:
+            self.pip_packages.append(pip_package)
+
+    def add_conda_package(self, conda_package: str) -> None:
+        """Add a conda package (``mlpipelines dockerfile`` installs it with conda)."""
+        if conda_package not in self.conda_packages:
+            self.conda_packages.append(conda_package)
+
+    def add_channel(self, channel: str) -> None:
+        """Accepted; packages are installed from conda-forge."""
+
+    def serialize_to_string(self) -> str:
+        """The packages, one per line (what notebooks print)."""
+        return "\n".join([*self.conda_packages, *(f"pip: {p}" for p in self.pip_packages)])
+
 
 class RunConfiguration:
     """Azure ML's ``RunConfiguration``: a target and an environment."""
@@ -388,11 +484,15 @@ class RunConfiguration:
         script: str | None = None,
         arguments: Sequence[str] | None = None,
         framework: str = "Python",
+        communicator: str = "None",
+        conda_dependencies: CondaDependencies | None = None,
         **_kwargs: Any,
     ) -> None:
         self.target: Any = None
         self.environment = Environment()
         self.docker = DockerConfiguration()
+        if conda_dependencies is not None:  # SDK v1's shortcut for environment.python.conda_dependencies
+            self.environment.python.conda_dependencies = conda_dependencies
 
 
 def _compute_name(target: object) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning, SourceLocation, did_you_mean
 from airflow_mlpipelines.pipeline.assets import AssetSchedule, DatastoreWatch, sdk_schedule
-from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec
+from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec, EnvironmentSpec, warn_uninstalled_packages
 from airflow_mlpipelines.pipeline.model import (
     LOCAL_COMPUTE,
     ArgPart,
@@ -37,6 +37,12 @@ from airflow_mlpipelines.pipeline.sdk import (
     _Dataset,
 )
 from airflow_mlpipelines.pipeline.sdk_compute import LOCAL_DOCKER, ComputeTarget
+from airflow_mlpipelines.pipeline.sdk_data import (
+    DataPath,
+    OutputFileDatasetConfig,
+    data_input,
+    is_data_input,
+)
 from airflow_mlpipelines.pipeline.sdk_schedule import ScheduleRecurrence, schedule_value
 from airflow_mlpipelines.pipeline.validate import build_pipeline
 from airflow_mlpipelines.pipeline.yaml_compute import inline_environment_name
@@ -125,7 +131,9 @@ class PythonScriptStep:
     def register_outputs(self) -> None:
         """Record this step as producer of its outputs, so a Pipeline given only the last step can
         pull in its producers (Azure ML's ``resolve_closure``)."""
-        for out in self._all_outputs():
+        for index, out in enumerate(self._all_outputs()):
+            if isinstance(out, OutputFileDatasetConfig):
+                out.named(f"{self.name}_output{index}")  # SDK v1 names unnamed outputs itself
             producers: list[PythonScriptStep] = out.__dict__.setdefault("_producers", [])
             if self not in producers:
                 producers.append(self)
@@ -190,6 +198,12 @@ class PythonScriptStep:
             used.append(spec)
             inputs.append(spec.name)
             return spec.name
+        chosen = data_input(item, self.name, len(inputs), self.location)
+        if chosen is not None:
+            name, declared = chosen
+            used.extend(declared)
+            inputs.append(name)
+            return name
         if isinstance(item, _Dataset):
             item = DatasetConsumptionConfig(None, item)
         if isinstance(item, DatasetConsumptionConfig):
@@ -204,20 +218,21 @@ class PythonScriptStep:
             location=self.location,
             step=self.name,
             field="inputs",
-            hint="inputs are PipelineData, PipelineData.as_input(), Dataset ...as_named_input(name), or "
-            "Model(ws, name, version)",
+            hint="inputs are PipelineData, PipelineData.as_input(), Dataset ...as_named_input(name), "
+            "Model(ws, name, version), DataPath or (PipelineParameter with a DataPath default, "
+            "DataPathComputeBinding())",
         )
 
     def _argument(self, value: Any, inputs: list[str], used: list[Any]) -> Argument:
         part: ArgPart
         if isinstance(value, PipelineData) and value in self.outputs:
             part = Ref("output", value.name)
-        elif isinstance(value, PipelineParameter):
+        elif isinstance(value, PipelineParameter) and not isinstance(value.default_value, DataPath):
             used.append(value)
             part = Ref("parameter", value.name)
-        elif isinstance(
-            value, PipelineData | PipelineDataInput | DatasetConsumptionConfig | _Dataset
-        ) or callable(getattr(value, "_as_model_input", None)):
+        elif isinstance(value, PipelineData | PipelineDataInput | DatasetConsumptionConfig | _Dataset) or (
+            is_data_input(value) or callable(getattr(value, "_as_model_input", None))
+        ):
             part = Ref("input", self._input_name(value, inputs, used))
         elif isinstance(value, str | int | float | bool):
             part = str(value)
@@ -410,7 +425,7 @@ class Pipeline:
                 datastores[store_name] = DatastoreSpec(
                     store.name, os.path.normpath(os.path.join(base, store.url))
                 )
-        return build_pipeline(
+        pipeline = build_pipeline(
             name=self.name or name or "pipeline",
             steps=steps,
             description=self.description,
@@ -429,6 +444,9 @@ class Pipeline:
             catchup=self.catchup,
             doc_md=self.doc_md,
         )
+        # (YAML definitions say it for any environment on a local step, at the step's line.)
+        warn_uninstalled_packages(pipeline.steps, pipeline.compute_targets, pipeline.environments)
+        return pipeline
 
 
 def _default_args(values: Mapping[str, Any], location: SourceLocation) -> TaskSettings:
@@ -530,4 +548,5 @@ def _dataset_spec(config: DatasetConsumptionConfig, datastores: dict[str, Datast
         mode=mode,
         kind="tabular" if config.dataset.kind == "tabular" else "file",
         location=config.dataset.location,
+        partition_format=config.dataset.partition_format,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import replace
 from typing import Any
 
 from airflow_mlpipelines.exceptions import DefinitionError, MLPipelinesWarning
@@ -256,4 +257,6 @@ class DataTransferStep(PythonScriptStep):
             location=self.location,
         )
         used.extend(datasets)
+        if getattr(self._output, "kind", "file") == "tabular":  # consumers read it as a tabular dataset
+            step = replace(step, outputs=tuple(replace(o, kind="tabular") for o in step.outputs))
         return step, used

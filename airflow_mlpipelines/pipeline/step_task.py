@@ -55,6 +55,10 @@ class InputBinding:
     ``model`` for a registered model (``model``, ``model_version``: None for the latest at run time)."""
     model: str | None = None
     model_version: int | None = None
+    parameter: str | None = None
+    """A data path parameter whose run-time value is the input's datastore and path."""
+    partition_format: str | None = None
+    """Columns a tabular read adds from each file's path (``pipeline/partition_format.py``)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class OutputBinding:
     name: str
     datastore: str
     path: str | None = None
+    register_as: str | None = None
+    """Register the committed output as this dataset (a new version when its folder changed)."""
+    kind: str = "file"
 
 
 @dataclass(frozen=True)
@@ -247,10 +254,11 @@ def target_from_json(data: Mapping[str, Any]) -> ComputeTargetSpec:
 
 def _inputs(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, str]) -> tuple[InputBinding, ...]:
     datasets = {d.name: d for d in pipeline.datasets}
+    kinds = {o.name: o.kind for s in pipeline.steps for o in s.outputs}
     bindings = []
     for name in step.inputs:
         if name in producers:
-            bindings.append(InputBinding(name, producer=producers[name]))
+            bindings.append(InputBinding(name, producer=producers[name], kind=kinds.get(name, "file")))
         else:
             ds = datasets[name]
             if ds.kind == "model":
@@ -259,7 +267,15 @@ def _inputs(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, str]
                 )
                 continue
             bindings.append(
-                InputBinding(name, datastore=ds.datastore, path=ds.paths[0], mode=ds.mode, kind=ds.kind)
+                InputBinding(
+                    name,
+                    datastore=ds.datastore,
+                    path=ds.paths[0],
+                    mode=ds.mode,
+                    kind=ds.kind,
+                    parameter=ds.parameter,
+                    partition_format=ds.partition_format,
+                )
             )
     return tuple(bindings)
 
@@ -280,7 +296,9 @@ def step_task(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, st
         target=target,
         arguments=step.arguments,
         inputs=_inputs(pipeline, step, producers if producers is not None else pipeline.producers()),
-        outputs=tuple(OutputBinding(o.name, o.datastore, o.path) for o in step.outputs),
+        outputs=tuple(
+            OutputBinding(o.name, o.datastore, o.path, o.register_as, o.kind) for o in step.outputs
+        ),
         datastores=pipeline.datastores,
         parameters=tuple(used),
         known_parameters=tuple(p.name for p in pipeline.parameters),

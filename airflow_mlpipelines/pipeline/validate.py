@@ -19,7 +19,7 @@ from airflow_mlpipelines.pipeline.model import (
     StepSpec,
     TaskSettings,
 )
-from airflow_mlpipelines.pipeline.transfer import check_transfers, transfer_sources
+from airflow_mlpipelines.pipeline.transfer import check_transfers, contained, transfer_sources
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -169,6 +169,33 @@ def _check_parameters(
             seen.add(p.name)
 
 
+def _check_datapaths(
+    datasets: Sequence[DatasetSpec], parameters: Sequence[ParameterSpec], problems: Problems
+) -> None:
+    """A dataset chosen per run names a data path parameter, and its default path stays on its datastore."""
+    datapaths = {p.name for p in parameters if p.datapath}
+    for ds in datasets:
+        if ds.parameter is None:
+            continue
+        with problems.each():
+            if ds.parameter not in datapaths:
+                raise DefinitionError(
+                    f"dataset '{ds.name}' is chosen by parameter '{ds.parameter}', which is not a data path "
+                    "parameter",
+                    location=ds.location,
+                    field="parameter",
+                    hint=did_you_mean(ds.parameter, sorted(datapaths))
+                    or "give the parameter a DataPath default",
+                )
+            if not contained(ds.paths[0] if ds.paths else ""):
+                raise DefinitionError(
+                    f"parameter '{ds.parameter}': default path {ds.paths[0] if ds.paths else ''!r} must be a "
+                    f"relative path inside datastore '{ds.datastore}'",
+                    location=ds.location,
+                    field="path_on_datastore",
+                )
+
+
 def build_pipeline(
     *,
     name: str,
@@ -226,6 +253,7 @@ def build_pipeline(
             datastores=datastores,
             where=dict(locations).get("schedule", source),
         )
+    _check_datapaths(datasets, parameters, problems)
     check_transfers(steps, datastores, datasets, problems)
     with problems.each():
         check_compute(steps, compute_targets, environments)

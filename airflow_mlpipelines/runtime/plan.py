@@ -119,6 +119,8 @@ class StepPlan:
     mounts: dict[str, str] = field(default_factory=dict)
     models: str = ""
     """URL of the model registry the step's script registers to and reads from ('' : none)."""
+    registry: str | None = None
+    """The dataset registry's URL, when an output is registered on completion (``register_as``)."""
     version: int = PLAN_VERSION
 
     @property
@@ -152,6 +154,7 @@ class StepPlan:
             "run_as": None if self.run_as is None else list(self.run_as),
             "mounts": dict(self.mounts),
             "models": self.models,
+            "registry": self.registry,
         }
 
     @classmethod
@@ -194,6 +197,7 @@ class StepPlan:
                 run_as=None if run_as is None else (int(run_as[0]), int(run_as[1])),
                 mounts={str(k): str(v) for k, v in dict(data.get("mounts", {})).items()},
                 models=str(data.get("models") or ""),
+                registry=None if data.get("registry") is None else str(data["registry"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"the step plan is malformed: {type(exc).__name__}: {exc}") from None

@@ -63,15 +63,17 @@ class Experiment:
 class _TabularInput:
     """A tabular dataset handed to the step: its file or folder, read on request."""
 
-    def __init__(self, name: str, path: str) -> None:
+    def __init__(self, name: str, path: str, partition_format: str | None = None) -> None:
         self.name = name
         self.path = path
+        self.partition_format = partition_format
 
     def to_pandas_dataframe(self) -> Any:
-        """The dataset as a pandas DataFrame (CSV or Parquet files, concatenated in name order)."""
+        """The dataset as a pandas DataFrame (CSV or Parquet files, concatenated in name order; with the
+        partition columns of ``partition_format`` when it has one)."""
         from airflow_mlpipelines.frames.tables import read_table
 
-        return read_table(self.path)
+        return read_table(self.path, self.partition_format)
 
     def __fspath__(self) -> str:
         return self.path
@@ -111,7 +113,11 @@ class Run:
         self.input_datasets = _Inputs()
         for name, item in dict(data.get("inputs") or {}).items():
             path = str(item.get("path"))
-            self.input_datasets[name] = _TabularInput(name, path) if item.get("kind") == "tabular" else path
+            self.input_datasets[name] = (
+                _TabularInput(name, path, item.get("partition_format"))
+                if item.get("kind") == "tabular"
+                else path
+            )
         self._tags: dict[str, Any] = {}
 
     @classmethod

@@ -41,7 +41,11 @@ def start(job: Job) -> dict[str, str]:
     for binding in plan.task.inputs:
         path = job.inputs.get(binding.name)
         if path is not None:
-            inputs[binding.name] = {"path": path, "kind": binding.kind}
+            inputs[binding.name] = {
+                "path": path,
+                "kind": binding.kind,
+                "partition_format": binding.partition_format,
+            }
     context = {
         "id": f"{plan.dag_id}_{safe_segment(plan.run_id)}_{plan.step}_{attempt}",
         "step": plan.step,

@@ -24,6 +24,7 @@ from airflow_mlpipelines.exceptions import PlanError, StepExecutionError
 from airflow_mlpipelines.paths import safe_segment
 from airflow_mlpipelines.reuse import lease, store
 from airflow_mlpipelines.runtime import run_record
+from airflow_mlpipelines.runtime.dataset_registry import Registry
 from airflow_mlpipelines.runtime.kinds import step_kind
 
 if TYPE_CHECKING:
@@ -187,6 +188,25 @@ def commit_described(
     return manifest
 
 
+def register_outputs(plan: StepPlan, storage: Storage, say: Callable[[str], None] = _ignore) -> None:
+    """Register each committed output that asks for it (``OutputFileDatasetConfig.register_on_complete``)
+    as a dataset whose one target is the output's URL; after the commit, so a registered dataset always
+    names committed data."""
+    if plan.registry is None:
+        return
+    registry = Registry(storage, plan.registry)
+    for output in plan.task.outputs:
+        if output.register_as is None:
+            continue
+        definition = {
+            "kind": output.kind,
+            "targets": [[output.datastore, None, plan.outputs[output.name]]],
+            "partition_format": None,
+        }
+        record = registry.register(output.register_as, definition, create_new_version=True)
+        say(f"registered output {output.name} as dataset {record['name']} version {record['version']}")
+
+
 def committed(plan: StepPlan, storage: Storage) -> dict[str, Any] | None:
     """A manifest for the plan's fingerprint that verifies (sizes), e.g. one another run committed."""
     manifest = store.read_manifest(plan.manifest, storage)
@@ -281,6 +301,7 @@ def run_plan(
                     raise
                 record = run_record.finish(job, storage, "completed")
                 manifest = commit_outputs(plan, storage, outputs, io.say, run_record=record)
+                register_outputs(plan, storage, io.say)
             else:
                 job = Job(
                     plan,

@@ -305,6 +305,7 @@ def test_schedule_create_by_recurrence_then_on_new_files(server: AirflowServer, 
                                    "time_zone": "W. Europe Standard Time"}  # fmt: skip
     dag = _summary(server, "every 2 days at 06:15")
     assert dag["next_dagrun_run_after"] is not None
+
     def defaults() -> dict[str, Any] | None:  # the API server's DAG cache is revalidated after ~30 s
         details: dict[str, Any] = server.get(f"/api/v2/dags/{DAG_ID}/details").json()
         return details if details["params"]["alpha"]["value"] == 0.9 else None

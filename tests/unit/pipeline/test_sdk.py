@@ -431,10 +431,10 @@ class TestDatasets:
             "plain": None,
         }
 
-    def test_web_dataset_url_is_rejected_at_its_line(self) -> None:
+    def test_other_url_is_rejected_at_its_line(self) -> None:
         line = _line()
-        with pytest.raises(DefinitionError, match="unsupported dataset path 'https://") as info:
-            Dataset.File.from_files("https://example.invalid/data.csv")
+        with pytest.raises(DefinitionError, match="unsupported dataset path 'ftp://") as info:
+            Dataset.File.from_files("ftp://example.invalid/data.csv")
         assert info.value.location == SourceLocation(THIS_FILE, line + 2)
         assert info.value.field == "path"
 
@@ -701,7 +701,7 @@ class TestPythonLoader:
         path = _module(
             tmp_path,
             "web.py",
-            "from airflow_mlpipelines.pipeline import Dataset\n\nds = Dataset.File.from_files('https://x.invalid/a')\n",
+            "from airflow_mlpipelines.pipeline import Dataset\n\nds = Dataset.File.from_files('ftp://x.invalid/a')\n",
         )
         with pytest.raises(DefinitionError, match="unsupported dataset path") as info:
             load_python_pipelines(str(path))
