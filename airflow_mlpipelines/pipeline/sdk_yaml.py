@@ -12,8 +12,8 @@ are SDK v1's (``bind_mode`` mount, ``allow_reuse`` true, int/float/bool paramete
 Differences, each reported where it matters: a step's Airflow id is its key (SDK v1's ``name`` is a
 display name that may hold spaces); a step's ``parameters`` reach the script through
 ``parameter:<name>`` arguments (SDK v1 set ``AML_PARAMETER_<name>`` environment variables, not done
-here); ``runconfig`` files are not read; a datapath parameter is its default path (not changeable per run
-yet); unknown keys are warnings (SDK v1 ignored them silently).
+here); ``runconfig`` files are not read; unknown keys are warnings (SDK v1 ignored them silently). A
+datapath parameter is a data path parameter, as in SDK v1: a run's ``conf`` may name another path.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from airflow_mlpipelines.exceptions import (
 )
 from airflow_mlpipelines.pipeline import command, sdk_unsupported, transfer
 from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec
+from airflow_mlpipelines.pipeline.datapath import datapath_dataset, datapath_parameter
 from airflow_mlpipelines.pipeline.model import (
     DEFAULT_DATASTORE,
     LOCAL_COMPUTE,
@@ -233,7 +234,9 @@ class _Loader:
                 steps.append(self._step(str(step_id), node, self.doc.at(steps_node, step_id)))
         self.problems.raise_if_any()
         datasets = [
-            DatasetSpec(name, ref.datastore, (ref.path or "",), mode, "file", ref.location)
+            datapath_dataset(name, ref.name, ref.datastore, ref.path or "", mode, ref.location)
+            if ref.from_parameter
+            else DatasetSpec(name, ref.datastore, (ref.path or "",), mode, "file", ref.location)
             for name, (ref, mode) in self.used_refs.items()
         ] + self.transfer_datasets
         targets = self._undeclared_targets(steps)
@@ -279,7 +282,8 @@ class _Loader:
             self.parameters[str(name)] = ParameterSpec(str(name), value, type=_PARAM_TYPES[kind])
 
     def _datapath(self, name: str, spec: Any, where: SourceLocation) -> _DataRef:
-        """A datapath parameter: its default path is what steps read (changing it per run: not yet)."""
+        """A datapath parameter: a data path parameter whose default is what steps read unless a run's
+        ``conf`` names another path (``pipeline/datapath.py``)."""
         default = spec.get("default")
         if not isinstance(default, dict) or "datastore" not in default or "path_on_datastore" not in default:
             raise DefinitionError(
@@ -288,12 +292,10 @@ class _Loader:
                 field=f"parameters.{name}.default",
                 hint="default: {datastore: workspaceblobstore, path_on_datastore: data/input.csv}",
             )
-        self.doc.warn(
-            f"datapath parameter '{name}' is its default path in every run (a run cannot change it yet)",
-            where,
-        )
         store = str(default["datastore"])
         self._datastore(store)
+        # A run's conf picks another path ({"datastore", "path_on_datastore"} or "datastore/path").
+        self.parameters[name] = datapath_parameter(name, store, str(default["path_on_datastore"]))
         return _DataRef(name, store, where, path=str(default["path_on_datastore"]), from_parameter=True)
 
     def _data_references(self) -> None:

@@ -186,3 +186,26 @@ def test_dropped_into_the_dags_folder_it_is_a_dag_that_runs_and_reuses(
         "Training.run": "skipped",
         "Package.run": "skipped",
     }
+
+
+def test_a_datapath_parameter_is_chosen_per_run(definition: tuple[Path, str], airflow_home: Path) -> None:
+    """SDK v1's ``type: datapath`` parameter: a run's conf names another path, and only its consumers
+    re-run (the fingerprint follows the data)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    path, name = definition
+    prefix = f"inputs_{name}"
+    other = airflow_home / "mlpipelines" / "datastore" / "workspaceblobstore" / prefix / "sample3.txt"
+    other.write_text("d;")
+    (path.parent / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=path.name))
+    dag = DagBag(str(path.parent)).dags[name]
+    assert dag.params["DataPathParameter"] == {
+        "datastore": "workspaceblobstore",
+        "path_on_datastore": f"{prefix}/sample2.txt",
+    }
+    assert dag.test().state == "success"
+    run = dag.test(run_conf={"DataPathParameter": f"workspaceblobstore/{prefix}/sample3.txt"})
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    assert states["Dataprep.run"] == "success"
+    assert "model(a,b;d;40)" in _outputs(airflow_home, name, "Package", "bundle_dir", "packaged.txt")

@@ -190,7 +190,11 @@ def test_input_resolution_order_datapath_then_data_reference_then_pipeline_data(
     }
     assert spec.producers()["only_data"] == "produce"  # another step's output
     assert [s.name for s in spec.steps] == ["produce", "consume"]
-    assert spec.parameters == ()  # a datapath parameter is its default path (not a run-time value yet)
+    # A datapath parameter is a data path parameter: its default, or the path a run's conf names.
+    (shared,) = spec.parameters
+    assert shared.datapath
+    assert shared.default == {"datastore": "paramstore", "path_on_datastore": "from_param.txt"}
+    assert {d.name: d.parameter for d in spec.datasets}["shared"] == "shared"
 
 
 COMMAND = """\
