@@ -193,6 +193,11 @@ class LeaseError(MLPipelinesError):
     """A step's in-flight lease cannot be taken, kept or read (the store refused a conditional write)."""
 
 
+class NoConditionalWritesError(LeaseError):
+    """The store offers no conditional writes at all (only local disks and S3 do), as opposed to a store
+    that failed one: callers may choose a weaker fallback for the first, never for the second."""
+
+
 class ModelError(MLPipelinesError):
     """A model cannot be registered or read (bad name or path, a registry that cannot be written)."""
 

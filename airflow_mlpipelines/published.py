@@ -12,9 +12,11 @@ for ``Experiment.submit``.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from airflow_mlpipelines.exceptions import MLPipelinesWarning
 from airflow_mlpipelines.experiment import (
     AirflowTarget,
     Experiment,
@@ -118,6 +120,13 @@ class PublishedPipeline(_Remote):
     ) -> PublishedPipeline:
         """Publish ``pipeline`` (what ``Pipeline.publish`` calls): its DAG must be deployed and current."""
         spec = _spec(pipeline)
+        if kwargs.get("continue_on_step_failure"):
+            warnings.warn(
+                "publish(continue_on_step_failure=True) has no effect yet: a failed step stops its "
+                "downstream steps",
+                MLPipelinesWarning,
+                stacklevel=3,
+            )
         client, url = cls._connect(workspace)
         dag_id = spec.name
         tasks = _call(lambda: client.get(f"/api/v2/dags/{quote(dag_id, safe='')}/tasks"), url)

@@ -28,7 +28,8 @@ def stored_schedule(dag_id: str) -> ScheduleRecord | None:
 
     Where no Variable backend answers (a bare interpreter with no metadata database), the definition's
     own schedule applies: that is logged, never raised, so a DAG file still imports. A record that is
-    not one (a hand-edited Variable) is this DAG's import error, naming the Variable.
+    not one (a hand-edited Variable) is a :class:`DefinitionError` naming the Variable (which
+    :func:`with_stored_schedule` reports in the DAG's docs).
     """
     from airflow.sdk import Variable
     from airflow.sdk.exceptions import AirflowRuntimeError
@@ -106,19 +107,30 @@ def apply(spec: PipelineSpec, record: ScheduleRecord) -> PipelineSpec:
 
 
 def _show(schedule: Any) -> str:
-    """A schedule in words: a recurrence by its summary, a stored mapping as JSON."""
+    """A schedule in words, whatever its form (a stored mapping as JSON)."""
     import json
 
-    from airflow_mlpipelines.pipeline.recurrence import Recurrence
+    from airflow_mlpipelines.pipeline.assets import describe
 
     if schedule is None:
         return "none"
-    if isinstance(schedule, Recurrence):
-        return schedule.summary()
-    return schedule if isinstance(schedule, str) else json.dumps(schedule, sort_keys=True)
+    if isinstance(schedule, dict | list):
+        return json.dumps(schedule, sort_keys=True)
+    return describe(schedule)
 
 
 def with_stored_schedule(spec: PipelineSpec) -> PipelineSpec:
-    """``spec`` with its stored schedule applied, if one is stored."""
-    record = stored_schedule(spec.name)
-    return spec if record is None else apply(spec, record)
+    """``spec`` with its stored schedule applied, if one is stored.
+
+    A stored schedule that cannot be applied (a hand-edited Variable, a watch on a datastore the
+    definition no longer has) does not take the pipeline down: the definition's own schedule stays in
+    force, the problem is logged, and the DAG's docs say what is wrong and how to fix it.
+    """
+    try:
+        record = stored_schedule(spec.name)
+        return spec if record is None else apply(spec, record)
+    except DefinitionError as exc:
+        log.error("Pipeline %s: %s", spec.name, exc)
+        note = f"**The schedule stored outside the definition is not applied**: {exc}"
+        doc = note if not spec.doc_md else f"{note}\n\n{spec.doc_md}"
+        return dataclasses.replace(spec, doc_md=doc)

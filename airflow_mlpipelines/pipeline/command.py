@@ -46,12 +46,26 @@ def split_words(text: str, *, location: SourceLocation | None, step: str, field:
     return [re.sub("\x00(\\d+)\x00", lambda m: refs[int(m.group(1))], w) for w in words]
 
 
+SHELL_OPERATORS: Final = frozenset({"&&", "||", "|", ";", ">", ">>", "<", "2>", "2>&1", "&"})
+"""Words a shell would interpret; without a shell they would reach the program as literal arguments."""
+
+
 def check_command(words: Sequence[Argument], *, location: SourceLocation | None, step: str) -> None:
-    """A command needs a program: at least one word, the first one not empty."""
+    """A command needs a program: at least one word, the first one not empty; and no bare shell
+    operator (``python a.py && python b.py`` would run ``a.py`` with the arguments ``&&``, ``python``...)."""
     if not words or str(words[0]) == "":
         raise DefinitionError(
             "the command is empty", location=location, step=step, field="command", hint=COMMAND_HINT
         )
+    for i, word in enumerate(words):
+        if not word.refs and str(word) in SHELL_OPERATORS:
+            raise DefinitionError(
+                f"the command has the shell operator {str(word)!r}, but commands run without a shell",
+                location=location,
+                step=step,
+                field=f"command[{i}]",
+                hint=COMMAND_HINT,
+            )
 
 
 def default_name(first_word: str) -> str:

@@ -13,19 +13,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.exceptions import DefinitionError, ScheduleError
-from airflow_mlpipelines.pipeline.assets import AssetSchedule, check_schedule, datastore_watch
+from airflow_mlpipelines.pipeline.assets import AssetSchedule, DatastoreWatch, check_schedule, datastore_watch
 from airflow_mlpipelines.pipeline.recurrence import parse_schedule as parse_recurrence
 
 if TYPE_CHECKING:
     from airflow_mlpipelines.exceptions import SourceLocation
     from airflow_mlpipelines.pipeline.model import PipelineSpec
+    from airflow_mlpipelines.pipeline.recurrence import Recurrence
 
 __all__ = ["ScheduleError", "check_against", "parse_schedule"]
 
 _WATCH_KEYS = ("datastore", "path_on_datastore", "polling_interval", "data_path_parameter_name")
 
 
-def parse_schedule(value: Any, location: SourceLocation | None = None) -> Any:
+def parse_schedule(
+    value: Any, location: SourceLocation | None = None
+) -> str | Recurrence | AssetSchedule | DatastoreWatch | None:
     """``value`` (JSON/YAML form: None, a string or a mapping) as the model's schedule.
 
     Raises :class:`ScheduleError` naming the field at fault.
@@ -49,7 +52,7 @@ def _assets(value: dict[str, Any], location: SourceLocation | None) -> AssetSche
     return AssetSchedule(tuple(assets), tuple(location for _ in assets))
 
 
-def _watch(value: dict[str, Any], location: SourceLocation | None) -> Any:
+def _watch(value: dict[str, Any], location: SourceLocation | None) -> DatastoreWatch:
     extra = sorted(set(value) - set(_WATCH_KEYS))
     if extra:
         raise ScheduleError(f"unknown key {extra[0]!r} of a datastore watch", field=extra[0])

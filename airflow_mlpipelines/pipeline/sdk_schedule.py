@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 
 from airflow_mlpipelines.exceptions import ScheduleError
 from airflow_mlpipelines.pipeline.callsite import caller_location
-from airflow_mlpipelines.pipeline.recurrence import make_recurrence, parse_schedule
+from airflow_mlpipelines.pipeline.recurrence import make_recurrence
 
 if TYPE_CHECKING:
     import datetime
     from collections.abc import Sequence
 
     from airflow_mlpipelines.exceptions import SourceLocation
+    from airflow_mlpipelines.pipeline.assets import AssetSchedule, DatastoreWatch
     from airflow_mlpipelines.pipeline.recurrence import Recurrence
 
 
@@ -66,13 +67,18 @@ class ScheduleRecurrence:
             raise exc.at(self.location) from None
 
 
-def schedule_value(value: object, location: SourceLocation) -> str | Recurrence | None:
-    """``Pipeline(schedule=...)`` as the model: a ``ScheduleRecurrence``, a recurrence mapping (as in
-    YAML), a cron string or preset, or None; a bad mapping is an error at the pipeline's line."""
+def schedule_value(
+    value: object, location: SourceLocation
+) -> str | Recurrence | AssetSchedule | DatastoreWatch | None:
+    """``Pipeline(schedule=...)`` as the model: a ``ScheduleRecurrence``, a mapping in any of YAML's forms
+    (recurrence, ``assets``, datastore watch), a cron string or preset, or None; a bad mapping is an error
+    at the pipeline's line. The same parser as the Schedules page (``pipeline/schedules.py``)."""
+    from airflow_mlpipelines.pipeline.schedules import parse_schedule as parse_any
+
     if isinstance(value, ScheduleRecurrence):
         return value.recurrence
     try:
-        return parse_schedule(value)
+        return parse_any(value, location)
     except ScheduleError as exc:
         raise exc.at(location) from None
 

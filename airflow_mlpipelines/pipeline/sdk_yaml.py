@@ -310,7 +310,8 @@ class _Loader:
                 )
             if "dataset_name" in spec or "dataset_id" in spec:
                 raise DefinitionError(
-                    f"data reference '{name}' names a registered dataset; there is no dataset registry here",
+                    f"data reference '{name}' names a registered dataset, which a YAML definition cannot "
+                    "resolve (the dataset registry is read in a notebook, and parsing reads no store)",
                     location=where,
                     field=f"data_references.{name}",
                     hint="give the files' datastore and path_on_datastore instead",

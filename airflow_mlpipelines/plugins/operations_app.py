@@ -188,15 +188,15 @@ def _schedule_json(record: ScheduleRecord, model: DagModel | None) -> dict[str, 
     }
 
 
-def _published_or_404(session: Session, pipeline_id: str) -> PublishedRecord:
-    record = registry.published(session, pipeline_id)
+def _published_or_404(session: Session, pipeline_id: str, for_update: bool = False) -> PublishedRecord:
+    record = registry.published(session, pipeline_id, for_update)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no published pipeline {pipeline_id!r}")
     return record
 
 
-def _endpoint_or_404(session: Session, name: str) -> EndpointRecord:
-    record = registry.endpoint(session, name)
+def _endpoint_or_404(session: Session, name: str, for_update: bool = False) -> EndpointRecord:
+    record = registry.endpoint(session, name, for_update)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no pipeline endpoint {name!r}")
     return record
@@ -386,7 +386,7 @@ def set_published_status(
     """``disable()`` / ``enable()``: the record's status, and the DAG paused / unpaused with it."""
     if action not in ("disable", "enable"):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no action {action!r} (disable, enable)")
-    record = _published_or_404(session, pipeline_id)
+    record = _published_or_404(session, pipeline_id, for_update=True)
     authorize(user, record.dag_id, "PUT")
     changed = dataclasses.replace(record, status="Disabled" if action == "disable" else "Active")
     registry.save_published(session, changed)
@@ -424,8 +424,9 @@ def list_endpoints(request: Request, session: SessionDep, user: GetUserDep) -> l
     readable = readable_dags(user)
     found = []
     for record in registry.all_endpoints(session):
-        published = registry.published(session, record.versions[record.default_version])
-        if published is not None and published.dag_id in readable:
+        versions = [registry.published(session, p) for p in set(record.versions.values())]
+        # Listed only when the caller may read every version's DAG (as get_endpoint requires).
+        if all(v is not None and v.dag_id in readable for v in versions):
             found.append(_endpoint_json(request, record))
     return found
 
@@ -452,7 +453,7 @@ def add_endpoint_version(
     request: Request, session: SessionDep, user: GetUserDep, name: str, body: JsonBody
 ) -> dict[str, Any]:
     """``endpoint.add(pipeline)`` / ``add_default(pipeline)``: the next version number."""
-    record = _endpoint_or_404(session, name)
+    record = _endpoint_or_404(session, name, for_update=True)
     pipeline_id = _required(body, "pipeline_id")
     published = _published_or_404(session, pipeline_id)
     authorize(user, published.dag_id, "PUT")
@@ -467,7 +468,7 @@ def set_endpoint_default(
     request: Request, session: SessionDep, user: GetUserDep, name: str, body: JsonBody
 ) -> dict[str, Any]:
     """``endpoint.set_default_version(version)``."""
-    record = _endpoint_or_404(session, name)
+    record = _endpoint_or_404(session, name, for_update=True)
     _authorize_endpoint(session, user, record, "PUT")
     version = str(body.get("version", ""))
     try:
@@ -486,7 +487,7 @@ def set_endpoint_status(
     """``endpoint.disable()`` / ``enable()`` (its published pipelines keep their own status)."""
     if action not in ("disable", "enable"):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no action {action!r} (disable, enable)")
-    record = _endpoint_or_404(session, name)
+    record = _endpoint_or_404(session, name, for_update=True)
     _authorize_endpoint(session, user, record, "PUT")
     changed = dataclasses.replace(record, status="Disabled" if action == "disable" else "Active")
     registry.save_endpoint(session, changed)
@@ -496,7 +497,7 @@ def set_endpoint_status(
 @api.put("/schedules/{dag_id}")
 def put_schedule(session: SessionDep, user: GetUserDep, dag_id: str, body: JsonBody) -> dict[str, Any]:
     """Set a pipeline's schedule (``Schedule.create`` / ``update``): validated, recorded with who and when."""
-    from airflow_mlpipelines.plugins.schedule_check import checked_schedule
+    from airflow_mlpipelines.plugins.schedule_check import check_for_dag, checked_schedule
 
     authorize(user, dag_id, "PUT")
     model = dag_model(session, dag_id)
@@ -507,32 +508,22 @@ def put_schedule(session: SessionDep, user: GetUserDep, dag_id: str, body: JsonB
         parsed = checked_schedule(schedule)
     except RequestError as exc:
         raise refuse(exc) from None
-    known = set(latest_dag(session, dag_id).params)
-    watched = getattr(parsed, "data_path_parameter_name", None)
-    if watched is not None and watched not in known:
-        raise refuse(
-            RequestError(
-                f"pipeline {dag_id!r} has no parameter {watched!r} for the watched path "
-                f"(its parameters: {', '.join(sorted(known)) or 'none'})",
-                field="schedule.data_path_parameter_name",
-            )
-        )
     parameters = body.get("pipeline_parameters") or {}
     if not isinstance(parameters, dict):
         raise refuse(RequestError("pipeline_parameters must be an object", field="pipeline_parameters"))
-    unknown = sorted(set(parameters) - known)
-    if unknown:
+    pipeline_id = _text(body, "pipeline_id")
+    if pipeline_id is not None and _published_or_404(session, pipeline_id).dag_id != dag_id:
         raise refuse(
-            RequestError(
-                f"pipeline {dag_id!r} has no parameter {', '.join(map(repr, unknown))} "
-                f"(its parameters: {', '.join(sorted(known)) or 'none'})",
-                field=f"pipeline_parameters.{unknown[0]}",
-            )
+            RequestError(f"published pipeline {pipeline_id!r} is not one of {dag_id!r}", field="pipeline_id")
         )
+    try:
+        check_for_dag(parsed, parameters, latest_dag(session, dag_id))
+    except RequestError as exc:
+        raise refuse(exc) from None
     updates = {
         "name": _text(body, "name"),
         "schedule_id": _text(body, "schedule_id"),
-        "pipeline_id": _text(body, "pipeline_id"),
+        "pipeline_id": pipeline_id,
         "experiment_name": _text(body, "experiment_name"),
         "description": _text(body, "description"),
         "pipeline_parameters": parameters,
@@ -546,7 +537,7 @@ def save_schedule(
     session: Session, user: BaseUser, model: DagModel, schedule: Any, **updates: Any
 ) -> ScheduleRecord:
     """Store ``schedule`` for the DAG (the earlier one kept in the history) and ask for a reparse."""
-    old = registry.schedule(session, model.dag_id)
+    old = registry.schedule(session, model.dag_id, for_update=True)
     if old is None:
         record = ScheduleRecord(model.dag_id, schedule, user.get_name(), now(), **updates)
     else:
@@ -582,7 +573,7 @@ def set_schedule_status(session: SessionDep, user: GetUserDep, dag_id: str, acti
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no action {action!r} (disable, enable)")
     authorize(user, dag_id, "PUT")
     model = dag_model(session, dag_id)
-    record = registry.schedule(session, dag_id)
+    record = registry.schedule(session, dag_id, for_update=True)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no schedule stored for {dag_id!r}")
     changed = record.changed(

@@ -35,8 +35,11 @@ R = TypeVar("R", PublishedRecord, EndpointRecord, ScheduleRecord)
 DESCRIPTION = "managed by airflow-mlpipelines ({what}); change it through its page or SDK, not here"
 
 
-def _read(session: Session, key: str, parse: Callable[[str], R]) -> R | None:
-    row = session.scalar(select(Variable).where(Variable.key == key))
+def _read(session: Session, key: str, parse: Callable[[str], R], for_update: bool = False) -> R | None:
+    """One record; ``for_update`` locks its row until the transaction ends (PostgreSQL, MySQL; SQLite
+    serializes writers anyway), so a read-change-write of a record never loses a concurrent change."""
+    query = select(Variable).where(Variable.key == key)
+    row = session.scalar(query.with_for_update() if for_update else query)
     return None if row is None or row.val is None else parse(row.val)
 
 
@@ -52,9 +55,9 @@ def _write(session: Session, key: str, value: str, what: str) -> None:
     Variable.set(key, value, description=DESCRIPTION.format(what=what), session=session)
 
 
-def published(session: Session, pipeline_id: str) -> PublishedRecord | None:
+def published(session: Session, pipeline_id: str, for_update: bool = False) -> PublishedRecord | None:
     """The published pipeline ``pipeline_id`` (None: no such)."""
-    return _read(session, published_key(pipeline_id), PublishedRecord.from_json)
+    return _read(session, published_key(pipeline_id), PublishedRecord.from_json, for_update)
 
 
 def all_published(session: Session) -> list[PublishedRecord]:
@@ -67,9 +70,9 @@ def save_published(session: Session, record: PublishedRecord) -> None:
     _write(session, published_key(record.id), record.to_json(), f"published pipeline {record.name}")
 
 
-def endpoint(session: Session, name: str) -> EndpointRecord | None:
+def endpoint(session: Session, name: str, for_update: bool = False) -> EndpointRecord | None:
     """The pipeline endpoint ``name`` (None: no such)."""
-    return _read(session, endpoint_key(name), EndpointRecord.from_json)
+    return _read(session, endpoint_key(name), EndpointRecord.from_json, for_update)
 
 
 def all_endpoints(session: Session) -> list[EndpointRecord]:
@@ -82,9 +85,9 @@ def save_endpoint(session: Session, record: EndpointRecord) -> None:
     _write(session, endpoint_key(record.name), record.to_json(), f"pipeline endpoint {record.name}")
 
 
-def schedule(session: Session, dag_id: str) -> ScheduleRecord | None:
+def schedule(session: Session, dag_id: str, for_update: bool = False) -> ScheduleRecord | None:
     """The schedule set for ``dag_id`` outside its definition (None: the definition's own)."""
-    return _read(session, schedule_key(dag_id), ScheduleRecord.from_json)
+    return _read(session, schedule_key(dag_id), ScheduleRecord.from_json, for_update)
 
 
 def all_schedules(session: Session) -> list[ScheduleRecord]:

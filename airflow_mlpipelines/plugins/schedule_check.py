@@ -50,6 +50,46 @@ def checked_schedule(value: Any) -> Any:
     return schedule
 
 
+def check_for_dag(schedule: Any, parameters: dict[str, Any], dag: Any) -> None:
+    """What the API server can check of a schedule against the DAG it is for, before storing it: the
+    watch's parameter exists and takes a string, and the scheduled runs' parameter values fit the DAG's
+    Params (their JSON schemas). What it cannot see (the definition's datastores) the DAG factory checks
+    when it parses; a stored schedule that does not fit is then reported in the DAG's docs, and the
+    definition's own schedule stays in force."""
+    import jsonschema
+
+    known = set(dag.params)
+    watched = getattr(schedule, "data_path_parameter_name", None)
+    if watched is not None:
+        if watched not in known:
+            raise RequestError(
+                f"the pipeline has no parameter {watched!r} for the watched path "
+                f"(its parameters: {', '.join(sorted(known)) or 'none'})",
+                field="schedule.data_path_parameter_name",
+            )
+        kind = dag.params.get_param(watched).schema.get("type")
+        if kind not in (None, "string"):
+            raise RequestError(
+                f"parameter {watched!r} gets the watched file's path, so it must be a string parameter "
+                f"(it is {kind!r})",
+                field="schedule.data_path_parameter_name",
+            )
+    for name, value in parameters.items():
+        if name not in known:
+            raise RequestError(
+                f"the pipeline has no parameter {name!r} "
+                f"(its parameters: {', '.join(sorted(known)) or 'none'})",
+                field=f"pipeline_parameters.{name}",
+            )
+        try:
+            jsonschema.validate(value, dag.params.get_param(name).schema)
+        except jsonschema.ValidationError as exc:
+            raise RequestError(
+                f"pipeline_parameters.{name}: {value!r} is not valid: {exc.message}",
+                field=f"pipeline_parameters.{name}",
+            ) from None
+
+
 def is_event_driven(schedule: Any) -> bool:
     """Whether runs start on asset events or new files (there are no run times to preview)."""
     from airflow_mlpipelines.pipeline.assets import AssetSchedule, DatastoreWatch

@@ -26,8 +26,15 @@ from fastapi.responses import HTMLResponse
 from airflow_mlpipelines.exceptions import RequestError
 from airflow_mlpipelines.operators.links import URL_PREFIX
 from airflow_mlpipelines.plugins import page, registry
-from airflow_mlpipelines.plugins.operations_app import authorize, dag_model, readable_dags, save_schedule
+from airflow_mlpipelines.plugins.operations_app import (
+    authorize,
+    dag_model,
+    latest_dag,
+    readable_dags,
+    save_schedule,
+)
 from airflow_mlpipelines.plugins.schedule_check import (
+    check_for_dag,
     checked_schedule,
     describe,
     is_event_driven,
@@ -58,6 +65,8 @@ def form_token(user: BaseUser, dag_id: str) -> str:
     from airflow.configuration import conf
 
     key = (conf.get("api", "secret_key", fallback="") or "").encode()
+    if not key:  # a token anyone could compute protects nothing
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "[api] secret_key is not set: forms are off")
     return hmac.new(key, f"{user.get_id()}\0{dag_id}".encode(), hashlib.sha256).hexdigest()
 
 
@@ -202,6 +211,7 @@ def change_schedule(
         try:
             value = read_text(schedule)
             checked = checked_schedule(value)
+            check_for_dag(checked, {}, latest_dag(session, dag_id))
             times = next_runs(checked)
         except RequestError as exc:
             code = status.HTTP_400_BAD_REQUEST

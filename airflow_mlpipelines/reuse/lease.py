@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_mlpipelines.exceptions import LeaseError, StorageError
+from airflow_mlpipelines.exceptions import LeaseError, NoConditionalWritesError, StorageError
 from airflow_mlpipelines.storage import FsspecStorage, Location
 
 if TYPE_CHECKING:
@@ -191,7 +191,9 @@ def create_exclusive(loc: Location, data: bytes) -> bool:
             return _PosixBackend(loc.parent(), os.path.basename(loc.path)).create(data)
         if "s3" in _protocols(loc.fs):
             return _S3Backend(loc).create(data)
-    raise LeaseError(f"the store of {loc.where()} offers no conditional writes (local disks and S3 do)")
+    raise NoConditionalWritesError(
+        f"the store of {loc.where()} offers no conditional writes (local disks and S3 do)"
+    )
 
 
 def _record(holder: str, expires_at: float) -> bytes:

@@ -18,7 +18,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines import storage as st
-from airflow_mlpipelines.exceptions import DatasetRegistryError, LeaseError
+from airflow_mlpipelines.exceptions import DatasetRegistryError, NoConditionalWritesError
 from airflow_mlpipelines.paths import join, safe_segment
 from airflow_mlpipelines.reuse.lease import create_exclusive
 
@@ -127,13 +127,14 @@ class Registry:
 
 
 def _create(folder: Location, name: str, data: bytes) -> bool:
-    """Write ``folder/name`` only if it is absent; stores without conditional writes get a check first
-    (two registrations in the same instant may then race: documented)."""
+    """Write ``folder/name`` only if it is absent; stores without conditional writes at all get a check
+    first (two registrations in the same instant may then race: documented). A store that failed a
+    conditional write (down, refused) is an error, never a reason to write unconditionally."""
     try:
         if folder.local:
             os.makedirs(folder.path, exist_ok=True)
         return create_exclusive(folder.child(name), data)
-    except LeaseError:
+    except NoConditionalWritesError:
         target = folder.child(name)
         if st.exists(target):
             return False

@@ -99,17 +99,46 @@ def test_a_disabled_schedule_stops_the_scheduled_runs(scratch_dags: Path, stored
     assert dag.schedule is None
 
 
-def test_a_hand_edited_record_is_this_dags_import_error_naming_the_variable(
+def test_a_stored_schedule_that_cannot_be_applied_leaves_the_definitions_in_force(
     scratch_dags: Path, stored: list[str]
 ) -> None:
+    """A hand-edited Variable or a schedule that no longer fits never takes the pipeline down: the DAG
+    loads with the definition's schedule and its docs say what is wrong."""
     from airflow.models.variable import Variable
 
     Variable.set(schedule_key("ovr_bad"), "{not json")
     stored.append(schedule_key("ovr_bad"))
     bag = _bag(_folder(scratch_dags, "ovr_bad"))
-    (error,) = bag.import_errors.values()
-    assert "Airflow Variable 'mlpipelines.schedule.ovr_bad'" in error
-    assert "is not a schedule record" in error
+    assert bag.import_errors == {}
+    dag = bag.dags["ovr_bad"]
+    assert dag.schedule == "@daily"
+    assert "not applied" in dag.doc_md
+    assert "Airflow Variable 'mlpipelines.schedule.ovr_bad'" in dag.doc_md
+    assert "is not a schedule record" in dag.doc_md
     _store(stored, ScheduleRecord("ovr_bad", 42, "carol", "t"))
-    (error,) = _bag(scratch_dags).import_errors.values()
-    assert "the schedule stored for pipeline 'ovr_bad'" in error
+    dag = _bag(scratch_dags).dags["ovr_bad"]
+    assert dag.schedule == "@daily"
+    assert "the schedule stored for pipeline 'ovr_bad'" in dag.doc_md
+    watch = {"datastore": "inbox", "path_on_datastore": "in", "data_path_parameter_name": "alpha"}
+    _store(stored, ScheduleRecord("ovr_bad", watch, "dave", "t"))
+    dag = _bag(scratch_dags).dags["ovr_bad"]
+    assert dag.schedule == "@daily"
+    assert "does not fit the pipeline" in dag.doc_md
+    assert "parameter 'alpha' gets the path of the file that fired" in dag.doc_md
+
+
+def test_a_schedule_stored_over_an_asset_scheduled_definition(scratch_dags: Path, stored: list[str]) -> None:
+    """Any form replaces any form: a cron string over a definition scheduled on assets."""
+    (scratch_dags / "ovr_assets.yaml").write_text(
+        DEFINITION.format(name="ovr_assets").replace(
+            'schedule: "@daily"', "schedule: {assets: [s3://bucket/in]}"
+        )
+    )
+    (scratch_dags / "train.py").write_text("print('hi')\n")
+    (scratch_dags / "ovr_assets.py").write_text(
+        "from airflow_mlpipelines.dag_factory import load_pipeline\nload_pipeline(globals(), __file__)\n"
+    )
+    _store(stored, ScheduleRecord("ovr_assets", "0 5 * * *", "erin", "t"))
+    dag = _bag(scratch_dags).dags["ovr_assets"]
+    assert dag.schedule == "0 5 * * *"
+    assert "the definition says `assets s3://bucket/in`" in dag.doc_md

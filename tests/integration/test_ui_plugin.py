@@ -302,6 +302,7 @@ class TestRegistration:
             ("dag", "/mlpipelines/dags/{DAG_ID}/definition"),
             ("dag", "/mlpipelines/dags/{DAG_ID}/metrics"),
             ("dag_run", "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}"),
+            ("nav", "/mlpipelines/schedules"),
             ("task_instance", "/mlpipelines/dags/{DAG_ID}/runs/{RUN_ID}/tasks/{TASK_ID}"),
         ]
         assert ours["operator_extra_links"] == [

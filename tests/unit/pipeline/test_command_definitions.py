@@ -74,6 +74,8 @@ def test_yaml_command_words(tmp_path: Path) -> None:
         ('"python x.py ${{parameters.nope}}"', "command[2]", "word 2 refers to unknown parameter 'nope'"),
         ('"python x.py ${{outputs.nope}}"', "command", "output 'nope' that the step does not declare"),
         ("[python, {input: a, output: b}]", "command[1]", "an argument mapping must be one of"),
+        ('"python a.py && python b.py"', "command[2]", "the shell operator '&&'"),
+        ('"python a.py | tee log.txt"', "command[2]", "commands run without a shell"),
     ],
 )
 def test_bad_commands_name_file_line_step_and_field(
