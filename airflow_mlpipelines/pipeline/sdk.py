@@ -420,6 +420,25 @@ class Environment:
         return cls(name)
 
     @classmethod
+    def from_conda_specification(cls, name: str, file_path: str) -> Environment:
+        """An environment from a conda ``environment.yml``: its ``dependencies`` (conda packages, and the
+        ``pip:`` list). ``python=3.x`` and ``pip`` themselves are the image's, so they are left out."""
+        import yaml
+
+        with open(file_path, encoding="utf-8") as fh:
+            spec = yaml.safe_load(fh) or {}
+        conda: list[str] = []
+        pip: list[str] = []
+        for item in spec.get("dependencies") or []:
+            if isinstance(item, dict):
+                pip.extend(str(p) for p in item.get("pip") or [])
+            elif str(item).split("=")[0].strip() not in ("python", "pip"):
+                conda.append(str(item))
+        env = cls(name)
+        env.python.conda_dependencies = CondaDependencies(pip_packages=pip, conda_packages=conda)
+        return env
+
+    @classmethod
     def from_pip_requirements(cls, name: str, file_path: str) -> Environment:
         """An environment whose pip packages are the lines of a requirements file."""
         env = cls(name)
@@ -431,10 +450,23 @@ class Environment:
     def spec(self, name: str) -> EnvironmentSpec:
         """The pure model of this environment, declared under ``name``."""
         deps = self.python.conda_dependencies
+        pip = [str(p) for p in getattr(deps, "pip_packages", ()) or ()]
+        sdk = [p for p in pip if _is_azureml(p)]
+        if sdk:
+            import warnings
+
+            from airflow_mlpipelines.exceptions import MLPipelinesWarning
+
+            warnings.warn(
+                f"environment '{name}': {', '.join(sdk)} left out of the step's packages: ported code "
+                "imports airflow_mlpipelines instead of the Azure ML SDK, which has reached end of support",
+                MLPipelinesWarning,
+                stacklevel=4,
+            )
         return EnvironmentSpec(
             name=name,
             image=self.docker.base_image,
-            pip=tuple(getattr(deps, "pip_packages", ()) or ()),
+            pip=tuple(p for p in pip if not _is_azureml(p)),
             conda=tuple(getattr(deps, "conda_packages", ()) or ()),
             env=tuple(sorted((str(k), str(v)) for k, v in self.environment_variables.items())),
         )
@@ -442,6 +474,14 @@ class Environment:
     def is_default(self) -> bool:
         """True when nothing was set (a plain ``RunConfiguration()``): the step keeps no environment."""
         return self.spec(self.name) == EnvironmentSpec(self.name) and self.name == "default"
+
+
+def _is_azureml(requirement: str) -> bool:
+    """Whether a pip requirement is an Azure ML SDK package (``azureml-sdk``, ``azureml-defaults[...]``)."""
+    import re
+
+    name = re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+    return name == "azureml" or name.startswith("azureml-")
 
 
 class CondaDependencies:

@@ -105,6 +105,27 @@ class ComputeTarget:
         """A target that runs steps as Kubernetes pods (the official KubernetesPodOperator)."""
         return cls._declare(name, "kubernetes", {"image": image, **settings})
 
+    def wait_for_completion(self, show_output: bool = False, **_kwargs: Any) -> None:
+        """Nothing to wait for: the target exists once declared."""
+        if show_output:
+            import sys
+
+            sys.stdout.write(
+                f"compute target {self.name}: ready (runs on {self.status.serialize()['runsOn']})\n"
+            )
+
+    @property
+    def status(self) -> _Status:
+        """``status.serialize()`` as SDK v1 samples print it."""
+        return _Status(self)
+
+    def get_status(self) -> _Status:
+        """The same as :attr:`status`."""
+        return self.status
+
+    def delete(self) -> None:
+        """Nothing to delete."""
+
     def spec(self, location: SourceLocation | None) -> ComputeTargetSpec | None:
         """The declared target (with where it was used), or None for a reference by name."""
         if self.target is None:
@@ -195,27 +216,6 @@ class AmlCompute(ComputeTarget):
     def provisioning_configuration(vm_size: str = "", **settings: Any) -> AmlComputeProvisioningConfiguration:
         """SDK v1's cluster settings (VM size, node counts...), kept for :meth:`ComputeTarget.create`."""
         return AmlComputeProvisioningConfiguration(vm_size=vm_size, **settings)
-
-    def wait_for_completion(self, show_output: bool = False, **_kwargs: Any) -> None:
-        """Nothing to wait for: the target exists once declared."""
-        if show_output:
-            import sys
-
-            sys.stdout.write(
-                f"compute target {self.name}: ready (runs on {self.status.serialize()['runsOn']})\n"
-            )
-
-    @property
-    def status(self) -> _Status:
-        """``status.serialize()`` as SDK v1 samples print it."""
-        return _Status(self)
-
-    def get_status(self) -> _Status:
-        """The same as :attr:`status`."""
-        return self.status
-
-    def delete(self) -> None:
-        """Nothing to delete."""
 
 
 def create_target(workspace: Any, name: str, config: Any) -> ComputeTarget:

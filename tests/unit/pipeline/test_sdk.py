@@ -758,3 +758,32 @@ class TestPythonLoader:
         monkeypatch.chdir(tmp_path)
         (spec,) = load_python_pipelines("rel.py")
         assert spec.source == SourceLocation(str(tmp_path / "rel.py"), 2)
+
+
+def test_a_reference_to_a_compute_target_answers_the_status_calls_of_ported_notebooks() -> None:
+    """The SDK v1 idiom ``try: ComputeTarget(ws, name) except ComputeTargetException: create`` then
+    ``get_status().serialize()`` / ``wait_for_completion()`` works on a reference too."""
+    from airflow_mlpipelines.pipeline import ComputeTarget
+
+    target = ComputeTarget(workspace=None, name="cpu-cluster")
+    assert target.get_status().serialize() == {"provisioningState": "Succeeded", "runsOn": "local"}
+    target.wait_for_completion(show_output=False)
+
+
+def test_environment_from_a_conda_file_and_azureml_packages_left_out(tmp_path: Path) -> None:
+    from airflow_mlpipelines.exceptions import MLPipelinesWarning
+    from airflow_mlpipelines.pipeline import Environment
+
+    conda = tmp_path / "env.yml"
+    conda.write_text(
+        "name: train\ndependencies:\n  - python=3.11\n  - pip\n  - scikit-learn=1.5\n"
+        "  - pip:\n    - azureml-defaults\n    - azureml-dataset-runtime[fuse,pandas]>=1.50\n"
+        "    - lightgbm==4.3\n"
+    )
+    env = Environment.from_conda_specification("train", str(conda))
+    with pytest.warns(
+        MLPipelinesWarning, match=r"azureml-defaults, azureml-dataset-runtime\[fuse,pandas\]>=1.50"
+    ):
+        spec = env.spec("train")
+    assert spec.pip == ("lightgbm==4.3",)
+    assert spec.conda == ("scikit-learn=1.5",)
