@@ -19,7 +19,13 @@ from airflow_mlpipelines.operators.planner import Planner
 from airflow_mlpipelines.reuse import lease, store
 from airflow_mlpipelines.reuse.explain import explain
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint
-from airflow_mlpipelines.runtime.plan import COMPUTE_TASK_ID, PLAN_KEY, StepPlan, lease_holder
+from airflow_mlpipelines.runtime.plan import (
+    COMPUTE_TASK_ID,
+    PARTITION_TASK_ID,
+    PLAN_KEY,
+    StepPlan,
+    lease_holder,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -168,7 +174,10 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
             plan.fingerprint.short,
         )
         compute = self.get_direct_relatives(upstream=False)
-        self.skip(ti=context["ti"], tasks=[t for t in compute if t.task_id.endswith(f".{COMPUTE_TASK_ID}")])
+        # The step's compute task (a parallel run's partition task: its mapped and gather tasks follow
+        # it into "skipped").
+        leaves = (f".{COMPUTE_TASK_ID}", f".{PARTITION_TASK_ID}")
+        self.skip(ti=context["ti"], tasks=[t for t in compute if t.task_id.endswith(leaves)])
 
     def _waiting(
         self,

@@ -19,6 +19,7 @@ from airflow_mlpipelines.pipeline.model import (
     StepSpec,
     TaskSettings,
 )
+from airflow_mlpipelines.pipeline.parallel import check_parallel
 from airflow_mlpipelines.pipeline.transfer import check_transfers, transfer_sources
 
 if TYPE_CHECKING:
@@ -227,6 +228,7 @@ def build_pipeline(
             where=dict(locations).get("schedule", source),
         )
     check_transfers(steps, datastores, datasets, problems)
+    check_parallel(steps, datasets, problems)
     with problems.each():
         check_compute(steps, compute_targets, environments)
     with problems.each():

@@ -26,6 +26,10 @@ PLAN_KEY = "mlp_plan"
 """XCom key of the plan, pushed by ``<step>.reuse``."""
 REUSE_TASK_ID = "reuse"
 COMPUTE_TASK_ID = "run"
+PARTITION_TASK_ID = "partition"
+"""A parallel run step's task between its reuse and its mapped mini-batch tasks."""
+BATCH_TASK_ID = "batch"
+"""A parallel run step's mapped task (one instance per mini-batch)."""
 Decision = Literal["run", "reuse"]
 
 

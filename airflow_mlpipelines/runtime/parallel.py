@@ -1,0 +1,541 @@
+"""A parallel run step at run time: cut the input into mini-batches, run one, gather them all.
+
+Azure ML SDK v1's ``ParallelRunStep`` becomes three kinds of task (``dag_factory/parallel.py``): a
+*partition* task lists the input through the storage layer and describes each mini-batch
+(:func:`partition`), one *mapped* task per mini-batch runs the entry script on it or reuses its stored
+result (:func:`run_batch`), and the step's compute task gathers the results in partition order into
+the step's one output and commits the step's manifest (:func:`gather`). Each mini-batch has its own
+fingerprint (the step's, without the cut input, plus its own items' digests) and its own manifest,
+written last: an unchanged mini-batch is not recomputed even when other files changed. Pure (no
+Airflow): a container runs :func:`run_batch` through ``runtime.parallel_main``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlpipelines import storage as st
+from airflow_mlpipelines.exceptions import StepExecutionError
+from airflow_mlpipelines.paths import join, safe_segment
+from airflow_mlpipelines.pipeline.parallel import mini_batch_limit
+from airflow_mlpipelines.reuse import lease
+from airflow_mlpipelines.reuse.fingerprint import digest_of
+from airflow_mlpipelines.runtime.runner import RunResult, claimed, commit_outputs, make_outputs, stage_inputs
+from airflow_mlpipelines.runtime.script_step import ChildProcess, resolve_arguments
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from airflow_mlpipelines.pipeline.model import ParallelRunSpec
+    from airflow_mlpipelines.runtime.plan import StepPlan
+    from airflow_mlpipelines.runtime.runner import RunnerIO
+    from airflow_mlpipelines.storage import Location, Storage
+
+CHILD_MODULE = "airflow_mlpipelines.runtime.parallel_main"
+MANIFEST = "manifest.json"
+ROWS = "rows.txt"
+FILES = "files"
+RESULT_RULES = ("error_threshold", "allowed_failed_count", "allowed_failed_percent", "append_row_file_name")
+"""Settings that decide what the step does with mini-batch results, not what a mini-batch computes:
+they are left out of the mini-batch fingerprint (changing them re-gathers, never recomputes)."""
+SCHEDULING = ("process_count_per_node", "node_count", "run_max_try")
+"""How mini-batches are scheduled: neither the step's nor a mini-batch's result depends on them."""
+
+
+def spec_of(plan: StepPlan) -> ParallelRunSpec:
+    """The plan's parallel run settings (a plan of another kind is a bug: a clear error)."""
+    spec = plan.task.parallel
+    if spec is None:
+        raise StepExecutionError(f"step '{plan.step}' is not a parallel run step")
+    return spec
+
+
+def batch_settings(spec: ParallelRunSpec) -> dict[str, Any]:
+    """What a mini-batch's result depends on among the settings (its fingerprint component)."""
+    values = {k: v for k, v in vars(spec).items() if k not in RESULT_RULES + SCHEDULING}
+    return json.loads(json.dumps(values))  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class MiniBatch:
+    """One mini-batch: its place in the partition, what it holds, its fingerprint and stored result.
+
+    ``items`` are paths relative to the input (files), or one table file's relative path; a tabular
+    mini-batch also has ``start``/``end`` (byte range of a CSV's data lines) or ``keys`` (the
+    ``partition_keys`` values of its rows). ``url`` is the mini-batch's folder (result + manifest).
+    """
+
+    index: int
+    items: tuple[str, ...]
+    digest: str
+    url: str
+    start: int | None = None
+    end: int | None = None
+    keys: dict[str, Any] = field(default_factory=dict)
+    rows: int | None = None
+    """Data rows of a tabular mini-batch (what ``run`` should answer with), None for files."""
+
+    @property
+    def size(self) -> int:
+        """How many items a failure of the whole mini-batch counts: files, or rows."""
+        return self.rows if self.rows is not None else len(self.items)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON: the mapped task's argument (small: paths and digests, no data)."""
+        return {
+            "index": self.index,
+            "items": list(self.items),
+            "digest": self.digest,
+            "url": self.url,
+            "start": self.start,
+            "end": self.end,
+            "keys": dict(self.keys),
+            "rows": self.rows,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> MiniBatch:
+        """Read back :meth:`to_json` (also from a JSON string, as a container receives it)."""
+        value = json.loads(data) if isinstance(data, str) else dict(data)
+        return cls(
+            index=int(value["index"]),
+            items=tuple(str(i) for i in value["items"]),
+            digest=str(value["digest"]),
+            url=str(value["url"]),
+            start=value.get("start"),
+            end=value.get("end"),
+            keys=dict(value.get("keys") or {}),
+            rows=value.get("rows"),
+        )
+
+
+# -- partition --------------------------------------------------------------------------------------
+def base_digest(plan: StepPlan) -> str:
+    """The step's fingerprint without the cut input and without the result rules."""
+    spec = spec_of(plan)
+    skip = {f"input:{spec.input}", "parallel_rules"}
+    return digest_of({k: v for k, v in plan.fingerprint.components.items() if k not in skip})
+
+
+def _csv_ranges(data: bytes, limit: int) -> tuple[int, list[tuple[int, int, int]]]:
+    """(end of the header line, [(start, end, rows)]): a CSV's data lines cut into ranges of about
+    ``limit`` bytes, always at a line end (SDK v1 cuts a tabular dataset by size too)."""
+    header_end = data.find(b"\n") + 1 if b"\n" in data else len(data)
+    ranges: list[tuple[int, int, int]] = []
+    start = header_end
+    while start < len(data):
+        end = min(start + limit, len(data))
+        if end < len(data):
+            newline = data.find(b"\n", end - 1)
+            end = len(data) if newline < 0 else newline + 1
+        chunk = data[start:end]
+        rows = sum(1 for line in chunk.splitlines() if line.strip())
+        if rows:
+            ranges.append((start, end, rows))
+        start = end
+    return header_end, ranges
+
+
+def partition(
+    plan: StepPlan,
+    storage: Storage,
+    batches_root: str,
+    file_digest: Callable[[Location], str],
+    key_groups: Callable[[str, Sequence[str]], list[tuple[dict[str, Any], int]]] | None = None,
+) -> list[MiniBatch]:
+    """The mini-batches of the plan's input, in partition order (files sorted by path).
+
+    File input: ``mini_batch_size`` files each. Tabular input: CSV data lines cut into ranges of about
+    ``mini_batch_size`` bytes; with ``partition_keys``, one mini-batch per distinct key (``key_groups``
+    reads the table: the worker's pandas, through ``frames``); a Parquet file is one mini-batch.
+    ``batches_root`` is where mini-batch folders live (``<datastore_root>/_parallel/<pipeline>/<step>``).
+    """
+    spec = spec_of(plan)
+    url = plan.inputs[spec.input]
+    tabular = plan.task.input(spec.input).kind == "tabular"
+    limit = mini_batch_limit(spec, tabular)
+    base = base_digest(plan)
+    files = [(rel, loc) for rel, loc in st.files_below(storage.resolve(url)) if not _hidden(rel)]
+    if not files:
+        raise StepExecutionError(f"step '{plan.step}': input '{spec.input}' at {url} holds no files")
+    batches: list[MiniBatch] = []
+
+    def add(items: tuple[str, ...], identity: Any, **extra: Any) -> None:
+        digest = digest_of({"step": base, "batch": identity})
+        batches.append(MiniBatch(len(batches), items, digest, join(batches_root, digest[:16]), **extra))
+
+    if not tabular:
+        for first in range(0, len(files), limit):
+            chunk = files[first : first + limit]
+            add(tuple(rel for rel, _ in chunk), [[rel, file_digest(loc)] for rel, loc in chunk])
+        return batches
+    for rel, loc in files:
+        digest = file_digest(loc)
+        if spec.partition_keys:
+            if key_groups is None:
+                raise StepExecutionError(f"step '{plan.step}': partition_keys need the table reader")
+            for keys, rows in key_groups(loc.url, spec.partition_keys):
+                add((rel,), [rel, digest, keys], keys=keys, rows=rows)
+        elif rel.lower().endswith((".csv", ".tsv", ".txt")) or (
+            rel == "" and not loc.path.endswith(".parquet")
+        ):
+            data = st.read_bytes(loc) or b""
+            _, ranges = _csv_ranges(data, limit)
+            for start, end, rows in ranges:
+                add((rel,), [rel, digest, start, end], start=start, end=end, rows=rows)
+        else:
+            add((rel,), [rel, digest], rows=None)
+    return batches
+
+
+def sha256_bytes(data: bytes) -> str:
+    """SHA-256 of a mini-batch's rows (its manifest verifies them before they are reused)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _copy_folder(src: str, loc: Location, say: Callable[[str], None]) -> None:
+    if loc.local:
+        st.remove(loc)
+        shutil.copytree(src, loc.path)
+    else:
+        st.upload(src, loc, say)
+
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith((".", "_")) for part in rel.split("/") if part)
+
+
+# -- one mini-batch ---------------------------------------------------------------------------------
+@dataclass
+class BatchResult:
+    """How one mini-batch ended: what the gather task needs (the rows stay in storage)."""
+
+    index: int
+    items: int
+    succeeded: int
+    failed: int
+    rows_url: str
+    files_url: str
+    reused: bool = False
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (the mapped task's return value)."""
+        return dict(vars(self))
+
+    @classmethod
+    def from_json(cls, data: Any) -> BatchResult:
+        """Read back :meth:`to_json`."""
+        return cls(**dict(data))
+
+
+def committed_batch(batch: MiniBatch, storage: Storage) -> dict[str, Any] | None:
+    """The mini-batch's manifest when it is committed for this digest and its rows file verifies."""
+    folder = storage.resolve(batch.url)
+    raw = st.read_bytes(folder.child(MANIFEST))
+    if raw is None:
+        return None
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(manifest, dict) or manifest.get("digest") != batch.digest:
+        return None
+    rows = st.read_bytes(folder.child(ROWS))
+    if rows is None or sha256_bytes(rows) != manifest.get("rows_sha256"):
+        return None
+    return manifest
+
+
+def result_url(batch: MiniBatch, run_id: str) -> str:
+    """Where this run records how the mini-batch ended (what the gather task reads, on any compute)."""
+    return join(batch.url, "runs", safe_segment(run_id) + ".json")
+
+
+def record_result(plan: StepPlan, batch: MiniBatch, result: BatchResult, storage: Storage) -> BatchResult:
+    """Store this run's outcome of the mini-batch (a container pushes no XCom: storage is the hand-over)."""
+    st.write_bytes(storage.resolve(result_url(batch, plan.run_id)), json.dumps(result.to_json()).encode())
+    return result
+
+
+def read_results(plan: StepPlan, batches: Sequence[MiniBatch], storage: Storage) -> list[BatchResult]:
+    """This run's outcome of every mini-batch (a missing one is a clear error naming it)."""
+    found = []
+    for batch in batches:
+        raw = st.read_bytes(storage.resolve(result_url(batch, plan.run_id)))
+        if raw is None:
+            raise StepExecutionError(
+                f"step '{plan.step}': mini-batch {batch.index} recorded no result in this run"
+            )
+        found.append(BatchResult.from_json(json.loads(raw)))
+    return found
+
+
+def run_batch(plan: StepPlan, batch: MiniBatch, storage: Storage, io: RunnerIO) -> BatchResult:
+    """Run one mini-batch (:func:`compute_batch`) and record how it ended for the gather task."""
+    if plan.lease is not None:  # keep the step's in-flight lease while its mini-batches run
+        lease.renew(storage.resolve(plan.lease.url), plan.lease.holder, plan.lease.seconds)
+    return record_result(plan, batch, compute_batch(plan, batch, storage, io), storage)
+
+
+def compute_batch(plan: StepPlan, batch: MiniBatch, storage: Storage, io: RunnerIO) -> BatchResult:
+    """Reuse the mini-batch's committed result, or run ``init()`` + ``run(mini_batch)`` in a child
+    process (retried up to ``run_max_try`` times) and store its rows; the manifest is written last and
+    only for a mini-batch without failures, so a failed one is computed again by the next run."""
+    spec = spec_of(plan)
+    folder = storage.resolve(batch.url)
+    found = committed_batch(batch, storage)
+    if found is not None:
+        io.say(
+            f"mini-batch {batch.index} of step {plan.step} reused (digest {batch.digest[:16]}, "
+            f"{found.get('succeeded')} items, from run {found.get('run_id')})"
+        )
+        return BatchResult(
+            batch.index,
+            int(found["items"]),
+            int(found["succeeded"]),
+            0,
+            folder.child(ROWS).url,
+            folder.child(FILES).url,
+            reused=True,
+        )
+    with tempfile.TemporaryDirectory(prefix=f"mlp-{safe_segment(plan.step)}-{batch.index}-") as work:
+        outcome = _compute(plan, spec, batch, storage, io, work)
+        rows = "".join(line + "\n" for line in outcome["rows"]).encode()
+        returned = int(outcome.get("returned", 0))
+        failed = batch.size if outcome.get("error") else max(0, batch.size - returned)
+        succeeded = batch.size - failed
+        target = folder if not failed else folder.child("attempts", safe_segment(plan.run_id))
+        st.write_bytes(target.child(ROWS), rows)
+        output_dir = os.path.join(work, "output")
+        files = target.child(FILES)
+        if os.path.isdir(output_dir) and os.listdir(output_dir):
+            _copy_folder(output_dir, files, io.say)
+        if not failed:
+            manifest = {
+                "digest": batch.digest,
+                "index": batch.index,
+                "items": batch.size,
+                "succeeded": succeeded,
+                "rows_sha256": sha256_bytes(rows),
+                "run_id": plan.run_id,
+                "dag_id": plan.dag_id,
+            }
+            st.write_bytes(folder.child(MANIFEST), json.dumps(manifest, sort_keys=True).encode())
+        io.say(
+            f"mini-batch {batch.index} of step {plan.step}: {succeeded} of {batch.size} items succeeded"
+            + (f"; {outcome['error']}" if outcome.get("error") else "")
+        )
+        return BatchResult(
+            batch.index,
+            batch.size,
+            succeeded,
+            failed,
+            target.child(ROWS).url,
+            files.url,
+            error=str(outcome.get("error") or ""),
+        )
+
+
+def _stage_batch(
+    plan: StepPlan, spec: ParallelRunSpec, batch: MiniBatch, storage: Storage, work: str
+) -> list[str]:
+    """Local paths of the mini-batch's items (remote ones downloaded one by one: never the whole input)."""
+    base = storage.resolve(plan.inputs[spec.input])
+    paths = []
+    for rel in batch.items:
+        loc = base.child(rel) if rel else base
+        if loc.local:
+            paths.append(loc.path)
+            continue
+        dest = os.path.join(work, "batch", safe_segment(rel or os.path.basename(loc.path)))
+        paths.append(st.download(loc, dest))
+    return paths
+
+
+def _compute(
+    plan: StepPlan, spec: ParallelRunSpec, batch: MiniBatch, storage: Storage, io: RunnerIO, work: str
+) -> dict[str, Any]:
+    side = replace(plan, inputs={k: v for k, v in plan.inputs.items() if k != spec.input})
+    inputs = stage_inputs(side, storage, work, io.say)
+    items = _stage_batch(plan, spec, batch, storage, work)
+    inputs[spec.input] = (
+        os.path.dirname(items[0])
+        if len(batch.items) == 1 and batch.items[0]
+        else (storage.resolve(plan.inputs[spec.input]).path)
+    )
+    output_dir = os.path.join(work, "output")
+    os.makedirs(output_dir, exist_ok=True)
+    job = {
+        "step": plan.step,
+        "entry_script": os.path.join(plan.source_directory, spec.entry_script),
+        "source_directory": plan.source_directory,
+        "arguments": resolve_arguments(
+            plan.arguments, inputs=inputs, outputs={spec.output: output_dir}, parameters=plan.parameters
+        ),
+        "tabular": plan.task.input(spec.input).kind == "tabular",
+        "items": items,
+        "start": batch.start,
+        "end": batch.end,
+        "keys": batch.keys,
+        "output_dir": output_dir,
+        "working_dir": os.path.join(work, "work"),
+        "logging_level": spec.logging_level,
+        "index": batch.index,
+        "result": os.path.join(work, "result.json"),
+    }
+    os.makedirs(job["working_dir"], exist_ok=True)
+    path = os.path.join(work, "job.json")
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(job, fh)
+    outcome: dict[str, Any] = {"rows": [], "returned": 0, "error": "not run"}
+    for attempt in range(1, spec.run_max_try + 1):
+        outcome = _child(plan, spec, path, job["result"], io)
+        if not outcome.get("error"):
+            break
+        if attempt < spec.run_max_try:
+            io.say(
+                f"mini-batch {batch.index}: try {attempt} of {spec.run_max_try} failed: {outcome['error']}"
+            )
+    return outcome
+
+
+def _child(plan: StepPlan, spec: ParallelRunSpec, job: str, result: str, io: RunnerIO) -> dict[str, Any]:
+    if os.path.exists(result):
+        os.remove(result)
+    process = ChildProcess(
+        command=[io.python, "-u", "-m", CHILD_MODULE, job],
+        cwd=plan.source_directory,
+        env={**os.environ, **io.env, **dict(spec.environment_variables)},
+        on_stdout=io.on_stdout,
+        on_stderr=io.on_stderr,
+        grace_seconds=plan.limits.kill_grace_seconds,
+    )
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        process.terminate()
+
+    timer = threading.Timer(float(spec.run_invocation_timeout), stop)
+    io.attach(process)
+    timer.start()
+    try:
+        ended = process.run()
+    except OSError as exc:
+        raise StepExecutionError(
+            f"step '{plan.step}': cannot start the entry script's process: {exc}"
+        ) from None
+    finally:
+        timer.cancel()
+        io.attach(None)
+    if timed_out.is_set():
+        return {
+            "rows": [],
+            "returned": 0,
+            "error": f"run() exceeded run_invocation_timeout ({spec.run_invocation_timeout}s)",
+        }
+    try:
+        with open(result, encoding="utf-8") as fh:
+            outcome: dict[str, Any] = json.load(fh)
+    except (OSError, ValueError):
+        tail = "\n".join(ended.stderr_tail[-5:])
+        return {
+            "rows": [],
+            "returned": 0,
+            "error": f"the entry script's process exited with code {ended.returncode}: {tail}",
+        }
+    if outcome.get("fatal"):
+        raise StepExecutionError(f"step '{plan.step}': {outcome['fatal']}")
+    return outcome
+
+
+# -- gather -----------------------------------------------------------------------------------------
+def over_threshold(spec: ParallelRunSpec, results: Sequence[BatchResult]) -> str | None:
+    """Why the step fails for its failures (None when they are within SDK v1's limits).
+
+    ``error_threshold`` counts failed items (files, or rows) over the whole input, -1 ignores them;
+    ``allowed_failed_count`` / ``allowed_failed_percent`` count failed mini-batches.
+    """
+    failed_items = sum(r.failed for r in results)
+    failed_batches = sum(1 for r in results if r.failed)
+    if spec.error_threshold >= 0 and failed_items > spec.error_threshold:
+        return f"{failed_items} failed items exceed error_threshold {spec.error_threshold}"
+    if spec.allowed_failed_count is not None and failed_batches > spec.allowed_failed_count:
+        return f"{failed_batches} failed mini-batches exceed allowed_failed_count {spec.allowed_failed_count}"
+    if spec.allowed_failed_percent is not None and results:
+        percent = 100.0 * failed_batches / len(results)
+        if percent > spec.allowed_failed_percent:
+            return f"{percent:.1f}% failed mini-batches exceed allowed_failed_percent {spec.allowed_failed_percent}"
+    return None
+
+
+def batches_root(datastore_root: str, pipeline: str, step: str) -> str:
+    """Where a step's mini-batch folders live: ``<datastore_root>/_parallel/<pipeline>/<step>``."""
+    return join(datastore_root, "_parallel", pipeline, step)
+
+
+def fsspec_digest(loc: Location) -> str:
+    """A file's content digest for a mini-batch fingerprint: SHA-256 of local bytes, else the store's
+    own checksum (``reuse/remote_digest.py``)."""
+    if loc.local:
+        from airflow_mlpipelines.digests import file_digest
+
+        return file_digest(loc.path)
+    from airflow_mlpipelines.reuse.remote_digest import remote_digest
+
+    return remote_digest(loc, lambda _: None)
+
+
+def write_output(spec: ParallelRunSpec, ordered: Sequence[BatchResult], storage: Storage, out: str) -> None:
+    """The step's output folder: the rows file (``append_row``) in partition order, and every file the
+    mini-batches wrote to ``EntryScript().output_dir``."""
+    ordered = sorted(ordered, key=lambda r: r.index)
+    if spec.output_action == "append_row":
+        with open(os.path.join(out, spec.append_row_file_name), "wb") as sink:
+            for r in ordered:
+                sink.write(st.read_bytes(storage.resolve(r.rows_url)) or b"")
+    for r in ordered:
+        files = storage.resolve(r.files_url)
+        if st.exists(files):
+            st.download(files, out)
+
+
+def gather(plan: StepPlan, results: Sequence[BatchResult], storage: Storage, io: RunnerIO) -> RunResult:
+    """Append the mini-batches' rows in partition order into the output (``append_row``), copy what they
+    wrote to ``EntryScript().output_dir``, check the failures against the limits, commit the manifest."""
+    spec = spec_of(plan)
+    ordered = sorted(results, key=lambda r: r.index)
+    summary = {
+        "mini_batches": len(ordered),
+        "items": sum(r.items for r in ordered),
+        "failed_items": sum(r.failed for r in ordered),
+        "failed_mini_batches": sum(1 for r in ordered if r.failed),
+        "reused_mini_batches": sum(1 for r in ordered if r.reused),
+    }
+    io.say(
+        f"step {plan.step}: {summary['mini_batches']} mini-batches ({summary['reused_mini_batches']} reused), "
+        f"{summary['items']} items, {summary['failed_items']} failed"
+    )
+    for r in ordered:
+        if r.error:
+            io.say(f"mini-batch {r.index} failed: {r.error}")
+    why = over_threshold(spec, ordered)
+    if why is not None:
+        raise StepExecutionError(f"step '{plan.step}': {why}; see the mini-batch tasks' logs")
+    with claimed(plan, storage, io) as adopted:
+        if adopted is not None:
+            return RunResult(adopted, adopted=True)
+        with tempfile.TemporaryDirectory(prefix=f"mlp-{safe_segment(plan.step)}-gather-") as work:
+            outputs = make_outputs(plan, storage, work)
+            write_output(spec, ordered, storage, outputs[spec.output])
+            manifest = commit_outputs(plan, storage, outputs, io.say)
+    io.say(f"committed outputs of {plan.step} (fingerprint {plan.fingerprint.short})")
+    return RunResult(manifest, details=summary)

@@ -1,0 +1,238 @@
+"""ParallelRunStep (Azure ML SDK v1) on a real Airflow (dag.test()): mini-batches as mapped tasks, rows
+appended in partition order, the whole step reused, one changed file recomputes one mini-batch only,
+failures counted against error_threshold, tabular inputs as DataFrames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_mlpipelines.cli import STUB_TEMPLATE
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+
+DEFINITION = """\
+from airflow_mlpipelines.pipeline import (
+    Dataset, Datastore, Pipeline, PipelineData, ParallelRunConfig, ParallelRunStep, Workspace,
+)
+
+ws = Workspace.from_config()
+store = Datastore(ws, "local", url="data")
+texts = Dataset.File.from_files([(store, "texts")]).as_named_input("texts")
+scores = PipelineData("scores")
+config = ParallelRunConfig(
+    entry_script="score.py",
+    source_directory="src",
+    mini_batch_size="{size}",
+    error_threshold={threshold},
+    output_action="append_row",
+    compute_target="cpu-cluster",
+    node_count=2,
+    process_count_per_node=1,
+    run_invocation_timeout=30,
+    run_max_try=1,
+)
+step = ParallelRunStep(name="score", parallel_run_config=config, inputs=[texts], output=scores)
+pipeline = Pipeline(ws, [step], name="{name}")
+"""
+
+SCORE = """\
+import os
+from airflow_mlpipelines.core import EntryScript
+
+def init():
+    global logger
+    logger = EntryScript().logger
+    logger.info("init of the scorer")
+
+def run(mini_batch):
+    names = [os.path.basename(p) for p in mini_batch]
+    with open(os.path.join(os.path.dirname(__file__), "..", "calls.log"), "a") as fh:
+        fh.write(",".join(names) + "\\n")
+    if any(open(p).read().startswith("boom") for p in mini_batch):
+        raise ValueError("cannot score " + ",".join(names))
+    logger.info("scored %d files", len(mini_batch))
+    return [name + " " + open(p).read().strip().upper() for name, p in zip(names, mini_batch)]
+"""
+
+
+def _write(folder: Path, name: str, *, size: str = "3", threshold: int = -1) -> None:
+    (folder / "definitions" / f"{name}.py").write_text(
+        DEFINITION.format(name=name, size=size, threshold=threshold)
+    )
+
+
+@pytest.fixture
+def pipeline(scratch_dags: Path) -> tuple[Path, str]:
+    name = f"prs_{scratch_dags.name}"[:60]
+    definitions = scratch_dags / "definitions"
+    definitions.mkdir()
+    _write(scratch_dags, name)
+    (scratch_dags / ".airflowignore").write_text("definitions/\n")
+    (scratch_dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"{name}.py"))
+    (definitions / "src").mkdir()
+    (definitions / "src" / "score.py").write_text(SCORE)
+    texts = definitions / "data" / "texts"
+    texts.mkdir(parents=True)
+    for i in range(10):
+        (texts / f"t{i:02d}.txt").write_text(f"text {i}")
+    return scratch_dags, name
+
+
+def _run(folder: Path, *, expect: str = "success") -> tuple[dict[str, str], Any]:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(folder))
+    assert bag.import_errors == {}
+    (dag,) = bag.dags.values()
+    run = dag.test()
+    states: dict[str, str] = {}
+    for ti in run.get_task_instances():
+        key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+        states[key] = str(ti.state)
+    assert run.state == expect, states
+    return states, run
+
+
+def _calls(folder: Path) -> list[str]:
+    log = folder / "definitions" / "calls.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return lines
+
+
+def _rows(home: Path, name: str) -> list[list[str]]:
+    found = sorted(
+        (home / "mlpipelines" / "datastore" / "workspaceblobstore").glob(
+            f"{name}/score/*/*/scores/parallel_run_step.txt"
+        ),
+        key=lambda p: p.stat().st_mtime,
+    )
+    return [p.read_text().splitlines() for p in found]
+
+
+def test_file_dataset_mini_batches_are_mapped_reused_and_recomputed_one_by_one(
+    pipeline: tuple[Path, str], airflow_home: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    folder, name = pipeline
+    states, _ = _run(folder)
+    # 10 files, 3 per mini-batch: 4 mapped instances, then the gather task.
+    assert sorted(k for k in states if k.startswith("score.batch")) == [f"score.batch[{i}]" for i in range(4)]
+    assert states["score.run"] == "success"
+    assert sorted(_calls(folder)) == [
+        "t00.txt,t01.txt,t02.txt",
+        "t03.txt,t04.txt,t05.txt",
+        "t06.txt,t07.txt,t08.txt",
+        "t09.txt",
+    ]
+    expected = [f"t{i:02d}.txt TEXT {i}" for i in range(10)]
+    assert _rows(airflow_home, name) == [expected]  # partition order, one row per file
+    out = capfd.readouterr()
+    assert "init of the scorer" in out.out + out.err  # EntryScript().logger lines are in the task log
+    assert "scored 3 files" in out.out + out.err
+
+    states, _ = _run(folder)  # unchanged: the whole step is reused, nothing else starts
+    assert states["score.reuse"] == "success"
+    assert states["score.partition"] == "skipped"
+    assert states["score.run"] == "skipped"
+    assert _calls(folder) == []
+
+    (folder / "definitions" / "data" / "texts" / "t04.txt").write_text("text four")
+    states, _ = _run(folder)
+    assert states["score.run"] == "success"
+    assert _calls(folder) == ["t03.txt,t04.txt,t05.txt"]  # only the changed file's mini-batch ran
+    rows = _rows(airflow_home, name)[-1]
+    assert rows == [*expected[:4], "t04.txt TEXT FOUR", *expected[5:]]
+
+
+def test_failures_are_counted_against_error_threshold(
+    pipeline: tuple[Path, str], airflow_home: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    folder, name = pipeline
+    (folder / "definitions" / "data" / "texts" / "t07.txt").write_text("boom")
+    _write(folder, name, threshold=5)
+    states, run = _run(folder)  # one mini-batch of 3 files failed: 3 <= 5
+    assert states["score.run"] == "success"
+    rows = _rows(airflow_home, name)[-1]
+    assert [r.split()[0] for r in rows] == [f"t{i:02d}.txt" for i in (0, 1, 2, 3, 4, 5, 9)]
+    summary = run.get_task_instance("score.run").xcom_pull(task_ids="score.run", key="mlp_parallel_summary")
+    assert summary["failed_items"] == 3
+    assert summary["failed_mini_batches"] == 1
+
+    _calls(folder)
+    capfd.readouterr()
+    _write(folder, name, threshold=2)  # a stricter limit: the step fails, naming the count
+    states, run = _run(folder, expect="failed")
+    assert states["score.run"] == "failed"
+    # The failed mini-batch ran again (failures are never stored as results); the others were reused.
+    assert _calls(folder) == ["t06.txt,t07.txt,t08.txt"]
+    log = "".join(capfd.readouterr())
+    assert "step 'score': 3 failed items exceed error_threshold 2" in log
+    assert "ValueError: cannot score t06.txt,t07.txt,t08.txt" in log  # the entry script's traceback
+
+
+TABULAR = """\
+from airflow_mlpipelines.pipeline import (
+    Dataset, Datastore, Pipeline, PipelineData, ParallelRunConfig, ParallelRunStep, Workspace,
+)
+
+ws = Workspace.from_config()
+store = Datastore(ws, "local", url="data")
+table = Dataset.Tabular.from_delimited_files([(store, "rows.csv")]).as_named_input("rows")
+out = PipelineData("out")
+config = ParallelRunConfig(
+    entry_script="count.py", source_directory="src", mini_batch_size="{size}",
+    error_threshold=-1, output_action="summary_only", compute_target="local", node_count=1,
+)
+step = ParallelRunStep(name="count", parallel_run_config=config, inputs=[table], output=out)
+pipeline = Pipeline(ws, [step], name="{name}")
+"""
+
+COUNT = """\
+import json, os
+import pandas as pd
+from airflow_mlpipelines.core import EntryScript
+
+def run(mini_batch):
+    assert isinstance(mini_batch, pd.DataFrame), type(mini_batch)
+    entry = EntryScript()
+    first = int(mini_batch["id"].iloc[0])
+    with open(os.path.join(entry.output_dir, f"part-{first:04d}.json"), "w") as fh:
+        json.dump({"rows": len(mini_batch), "total": int(mini_batch["value"].sum())}, fh)
+    return mini_batch
+"""
+
+
+def test_tabular_dataset_mini_batches_are_dataframes_with_summary_only(
+    scratch_dags: Path, airflow_home: Path
+) -> None:
+    name = f"prt_{scratch_dags.name}"[:60]
+    definitions = scratch_dags / "definitions"
+    (definitions / "src").mkdir(parents=True)
+    (definitions / "data").mkdir()
+    (definitions / f"{name}.py").write_text(TABULAR.format(name=name, size="200"))
+    (definitions / "src" / "count.py").write_text(COUNT)
+    (scratch_dags / ".airflowignore").write_text("definitions/\n")
+    (scratch_dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"{name}.py"))
+    lines = ["id,value"] + [f"{i},{i * 10}" for i in range(100)]
+    (definitions / "data" / "rows.csv").write_text("\n".join(lines) + "\n")
+    states, run = _run(scratch_dags)
+    batches = [k for k in states if k.startswith("count.batch")]
+    assert len(batches) > 1  # ~200 bytes each
+    out = next((airflow_home / "mlpipelines" / "datastore" / "workspaceblobstore").glob(f"{name}/count/*/*/out"))
+    assert not (out / "parallel_run_step.txt").exists()  # summary_only: no rows file
+    parts = [json.loads(p.read_text()) for p in sorted(out.glob("part-*.json"))]
+    assert len(parts) == len(batches)
+    assert sum(p["rows"] for p in parts) == 100  # every row once, no header row counted
+    assert sum(p["total"] for p in parts) == sum(i * 10 for i in range(100))
+    summary = run.get_task_instance("count.run").xcom_pull(task_ids="count.run", key="mlp_parallel_summary")
+    assert summary == {
+        "mini_batches": len(batches),
+        "items": 100,
+        "failed_items": 0,
+        "failed_mini_batches": 0,
+        "reused_mini_batches": 0,
+    }
