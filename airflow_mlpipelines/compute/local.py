@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-
 from airflow_mlpipelines.compute.base import MappedSpec, TaskSpec
 from airflow_mlpipelines.runtime.kinds import local_operator
 

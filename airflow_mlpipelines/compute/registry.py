@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
     from typing import Any
 
     from airflow_mlpipelines.compute.base import MappedSpec, TaskSpec

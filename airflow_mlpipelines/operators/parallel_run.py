@@ -22,6 +22,7 @@ from airflow_mlpipelines.connections import AirflowStorage
 from airflow_mlpipelines.operators.links import StepOutputsLink
 from airflow_mlpipelines.operators.planner import upstream_plan
 from airflow_mlpipelines.operators.step_operator import registry_env
+from airflow_mlpipelines.pipeline.step_task import StepTask
 from airflow_mlpipelines.reuse import lease
 from airflow_mlpipelines.reuse.remote_digest import remote_digest
 from airflow_mlpipelines.reuse.source_tree import DigestCache
@@ -29,10 +30,9 @@ from airflow_mlpipelines.runtime import parallel
 from airflow_mlpipelines.runtime.plan import BATCH_TASK_ID, PARTITION_TASK_ID, step_of, task_id
 from airflow_mlpipelines.runtime.runner import RunnerIO, Stoppable
 
-from airflow_mlpipelines.pipeline.step_task import StepTask
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
     from airflow_mlpipelines.runtime.plan import StepPlan
     from airflow_mlpipelines.storage import Location
 

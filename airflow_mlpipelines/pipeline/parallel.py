@@ -76,10 +76,7 @@ def _int(value: object, where: SourceLocation | None, step: str, field: str, min
     return value
 
 
-def build_spec(
-    config: Mapping[str, Any], *, input_name: str, output: str, where: SourceLocation | None, step: str
-) -> ParallelRunSpec:
-    """The step's settings from ``ParallelRunConfig``'s keywords (SDK v1 names); checks every value."""
+def _check_keys(config: Mapping[str, Any], where: SourceLocation | None, step: str) -> None:
     unknown = sorted(set(config) - set(KEYS))
     if unknown:
         raise _error(
@@ -89,6 +86,9 @@ def build_spec(
             unknown[0],
             did_you_mean(unknown[0], list(KEYS)),
         )
+
+
+def _entry_and_action(config: Mapping[str, Any], where: SourceLocation | None, step: str) -> tuple[str, Any]:
     entry = config.get("entry_script")
     if not isinstance(entry, str) or not entry.strip():
         raise _error(
@@ -107,21 +107,29 @@ def build_spec(
             "output_action",
             did_you_mean(str(action), list(OUTPUT_ACTIONS)),
         )
-    size = config.get("mini_batch_size")
-    batch: int | None = None
-    if size is not None:
-        try:
-            batch = parse_size(size)
-        except ValueError as exc:
-            raise _error(str(exc), where, step, "mini_batch_size") from None
-        if batch < 1:
-            raise _error(f"mini_batch_size must be at least 1, not {size!r}", where, step, "mini_batch_size")
-    threshold = config.get("error_threshold", -1)
-    threshold = _int(threshold, where, step, "error_threshold", -1)
+    return entry.strip(), action
+
+
+def _batch_size(value: object, where: SourceLocation | None, step: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        size = parse_size(value)
+    except ValueError as exc:
+        raise _error(str(exc), where, step, "mini_batch_size") from None
+    if size < 1:
+        raise _error(f"mini_batch_size must be at least 1, not {value!r}", where, step, "mini_batch_size")
+    return size
+
+
+def _failure_limits(
+    config: Mapping[str, Any], where: SourceLocation | None, step: str
+) -> tuple[int, int | None, float | None]:
+    threshold = _int(config.get("error_threshold", -1), where, step, "error_threshold", -1)
     count = config.get("allowed_failed_count")
-    percent = config.get("allowed_failed_percent")
     if count is not None:
         count = _int(count, where, step, "allowed_failed_count", 0)
+    percent = config.get("allowed_failed_percent")
     if percent is not None and (
         isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100
     ):
@@ -131,6 +139,12 @@ def build_spec(
             step,
             "allowed_failed_percent",
         )
+    return threshold, count, None if percent is None else float(percent)
+
+
+def _outputs_and_env(
+    config: Mapping[str, Any], where: SourceLocation | None, step: str
+) -> tuple[tuple[str, ...], str, dict[str, Any]]:
     keys = config.get("partition_keys") or ()
     if isinstance(keys, str) or not all(isinstance(k, str) and k for k in keys):
         raise _error("partition_keys must be a list of column names", where, step, "partition_keys")
@@ -142,25 +156,37 @@ def build_spec(
     env = config.get("environment_variables") or {}
     if not isinstance(env, dict):
         raise _error("environment_variables must be a mapping", where, step, "environment_variables")
+    return tuple(keys), row_file, env
+
+
+def build_spec(
+    config: Mapping[str, Any], *, input_name: str, output: str, where: SourceLocation | None, step: str
+) -> ParallelRunSpec:
+    """The step's settings from ``ParallelRunConfig``'s keywords (SDK v1 names); checks every value."""
+    _check_keys(config, where, step)
+    entry, action = _entry_and_action(config, where, step)
+    threshold, count, percent = _failure_limits(config, where, step)
+    keys, row_file, env = _outputs_and_env(config, where, step)
+
+    def number(name: str, default: int, minimum: int) -> int:
+        value = config.get(name)
+        return _int(default if value is None else value, where, step, name, minimum)
+
     return ParallelRunSpec(
-        entry_script=entry.strip(),
+        entry_script=entry,
         input=input_name,
         output=output,
         output_action=action,
-        mini_batch_size=batch,
+        mini_batch_size=_batch_size(config.get("mini_batch_size"), where, step),
         error_threshold=threshold,
         allowed_failed_count=count,
-        allowed_failed_percent=None if percent is None else float(percent),
+        allowed_failed_percent=percent,
         append_row_file_name=row_file,
-        process_count_per_node=_int(
-            config.get("process_count_per_node", 1) or 1, where, step, "process_count_per_node", 1
-        ),
-        node_count=_int(config.get("node_count", 1) or 1, where, step, "node_count", 1),
-        run_invocation_timeout=_int(
-            config.get("run_invocation_timeout", 60), where, step, "run_invocation_timeout", 1
-        ),
-        run_max_try=_int(config.get("run_max_try", 3), where, step, "run_max_try", 1),
-        partition_keys=tuple(keys),
+        process_count_per_node=number("process_count_per_node", 1, 1),
+        node_count=number("node_count", 1, 1),
+        run_invocation_timeout=number("run_invocation_timeout", 60, 1),
+        run_max_try=number("run_max_try", 3, 1),
+        partition_keys=keys,
         logging_level=str(config.get("logging_level") or "INFO").upper(),
         environment_variables=tuple(sorted((str(k), str(v)) for k, v in env.items())),
     )
@@ -177,7 +203,8 @@ def check_parallel(steps: Sequence[StepSpec], datasets: Sequence[DatasetSpec], p
             dataset = by_name.get(spec.input)
             if dataset is not None and dataset.kind == "model":
                 raise DefinitionError(
-                    f"input '{spec.input}' is a registered model; a parallel run reads a file or tabular dataset",
+                    f"input '{spec.input}' is a registered model; a parallel run reads a file or a "
+                    "tabular dataset",
                     location=step.location,
                     step=step.name,
                     field="inputs",

@@ -177,22 +177,35 @@ def partition(
             add(tuple(rel for rel, _ in chunk), [[rel, file_digest(loc)] for rel, loc in chunk])
         return batches
     for rel, loc in files:
-        digest = file_digest(loc)
-        if spec.partition_keys:
-            if key_groups is None:
-                raise StepExecutionError(f"step '{plan.step}': partition_keys need the table reader")
-            for keys, rows in key_groups(loc.url, spec.partition_keys):
-                add((rel,), [rel, digest, keys], keys=keys, rows=rows)
-        elif rel.lower().endswith((".csv", ".tsv", ".txt")) or (
-            rel == "" and not loc.path.endswith(".parquet")
-        ):
-            data = st.read_bytes(loc) or b""
-            _, ranges = _csv_ranges(data, limit)
-            for start, end, rows in ranges:
-                add((rel,), [rel, digest, start, end], start=start, end=end, rows=rows)
-        else:
-            add((rel,), [rel, digest], rows=None)
+        for identity, extra in _table_parts(plan, spec, rel, loc, file_digest(loc), limit, key_groups):
+            add((rel,), identity, **extra)
     return batches
+
+
+def _table_parts(
+    plan: StepPlan,
+    spec: ParallelRunSpec,
+    rel: str,
+    loc: Location,
+    digest: str,
+    limit: int,
+    key_groups: Callable[[str, Sequence[str]], list[tuple[dict[str, Any], int]]] | None,
+) -> list[tuple[Any, dict[str, Any]]]:
+    """(identity, fields) of each mini-batch of one table file: key groups, CSV byte ranges, or the
+    whole (Parquet) file."""
+    if spec.partition_keys:
+        if key_groups is None:
+            raise StepExecutionError(f"step '{plan.step}': partition_keys need the table reader")
+        return [
+            ([rel, digest, keys], {"keys": keys, "rows": rows})
+            for keys, rows in key_groups(loc.url, spec.partition_keys)
+        ]
+    if loc.path.lower().endswith((".parquet", ".pq")):
+        return [([rel, digest], {})]
+    _, ranges = _csv_ranges(st.read_bytes(loc) or b"", limit)
+    return [
+        ([rel, digest, start, end], {"start": start, "end": end, "rows": rows}) for start, end, rows in ranges
+    ]
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -366,14 +379,15 @@ def _compute(
     side = replace(plan, inputs={k: v for k, v in plan.inputs.items() if k != spec.input})
     inputs = stage_inputs(side, storage, work, io.say)
     items = _stage_batch(plan, spec, batch, storage, work)
-    inputs[spec.input] = (
-        os.path.dirname(items[0])
-        if len(batch.items) == 1 and batch.items[0]
-        else (storage.resolve(plan.inputs[spec.input]).path)
-    )
+    # In the arguments the cut input is the whole input's place, as SDK v1 passes the dataset's mount.
+    whole = storage.resolve(plan.inputs[spec.input])
+    inputs[spec.input] = whole.path if whole.local else whole.url
     output_dir = os.path.join(work, "output")
+    working_dir = os.path.join(work, "work")
+    result = os.path.join(work, "result.json")
     os.makedirs(output_dir, exist_ok=True)
-    job = {
+    os.makedirs(working_dir, exist_ok=True)
+    job: dict[str, Any] = {
         "step": plan.step,
         "entry_script": os.path.join(plan.source_directory, spec.entry_script),
         "source_directory": plan.source_directory,
@@ -386,18 +400,17 @@ def _compute(
         "end": batch.end,
         "keys": batch.keys,
         "output_dir": output_dir,
-        "working_dir": os.path.join(work, "work"),
+        "working_dir": working_dir,
         "logging_level": spec.logging_level,
         "index": batch.index,
-        "result": os.path.join(work, "result.json"),
+        "result": result,
     }
-    os.makedirs(job["working_dir"], exist_ok=True)
     path = os.path.join(work, "job.json")
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(job, fh)
     outcome: dict[str, Any] = {"rows": [], "returned": 0, "error": "not run"}
     for attempt in range(1, spec.run_max_try + 1):
-        outcome = _child(plan, spec, path, job["result"], io)
+        outcome = _child(plan, spec, path, result, io)
         if not outcome.get("error"):
             break
         if attempt < spec.run_max_try:
@@ -473,7 +486,8 @@ def over_threshold(spec: ParallelRunSpec, results: Sequence[BatchResult]) -> str
     if spec.allowed_failed_percent is not None and results:
         percent = 100.0 * failed_batches / len(results)
         if percent > spec.allowed_failed_percent:
-            return f"{percent:.1f}% failed mini-batches exceed allowed_failed_percent {spec.allowed_failed_percent}"
+            limit = spec.allowed_failed_percent
+            return f"{percent:.1f}% failed mini-batches exceed allowed_failed_percent {limit}"
     return None
 
 
@@ -521,7 +535,8 @@ def gather(plan: StepPlan, results: Sequence[BatchResult], storage: Storage, io:
         "reused_mini_batches": sum(1 for r in ordered if r.reused),
     }
     io.say(
-        f"step {plan.step}: {summary['mini_batches']} mini-batches ({summary['reused_mini_batches']} reused), "
+        f"step {plan.step}: {summary['mini_batches']} mini-batches "
+        f"({summary['reused_mini_batches']} reused), "
         f"{summary['items']} items, {summary['failed_items']} failed"
     )
     for r in ordered:

@@ -108,7 +108,8 @@ def load_plan(argv: Sequence[str]) -> dict[str, Any]:
 
 
 MINI_BATCH_FLAG = "--mini-batch"
-"""``step_main --mini-batch <descriptor>``: one mini-batch of a parallel run step (plan in ``$MLP_STEP_PLAN``)."""
+"""``step_main --mini-batch <descriptor>``: one mini-batch of a parallel run step (the plan in
+``$MLP_STEP_PLAN``)."""
 
 
 def run_mini_batch(plan: StepPlan, descriptor: str, python: str = sys.executable) -> dict[str, Any]:

@@ -222,7 +222,9 @@ def test_tabular_dataset_mini_batches_are_dataframes_with_summary_only(
     states, run = _run(scratch_dags)
     batches = [k for k in states if k.startswith("count.batch")]
     assert len(batches) > 1  # ~200 bytes each
-    out = next((airflow_home / "mlpipelines" / "datastore" / "workspaceblobstore").glob(f"{name}/count/*/*/out"))
+    out = next(
+        (airflow_home / "mlpipelines" / "datastore" / "workspaceblobstore").glob(f"{name}/count/*/*/out")
+    )
     assert not (out / "parallel_run_step.txt").exists()  # summary_only: no rows file
     parts = [json.loads(p.read_text()) for p in sorted(out.glob("part-*.json"))]
     assert len(parts) == len(batches)
