@@ -145,7 +145,7 @@ class ParallelRunStep(PythonScriptStep):
             {k: v for k, v in self.parallel_run_config.settings.items() if v is not None},
             input_name=batched,
             output=self.output.name,
-            where=self.location,
+            where=self.parallel_run_config.location,
             step=self.name,
         )
         return replace(step, kind="parallel_run", parallel=parallel), used
