@@ -238,3 +238,178 @@ def test_tabular_dataset_mini_batches_are_dataframes_with_summary_only(
         "failed_mini_batches": 0,
         "reused_mini_batches": 0,
     }
+
+
+K8S_DEFINITION = """\
+name: {name}
+compute_targets:
+  cluster:
+    kind: kubernetes
+    image: registry.example/batch:1
+    namespace: scoring
+datastores:
+  local: {{url: data}}
+datasets:
+  texts: {{datastore: local, path: texts}}
+steps:
+  - name: score
+    type: parallel_run
+    source_directory: src
+    compute: cluster
+    inputs: [texts]
+    output: scores
+    parallel_run_config:
+      entry_script: score.py
+      mini_batch_size: 2
+      node_count: 2
+      process_count_per_node: 2
+      run_max_try: 1
+"""
+
+
+def _xcom(dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id, key=key).one()
+        value = row.value
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_kubernetes_mini_batches_are_mapped_pods_running_the_runtime(
+    scratch_dags: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    from airflow_mlpipelines.compute.kubernetes import pod_name
+    from airflow_mlpipelines.runtime import parallel
+    from airflow_mlpipelines.runtime.plan import StepPlan
+    from airflow_mlpipelines.runtime.runner import RunnerIO
+    from airflow_mlpipelines.storage import FsspecStorage
+
+    name = f"prk8s_{scratch_dags.name}"[:60]
+    (scratch_dags / f"{name}.yaml").write_text(K8S_DEFINITION.format(name=name))
+    (scratch_dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"{name}.yaml"))
+    (scratch_dags / "src").mkdir()
+    (scratch_dags / "src" / "score.py").write_text(SCORE)
+    (scratch_dags / "data" / "texts").mkdir(parents=True)
+    for i in range(5):
+        (scratch_dags / "data" / "texts" / f"t{i:02d}.txt").write_text(f"text {i}")
+    bag = DagBag(str(scratch_dags))
+    assert bag.import_errors == {}
+    (dag,) = bag.dags.values()
+    mapped = dag.get_task("score.batch")
+    assert mapped.operator_class is KubernetesPodOperator
+    assert mapped.partial_kwargs["max_active_tis_per_dagrun"] == 4  # node_count x process_count_per_node
+
+    first = dag.test()
+    states = {}
+    for ti in first.get_task_instances():
+        states[ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"] = str(ti.state)
+    assert states["score.reuse"] == "success"
+    assert states["score.partition"] == "success"
+    assert [states[f"score.batch[{i}]"] for i in range(3)] == ["failed"] * 3  # no cluster here
+    assert states["score.run"] == "upstream_failed"
+    plan = _xcom(dag.dag_id, first.run_id, "score.reuse", "mlp_plan")
+    values = _xcom(dag.dag_id, first.run_id, "score.partition", "return_value")
+    descriptors = _xcom(dag.dag_id, first.run_id, "score.partition", "mlp_batches")
+    assert [d["items"] for d in descriptors] == [["t00.txt", "t01.txt"], ["t02.txt", "t03.txt"], ["t04.txt"]]
+    assert values == [["--mini-batch", json.dumps(d, sort_keys=True)] for d in descriptors]
+
+    # The exact pod of mini-batch 1: the runtime entrypoint, its descriptor, the plan in the environment.
+    task = mapped.unmap({"arguments": values[1]})
+    ti = SimpleNamespace(
+        dag_id=dag.dag_id,
+        task_id=task.task_id,
+        run_id=first.run_id,
+        try_number=1,
+        map_index=1,
+        xcom_pull=lambda task_ids, key: plan if (task_ids, key) == ("score.reuse", "mlp_plan") else None,
+    )
+    context: Any = {"ti": ti, "run_id": first.run_id, "dag": dag, "task": task}
+    task.render_template_fields(context)
+    pod = task.build_pod_request_obj(context, dry_run=True)
+    assert pod.metadata.namespace == "scoring"
+    assert pod.metadata.name.startswith(pod_name(name, "score-batch"))  # + the operator's random suffix
+    (container,) = pod.spec.containers
+    assert container.image == "registry.example/batch:1"
+    assert container.command == ["python3", "-m", "airflow_mlpipelines.runtime.step_main"]
+    assert container.args == ["--mini-batch", json.dumps(descriptors[1], sort_keys=True)]
+    env = {e.name: e.value for e in container.env}
+    assert json.loads(env["MLP_STEP_PLAN"]) == plan
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert "MLP_STORAGE_CONNECTIONS" in env
+
+    # Play the pods: each runs its mini-batch with the plan from its environment; the gather reads
+    # their recorded results from storage (a pod pushes no XCom) and appends them in order.
+    for value in values:
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow_mlpipelines.runtime.step_main", *value],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**env, "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "succeeded" in done.stdout
+    step_plan = StepPlan.from_json(plan)
+    storage = FsspecStorage()
+    batches = [parallel.MiniBatch.from_json(d) for d in descriptors]
+    results = parallel.read_results(step_plan, batches, storage)
+    assert [(r.index, r.items, r.failed, r.reused) for r in results] == [
+        (0, 2, 0, False),
+        (1, 2, 0, False),
+        (2, 1, 0, False),
+    ]
+    said: list[str] = []
+    io = RunnerIO(say=said.append, on_stdout=said.append, on_stderr=said.append)
+    manifest = parallel.gather(step_plan, results, storage, io).manifest
+    out = Path(manifest["outputs"]["scores"]["url"])
+    assert (out / "parallel_run_step.txt").read_text().splitlines() == [
+        f"t{i:02d}.txt TEXT {i}" for i in range(5)
+    ]
+
+
+def test_docker_mini_batches_are_a_mapped_docker_operator(scratch_dags: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    from airflow_mlpipelines.compute.docker import KIND
+
+    name = f"prdk_{scratch_dags.name}"[:60]
+    text = K8S_DEFINITION.format(name=name).replace(
+        "kind: kubernetes\n    image: registry.example/batch:1\n    namespace: scoring",
+        "kind: docker\n    image: registry.example/batch:1",
+    )
+    (scratch_dags / f"{name}.yaml").write_text(text)
+    (scratch_dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"{name}.yaml"))
+    (scratch_dags / "src").mkdir()
+    (scratch_dags / "src" / "score.py").write_text(SCORE)
+    bag = DagBag(str(scratch_dags))
+    assert bag.import_errors == {}
+    (dag,) = bag.dags.values()
+    mapped = dag.get_task("score.batch")
+    assert mapped.operator_class is DockerOperator
+    kwargs = mapped.partial_kwargs
+    assert "command" not in kwargs  # expanded: one command per mini-batch
+    assert set(mapped.expand_input.value) == {"command"}
+    plan = "{{ ti.xcom_pull(task_ids='score.reuse', key='mlp_plan') | tojson }}"
+    assert kwargs["environment"]["MLP_STEP_PLAN"] == plan
+    assert kwargs["image"] == "registry.example/batch:1"
+    assert kwargs["max_active_tis_per_dagrun"] == 4
+    descriptor = {"index": 0, "items": ["a.txt"]}
+    assert KIND.mapped_value(descriptor) == [
+        "python3",
+        "-m",
+        "airflow_mlpipelines.runtime.step_main",
+        "--mini-batch",
+        json.dumps(descriptor, sort_keys=True),
+    ]
+    assert [t.task_id for t in dag.get_task("score.partition").downstream_list] == ["score.batch"]
+    assert [t.task_id for t in mapped.downstream_list] == ["score.run"]
