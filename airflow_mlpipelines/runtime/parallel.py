@@ -368,7 +368,8 @@ def _stage_batch(
         if loc.local:
             paths.append(loc.path)
             continue
-        dest = os.path.join(work, "batch", safe_segment(rel or os.path.basename(loc.path)))
+        # The item keeps its relative path (and so its name and suffix) below the mini-batch's folder.
+        dest = os.path.join(work, "batch", *(rel or os.path.basename(loc.path)).split("/"))
         paths.append(st.download(loc, dest))
     return paths
 

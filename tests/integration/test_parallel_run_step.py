@@ -33,7 +33,7 @@ config = ParallelRunConfig(
     node_count=2,
     process_count_per_node=1,
     run_invocation_timeout=30,
-    run_max_try=1,
+    run_max_try=1,{extra}
 )
 step = ParallelRunStep(name="score", parallel_run_config=config, inputs=[texts], output=scores)
 pipeline = Pipeline(ws, [step], name="{name}")
@@ -55,13 +55,18 @@ def run(mini_batch):
     if any(open(p).read().startswith("boom") for p in mini_batch):
         raise ValueError("cannot score " + ",".join(names))
     logger.info("scored %d files", len(mini_batch))
-    return [name + " " + open(p).read().strip().upper() for name, p in zip(names, mini_batch)]
+    # A file starting with "skip" gets no row: SDK v1 counts each missing row as a failed item.
+    return [
+        name + " " + open(p).read().strip().upper()
+        for name, p in zip(names, mini_batch)
+        if not open(p).read().startswith("skip")
+    ]
 """
 
 
-def _write(folder: Path, name: str, *, size: str = "3", threshold: int = -1) -> None:
+def _write(folder: Path, name: str, *, size: str = "3", threshold: int = -1, extra: str = "") -> None:
     (folder / "definitions" / f"{name}.py").write_text(
-        DEFINITION.format(name=name, size=size, threshold=threshold)
+        DEFINITION.format(name=name, size=size, threshold=threshold, extra=extra)
     )
 
 
@@ -153,25 +158,32 @@ def test_failures_are_counted_against_error_threshold(
 ) -> None:
     folder, name = pipeline
     (folder / "definitions" / "data" / "texts" / "t07.txt").write_text("boom")
-    _write(folder, name, threshold=5)
-    states, run = _run(folder)  # one mini-batch of 3 files failed: 3 <= 5
+    (folder / "definitions" / "data" / "texts" / "t01.txt").write_text("skip")
+    _write(folder, name, threshold=4)
+    states, run = _run(folder)  # run() raised for t06-t08 (3 failed) and left t01 out (1 failed): 4 <= 4
     assert states["score.run"] == "success"
     rows = _rows(airflow_home, name)[-1]
-    assert [r.split()[0] for r in rows] == [f"t{i:02d}.txt" for i in (0, 1, 2, 3, 4, 5, 9)]
+    assert [r.split()[0] for r in rows] == [f"t{i:02d}.txt" for i in (0, 2, 3, 4, 5, 9)]
     summary = run.get_task_instance("score.run").xcom_pull(task_ids="score.run", key="mlp_parallel_summary")
-    assert summary["failed_items"] == 3
-    assert summary["failed_mini_batches"] == 1
+    assert summary["failed_items"] == 4
+    assert summary["failed_mini_batches"] == 2
 
     _calls(folder)
     capfd.readouterr()
     _write(folder, name, threshold=2)  # a stricter limit: the step fails, naming the count
     states, run = _run(folder, expect="failed")
     assert states["score.run"] == "failed"
-    # The failed mini-batch ran again (failures are never stored as results); the others were reused.
-    assert _calls(folder) == ["t06.txt,t07.txt,t08.txt"]
+    # The failed mini-batches ran again (failures are never stored as results); the others were reused.
+    assert sorted(_calls(folder)) == ["t00.txt,t01.txt,t02.txt", "t06.txt,t07.txt,t08.txt"]
     log = "".join(capfd.readouterr())
-    assert "step 'score': 3 failed items exceed error_threshold 2" in log
+    assert "step 'score': 4 failed items exceed error_threshold 2" in log
     assert "ValueError: cannot score t06.txt,t07.txt,t08.txt" in log  # the entry script's traceback
+
+    # allowed_failed_count counts failed mini-batches (SDK v1), whatever error_threshold says.
+    _write(folder, name, threshold=-1, extra="\n    allowed_failed_count=1,")
+    capfd.readouterr()
+    _run(folder, expect="failed")
+    assert "2 failed mini-batches exceed allowed_failed_count 1" in "".join(capfd.readouterr())
 
 
 TABULAR = """\
@@ -238,6 +250,57 @@ def test_tabular_dataset_mini_batches_are_dataframes_with_summary_only(
         "failed_mini_batches": 0,
         "reused_mini_batches": 0,
     }
+
+
+KEYED = """\
+from airflow_mlpipelines.pipeline import (
+    Dataset, Datastore, Pipeline, PipelineData, ParallelRunConfig, ParallelRunStep, Workspace,
+)
+
+ws = Workspace.from_config()
+store = Datastore(ws, "local", url="data")
+table = Dataset.Tabular.from_delimited_files([(store, "sales.csv")]).as_named_input("sales")
+config = ParallelRunConfig(
+    entry_script="total.py", source_directory="src", partition_keys=["region"],
+    error_threshold=0, output_action="append_row", compute_target="local", node_count=1,
+)
+step = ParallelRunStep(name="total", parallel_run_config=config, inputs=[table])
+pipeline = Pipeline(ws, [step], name="{name}")
+"""
+
+TOTAL = """\
+def run(mini_batch):
+    # One region per mini-batch: its rows back, with a running total column.
+    assert mini_batch["region"].nunique() == 1, mini_batch
+    mini_batch["total"] = mini_batch["amount"].cumsum()
+    return mini_batch
+"""
+
+
+def test_partition_keys_make_one_mini_batch_per_key(scratch_dags: Path, airflow_home: Path) -> None:
+    name = f"prk_{scratch_dags.name}"[:60]
+    definitions = scratch_dags / "definitions"
+    (definitions / "src").mkdir(parents=True)
+    (definitions / "data").mkdir()
+    (definitions / f"{name}.py").write_text(KEYED.format(name=name))
+    (definitions / "src" / "total.py").write_text(TOTAL)
+    (scratch_dags / ".airflowignore").write_text("definitions/\n")
+    (scratch_dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"{name}.py"))
+    rows = ["region,amount", "north,1", "south,10", "north,2", "east,100", "south,20"]
+    (definitions / "data" / "sales.csv").write_text("\n".join(rows) + "\n")
+    states, _ = _run(scratch_dags)
+    assert sorted(k for k in states if k.startswith("total.batch")) == [f"total.batch[{i}]" for i in range(3)]
+    (out,) = (airflow_home / "mlpipelines" / "datastore" / "workspaceblobstore").glob(
+        f"{name}/total/*/*/total_output/parallel_run_step.txt"
+    )
+    # Keys in order of first appearance; a DataFrame's rows are appended space-separated, no header.
+    assert out.read_text().splitlines() == [
+        "north 1 1",
+        "north 2 3",
+        "south 10 10",
+        "south 20 30",
+        "east 100 100",
+    ]
 
 
 K8S_DEFINITION = """\
