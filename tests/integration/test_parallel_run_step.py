@@ -476,3 +476,81 @@ def test_docker_mini_batches_are_a_mapped_docker_operator(scratch_dags: Path) ->
     ]
     assert [t.task_id for t in dag.get_task("score.partition").downstream_list] == ["score.batch"]
     assert [t.task_id for t in mapped.downstream_list] == ["score.run"]
+
+
+S3_BUCKET = "mlp-parallel"
+S3_CONN = "mlp_parallel_s3"
+
+S3_DEFINITION = """\
+from airflow_mlpipelines.pipeline import (
+    Dataset, Datastore, Pipeline, PipelineData, ParallelRunConfig, ParallelRunStep, Workspace,
+)
+
+ws = Workspace.from_config()
+remote = Datastore(ws, "remote", url="s3://{conn}@{bucket}/data")
+texts = Dataset.File.from_files([(remote, "texts")]).as_named_input("texts")
+config = ParallelRunConfig(
+    entry_script="score.py", source_directory="src", mini_batch_size=2, error_threshold=-1,
+    output_action="append_row", compute_target="local", node_count=1,
+)
+step = ParallelRunStep(
+    name="score", parallel_run_config=config, inputs=[texts], output=PipelineData("scores", datastore=remote)
+)
+pipeline = Pipeline(ws, [step], name="{name}")
+"""
+
+
+def test_object_storage_input_output_and_datastore_root(
+    scratch_dags: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Everything on S3 (moto's server): the input's files, the output, and the datastore root that holds
+    manifests, leases and the mini-batch folders; a changed object recomputes its mini-batch only."""
+    from tests.deploy.servers import MotoServer
+
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    server.start()
+    try:
+        server.create_bucket(S3_BUCKET)
+        connection = {
+            "conn_type": "aws",
+            "login": server.access_key,
+            "password": server.secret_key,
+            "extra": {"endpoint_url": server.endpoint_url, "region_name": "us-east-1"},
+        }
+        monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN.upper()}", json.dumps(connection))
+        monkeypatch.setenv("AIRFLOW__MLPIPELINES__DATASTORE_ROOT", f"s3://{S3_CONN}@{S3_BUCKET}/root")
+        s3 = server.client()
+        for i in range(5):
+            s3.put_object(Bucket=S3_BUCKET, Key=f"data/texts/t{i:02d}.txt", Body=f"text {i}".encode())
+        name = f"prs3_{scratch_dags.name}"[:60]
+        definitions = scratch_dags / "definitions"
+        (definitions / "src").mkdir(parents=True)
+        (definitions / f"{name}.py").write_text(
+            S3_DEFINITION.format(name=name, conn=S3_CONN, bucket=S3_BUCKET)
+        )
+        (definitions / "src" / "score.py").write_text(SCORE)
+        (scratch_dags / ".airflowignore").write_text("definitions/\n")
+        (scratch_dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"{name}.py"))
+
+        def rows() -> list[str]:
+            keys = [
+                o["Key"]
+                for o in s3.list_objects_v2(Bucket=S3_BUCKET, Prefix=f"data/{name}/score/")["Contents"]
+                if o["Key"].endswith("/scores/parallel_run_step.txt")
+            ]
+            newest = max(keys, key=lambda k: s3.head_object(Bucket=S3_BUCKET, Key=k)["LastModified"])
+            return s3.get_object(Bucket=S3_BUCKET, Key=newest)["Body"].read().decode().splitlines()
+
+        states, _ = _run(scratch_dags)
+        assert len([k for k in states if k.startswith("score.batch")]) == 3
+        assert sorted(_calls(scratch_dags)) == ["t00.txt,t01.txt", "t02.txt,t03.txt", "t04.txt"]
+        assert rows() == [f"t{i:02d}.txt TEXT {i}" for i in range(5)]
+        listed = s3.list_objects_v2(Bucket=S3_BUCKET, Prefix="root/_parallel/")["Contents"]
+        assert sum(o["Key"].endswith("/manifest.json") for o in listed) == 3  # one per mini-batch
+
+        s3.put_object(Bucket=S3_BUCKET, Key="data/texts/t03.txt", Body=b"text three")
+        states, _ = _run(scratch_dags)
+        assert _calls(scratch_dags) == ["t02.txt,t03.txt"]  # the changed object's mini-batch only
+        assert rows()[3] == "t03.txt TEXT THREE"
+    finally:
+        server.process.stop()
