@@ -264,6 +264,8 @@ def committed_batch(batch: MiniBatch, storage: Storage) -> dict[str, Any] | None
     rows = st.read_bytes(folder.child(ROWS))
     if rows is None or sha256_bytes(rows) != manifest.get("rows_sha256"):
         return None
+    if manifest.get("files", {}) != st.sizes_below(folder.child(FILES)):
+        return None  # what the entry script wrote to output_dir is missing or changed
     return manifest
 
 
@@ -329,8 +331,10 @@ def compute_batch(plan: StepPlan, batch: MiniBatch, storage: Storage, io: Runner
         st.write_bytes(target.child(ROWS), rows)
         output_dir = os.path.join(work, "output")
         files = target.child(FILES)
+        written: dict[str, int] = {}
         if os.path.isdir(output_dir) and os.listdir(output_dir):
             _copy_folder(output_dir, files, io.say)
+            written = st.sizes_below(files)
         if not failed:
             manifest = {
                 "digest": batch.digest,
@@ -338,6 +342,7 @@ def compute_batch(plan: StepPlan, batch: MiniBatch, storage: Storage, io: Runner
                 "items": batch.size,
                 "succeeded": succeeded,
                 "rows_sha256": sha256_bytes(rows),
+                "files": written,
                 "run_id": plan.run_id,
                 "dag_id": plan.dag_id,
             }
@@ -495,18 +500,6 @@ def over_threshold(spec: ParallelRunSpec, results: Sequence[BatchResult]) -> str
 def batches_root(datastore_root: str, pipeline: str, step: str) -> str:
     """Where a step's mini-batch folders live: ``<datastore_root>/_parallel/<pipeline>/<step>``."""
     return join(datastore_root, "_parallel", pipeline, step)
-
-
-def fsspec_digest(loc: Location) -> str:
-    """A file's content digest for a mini-batch fingerprint: SHA-256 of local bytes, else the store's
-    own checksum (``reuse/remote_digest.py``)."""
-    if loc.local:
-        from airflow_mlpipelines.digests import file_digest
-
-        return file_digest(loc.path)
-    from airflow_mlpipelines.reuse.remote_digest import remote_digest
-
-    return remote_digest(loc, lambda _: None)
 
 
 def write_output(spec: ParallelRunSpec, ordered: Sequence[BatchResult], storage: Storage, out: str) -> None:

@@ -197,7 +197,7 @@ table = Dataset.Tabular.from_delimited_files([(store, "rows.csv")]).as_named_inp
 out = PipelineData("out")
 config = ParallelRunConfig(
     entry_script="count.py", source_directory="src", mini_batch_size="{size}",
-    error_threshold=-1, output_action="summary_only", compute_target="local", node_count=1,
+    error_threshold={threshold}, output_action="summary_only", compute_target="local", node_count=1,
 )
 step = ParallelRunStep(name="count", parallel_run_config=config, inputs=[table], output=out)
 pipeline = Pipeline(ws, [step], name="{name}")
@@ -212,6 +212,8 @@ def run(mini_batch):
     assert isinstance(mini_batch, pd.DataFrame), type(mini_batch)
     entry = EntryScript()
     first = int(mini_batch["id"].iloc[0])
+    with open(os.path.join(os.path.dirname(__file__), "..", "calls.log"), "a") as fh:
+        fh.write(f"{first}\\n")
     with open(os.path.join(entry.output_dir, f"part-{first:04d}.json"), "w") as fh:
         json.dump({"rows": len(mini_batch), "total": int(mini_batch["value"].sum())}, fh)
     return mini_batch
@@ -225,7 +227,7 @@ def test_tabular_dataset_mini_batches_are_dataframes_with_summary_only(
     definitions = scratch_dags / "definitions"
     (definitions / "src").mkdir(parents=True)
     (definitions / "data").mkdir()
-    (definitions / f"{name}.py").write_text(TABULAR.format(name=name, size="200"))
+    (definitions / f"{name}.py").write_text(TABULAR.format(name=name, size="200", threshold=-1))
     (definitions / "src" / "count.py").write_text(COUNT)
     (scratch_dags / ".airflowignore").write_text("definitions/\n")
     (scratch_dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"{name}.py"))
@@ -250,6 +252,22 @@ def test_tabular_dataset_mini_batches_are_dataframes_with_summary_only(
         "failed_mini_batches": 0,
         "reused_mini_batches": 0,
     }
+    assert len(_calls(scratch_dags)) == len(batches)
+
+    # Only a rule changed (error_threshold): the step's fingerprint did, no mini-batch's did. Every
+    # mini-batch is reused (with the files its run wrote to output_dir) and the gather runs again.
+    (definitions / f"{name}.py").write_text(TABULAR.format(name=name, size="200", threshold=0))
+    states, run = _run(scratch_dags)
+    assert states["count.run"] == "success"
+    assert _calls(scratch_dags) == []
+    summary = run.get_task_instance("count.run").xcom_pull(task_ids="count.run", key="mlp_parallel_summary")
+    assert summary["reused_mini_batches"] == len(batches)
+    outs = sorted(
+        (airflow_home / "mlpipelines" / "datastore" / "workspaceblobstore").glob(f"{name}/count/*/*/out"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    assert len(outs) == 2
+    assert sorted(p.name for p in outs[-1].iterdir()) == sorted(p.name for p in out.iterdir())
 
 
 KEYED = """\
@@ -518,7 +536,10 @@ def test_object_storage_input_output_and_datastore_root(
             "extra": {"endpoint_url": server.endpoint_url, "region_name": "us-east-1"},
         }
         monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN.upper()}", json.dumps(connection))
-        monkeypatch.setenv("AIRFLOW__MLPIPELINES__DATASTORE_ROOT", f"s3://{S3_CONN}@{S3_BUCKET}/root")
+        from airflow_mlpipelines import settings
+
+        # The settings are cached per process: replace the getter, as [mlpipelines] datastore_root would.
+        monkeypatch.setattr(settings, "datastore_root", lambda: f"s3://{S3_CONN}@{S3_BUCKET}/root")
         s3 = server.client()
         for i in range(5):
             s3.put_object(Bucket=S3_BUCKET, Key=f"data/texts/t{i:02d}.txt", Body=f"text {i}".encode())
