@@ -13,12 +13,13 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_mlpipelines import settings
 from airflow_mlpipelines.compute.registry import compute_kind
 from airflow_mlpipelines.connections import AirflowStorage
+from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators.links import StepOutputsLink
 from airflow_mlpipelines.operators.planner import upstream_plan
 from airflow_mlpipelines.operators.step_operator import registry_env
@@ -93,6 +94,12 @@ class PartitionOperator(_Step):
             batches = parallel.partition(plan, storage, root, digest, key_groups=_key_groups(storage, work))
         cache.save()
         spec = parallel.spec_of(plan)
+        limit = conf.getint("core", "max_map_length", fallback=1024)
+        if len(batches) > limit:
+            raise StepExecutionError(
+                f"step '{self.task.step}': {len(batches)} mini-batches are more than Airflow maps one task "
+                f"to ([core] max_map_length = {limit}); raise mini_batch_size or [core] max_map_length"
+            )
         self.log.info(
             "step %s: %d mini-batches of input %s (mini_batch_size %s)",
             self.task.step,

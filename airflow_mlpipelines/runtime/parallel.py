@@ -536,12 +536,12 @@ def gather(plan: StepPlan, results: Sequence[BatchResult], storage: Storage, io:
     for r in ordered:
         if r.error:
             io.say(f"mini-batch {r.index} failed: {r.error}")
-    why = over_threshold(spec, ordered)
-    if why is not None:
-        raise StepExecutionError(f"step '{plan.step}': {why}; see the mini-batch tasks' logs")
-    with claimed(plan, storage, io) as adopted:
+    with claimed(plan, storage, io) as adopted:  # released on the way out, a failure included
         if adopted is not None:
             return RunResult(adopted, adopted=True)
+        why = over_threshold(spec, ordered)
+        if why is not None:
+            raise StepExecutionError(f"step '{plan.step}': {why}; see the mini-batch tasks' logs")
         with tempfile.TemporaryDirectory(prefix=f"mlp-{safe_segment(plan.step)}-gather-") as work:
             outputs = make_outputs(plan, storage, work)
             write_output(spec, ordered, storage, outputs[spec.output])
