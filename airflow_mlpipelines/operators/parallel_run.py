@@ -22,6 +22,7 @@ from airflow_mlpipelines.connections import AirflowStorage
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.operators.links import StepOutputsLink
 from airflow_mlpipelines.operators.planner import upstream_plan
+from airflow_mlpipelines.operators.reuse_sensor import forced_reason
 from airflow_mlpipelines.operators.step_operator import registry_env
 from airflow_mlpipelines.pipeline.step_task import StepTask
 from airflow_mlpipelines.reuse import lease
@@ -91,7 +92,13 @@ class PartitionOperator(_Step):
 
         root = parallel.batches_root(settings.datastore_root(), self.task.pipeline, self.task.step)
         with tempfile.TemporaryDirectory(prefix="mlp-partition-") as work:
-            batches = parallel.partition(plan, storage, root, digest, key_groups=_key_groups(storage, work))
+            conf_ = getattr(context.get("dag_run"), "conf", None) or {}
+            forced = forced_reason(self.task, conf_)
+            if forced is not None:
+                self.log.info("no mini-batch is reused: %s", forced)
+            batches = parallel.partition(
+                plan, storage, root, digest, key_groups=_key_groups(storage, work), reuse=forced is None
+            )
         cache.save()
         spec = parallel.spec_of(plan)
         limit = conf.getint("core", "max_map_length", fallback=1024)

@@ -43,6 +43,19 @@ WAIT_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 LOG_EVERY_SECONDS = 60.0
 
 
+def forced_reason(task: StepTask, conf: dict[str, Any]) -> str | None:
+    """Why this run must not reuse the step's outputs (``allow_reuse: false``, ``regenerate_outputs``,
+    ``force_rerun``), or None; a parallel run's mini-batches follow the same rule."""
+    if not task.allow_reuse:
+        return "allow_reuse is false for this step"
+    if conf.get("regenerate_outputs") is True:
+        return "regenerate_outputs is true in the run's conf"
+    force = conf.get("force_rerun") or []
+    if task.step in (force if isinstance(force, list) else [force]):
+        return "the run's conf lists this step in force_rerun"
+    return None
+
+
 class ReuseSensor(BaseSensorOperator, SkipMixin):
     """Compute the step's fingerprint at run time and reuse committed, verified outputs when it matches.
 
@@ -268,14 +281,7 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
         return manifest
 
     def _forced(self, conf: dict[str, Any]) -> str | None:
-        if not self.task.allow_reuse:
-            return "allow_reuse is false for this step"
-        if conf.get("regenerate_outputs") is True:
-            return "regenerate_outputs is true in the run's conf"
-        force = conf.get("force_rerun") or []
-        if self.task.step in (force if isinstance(force, list) else [force]):
-            return "the run's conf lists this step in force_rerun"
-        return None
+        return forced_reason(self.task, conf)
 
     def _explain_miss(self, fp: Fingerprint, loc: str, storage: Storage, planner: Planner) -> str:
         """Why the step runs, in one line: outputs that do not verify, an attempt that never committed,

@@ -81,6 +81,9 @@ class MiniBatch:
     keys: dict[str, Any] = field(default_factory=dict)
     rows: int | None = None
     """Data rows of a tabular mini-batch (what ``run`` should answer with), None for files."""
+    reuse: bool = True
+    """False when the run must not reuse stored results (``allow_reuse: false``, ``regenerate_outputs``,
+    ``force_rerun``): the mini-batch runs, and its new result replaces the stored one."""
 
     @property
     def size(self) -> int:
@@ -98,6 +101,7 @@ class MiniBatch:
             "end": self.end,
             "keys": dict(self.keys),
             "rows": self.rows,
+            "reuse": self.reuse,
         }
 
     @classmethod
@@ -113,6 +117,7 @@ class MiniBatch:
             end=value.get("end"),
             keys=dict(value.get("keys") or {}),
             rows=value.get("rows"),
+            reuse=bool(value.get("reuse", True)),
         )
 
 
@@ -149,6 +154,8 @@ def partition(
     batches_root: str,
     file_digest: Callable[[Location], str],
     key_groups: Callable[[str, Sequence[str]], list[tuple[dict[str, Any], int]]] | None = None,
+    *,
+    reuse: bool = True,
 ) -> list[MiniBatch]:
     """The mini-batches of the plan's input, in partition order (files sorted by path).
 
@@ -169,7 +176,8 @@ def partition(
 
     def add(items: tuple[str, ...], identity: Any, **extra: Any) -> None:
         digest = digest_of({"step": base, "batch": identity})
-        batches.append(MiniBatch(len(batches), items, digest, join(batches_root, digest[:16]), **extra))
+        url = join(batches_root, digest[:16])
+        batches.append(MiniBatch(len(batches), items, digest, url, reuse=reuse, **extra))
 
     if not tabular:
         for first in range(0, len(files), limit):
@@ -306,7 +314,7 @@ def compute_batch(plan: StepPlan, batch: MiniBatch, storage: Storage, io: Runner
     only for a mini-batch without failures, so a failed one is computed again by the next run."""
     spec = spec_of(plan)
     folder = storage.resolve(batch.url)
-    found = committed_batch(batch, storage)
+    found = committed_batch(batch, storage) if batch.reuse else None
     if found is not None:
         io.say(
             f"mini-batch {batch.index} of step {plan.step} reused (digest {batch.digest[:16]}, "

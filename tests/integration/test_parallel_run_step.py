@@ -87,13 +87,15 @@ def pipeline(scratch_dags: Path) -> tuple[Path, str]:
     return scratch_dags, name
 
 
-def _run(folder: Path, *, expect: str = "success") -> tuple[dict[str, str], Any]:
+def _run(
+    folder: Path, *, expect: str = "success", conf: dict[str, Any] | None = None
+) -> tuple[dict[str, str], Any]:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(str(folder))
     assert bag.import_errors == {}
     (dag,) = bag.dags.values()
-    run = dag.test()
+    run = dag.test(run_conf=conf)
     states: dict[str, str] = {}
     for ti in run.get_task_instances():
         key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
@@ -151,6 +153,10 @@ def test_file_dataset_mini_batches_are_mapped_reused_and_recomputed_one_by_one(
     assert _calls(folder) == ["t03.txt,t04.txt,t05.txt"]  # only the changed file's mini-batch ran
     rows = _rows(airflow_home, name)[-1]
     assert rows == [*expected[:4], "t04.txt TEXT FOUR", *expected[5:]]
+
+    # regenerate_outputs: nothing is reused, not the step and not its mini-batches.
+    states, _ = _run(folder, conf={"regenerate_outputs": True})
+    assert len(_calls(folder)) == 4
 
 
 def test_failures_are_counted_against_error_threshold(
