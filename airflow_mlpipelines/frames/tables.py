@@ -137,3 +137,14 @@ def frame_rows(frame: pd.DataFrame) -> list[str]:
     """A DataFrame's rows as text lines, values separated by spaces, no header (SDK v1's append_row)."""
     text = frame.to_csv(sep=" ", header=False, index=False)
     return [line for line in text.splitlines() if line]
+
+
+def read_files(paths: list[str], keys: dict[str, object]) -> pd.DataFrame:
+    """One ``partition_format`` group of a tabular dataset: its files' rows in path order, with each key
+    of the group as a column (as SDK v1 adds a partitioned dataset's keys to its rows)."""
+    import pandas as pd
+
+    frame = pd.concat([read_table(p) for p in paths], ignore_index=True)
+    for column, value in keys.items():
+        frame[column] = value
+    return frame

@@ -86,6 +86,9 @@ class DatasetSpec:
     location: SourceLocation | None = None
     model: str | None = None
     model_version: int | None = None
+    partition_format: str | None = None
+    """SDK v1's ``partition_format`` (``"{region}/{day}/*.csv"``): the keys a file's path below the dataset
+    holds; a parallel run's ``partition_keys`` may name them."""
 
 
 @dataclass(frozen=True)

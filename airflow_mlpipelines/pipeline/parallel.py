@@ -192,6 +192,37 @@ def build_spec(
     )
 
 
+_FORMAT_KEY = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
+
+
+def format_keys(partition_format: str) -> list[str]:
+    """The keys of SDK v1's ``partition_format`` (``"{region}/{day:yyyy-MM-dd}/*.csv"`` → region, day)."""
+    return _FORMAT_KEY.findall(partition_format)
+
+
+def format_pattern(partition_format: str) -> re.Pattern[str]:
+    """A regular expression matching a file's path (relative to the dataset) against the format: each
+    ``{key}`` one path segment's text (``{key:date format}`` any text), ``*`` within a segment, ``**``
+    any segments."""
+    out, last = [], 0
+    text = partition_format.strip("/")
+    for match in _FORMAT_KEY.finditer(text):
+        out.append(_glob(text[last : match.start()]))
+        has_format = match.group(0).find(":") > 0
+        out.append(f"(?P<{match.group(1)}>{'.+?' if has_format else '[^/]+?'})")
+        last = match.end()
+    out.append(_glob(text[last:]))
+    return re.compile("^" + "".join(out) + "$")
+
+
+def _glob(text: str) -> str:
+    return "".join(
+        ".*" if part == "**" else "[^/]*" if part == "*" else re.escape(part)
+        for part in re.split(r"(\*\*|\*)", text)
+        if part
+    )
+
+
 def check_parallel(steps: Sequence[StepSpec], datasets: Sequence[DatasetSpec], problems: Problems) -> None:
     """Each parallel run's input: one the step consumes; tabular-only settings on tabular inputs only."""
     by_name = {d.name: d for d in datasets}
@@ -209,10 +240,40 @@ def check_parallel(steps: Sequence[StepSpec], datasets: Sequence[DatasetSpec], p
                     step=step.name,
                     field="inputs",
                 )
+            if dataset is not None and dataset.partition_format:
+                try:
+                    format_pattern(dataset.partition_format)
+                except re.error as exc:
+                    raise DefinitionError(
+                        f"partition_format {dataset.partition_format!r} cannot be read: {exc}",
+                        location=dataset.location or step.location,
+                        step=step.name,
+                        field=f"datasets.{dataset.name}.partition_format",
+                    ) from None
             tabular = dataset is not None and dataset.kind == "tabular"
-            if spec.partition_keys and not tabular:
+            in_paths = format_keys(dataset.partition_format or "") if dataset is not None else []
+            if spec.partition_keys and not tabular and not set(spec.partition_keys) <= set(in_paths):
+                missing = sorted(set(spec.partition_keys) - set(in_paths))
                 raise _error(
-                    "partition_keys group the rows of a tabular dataset; this input is files",
+                    f"partition_keys {missing} are not keys of input '{spec.input}''s partition_format"
+                    + (f" ({dataset.partition_format})" if dataset and dataset.partition_format else ""),
+                    step.location,
+                    step.name,
+                    "partition_keys",
+                    "a file dataset is partitioned by the keys in its files' paths: "
+                    "Dataset.File.from_files(path, partition_format='{region}/*.txt')",
+                )
+            if (
+                tabular
+                and in_paths
+                and set(spec.partition_keys) & set(in_paths)
+                not in (
+                    set(),
+                    set(spec.partition_keys),
+                )
+            ):
+                raise _error(
+                    "partition_keys mix keys of the partition_format and columns; use one kind",
                     step.location,
                     step.name,
                     "partition_keys",

@@ -168,11 +168,12 @@ class Datastore:
 class _Dataset:
     """A ``FileDataset``/``TabularDataset``: files on a datastore."""
 
-    def __init__(self, kind: str, path: object) -> None:
+    def __init__(self, kind: str, path: object, partition_format: str | None = None) -> None:
         self.kind = kind
         self.location = _caller_location()
         self.targets = _dataset_targets(path, self.location)
         self.name: str | None = None
+        self.partition_format = partition_format
 
     def as_named_input(self, name: str) -> DatasetConsumptionConfig:
         """Consume this dataset under ``name`` (the name used in ``Run.input_datasets``)."""
@@ -207,21 +208,21 @@ def _dataset_targets(path: object, location: SourceLocation) -> list[tuple[Datas
 
 class _FileFactory:
     @staticmethod
-    def from_files(path: object, validate: bool = True) -> _Dataset:
+    def from_files(path: object, validate: bool = True, partition_format: str | None = None) -> _Dataset:
         """Azure ML's ``Dataset.File.from_files``."""
-        return _Dataset("file", path)
+        return _Dataset("file", path, partition_format)
 
 
 class _TabularFactory:
     @staticmethod
-    def from_delimited_files(path: object, **_kwargs: Any) -> _Dataset:
+    def from_delimited_files(path: object, partition_format: str | None = None, **_kwargs: Any) -> _Dataset:
         """Azure ML's ``Dataset.Tabular.from_delimited_files``."""
-        return _Dataset("tabular", path)
+        return _Dataset("tabular", path, partition_format)
 
     @staticmethod
-    def from_parquet_files(path: object, **_kwargs: Any) -> _Dataset:
+    def from_parquet_files(path: object, partition_format: str | None = None, **_kwargs: Any) -> _Dataset:
         """Azure ML's ``Dataset.Tabular.from_parquet_files``."""
-        return _Dataset("tabular", path)
+        return _Dataset("tabular", path, partition_format)
 
 
 class Dataset:

@@ -530,4 +530,5 @@ def _dataset_spec(config: DatasetConsumptionConfig, datastores: dict[str, Datast
         mode=mode,
         kind="tabular" if config.dataset.kind == "tabular" else "file",
         location=config.dataset.location,
+        partition_format=config.dataset.partition_format,
     )

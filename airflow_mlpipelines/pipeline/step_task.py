@@ -56,6 +56,8 @@ class InputBinding:
     ``model`` for a registered model (``model``, ``model_version``: None for the latest at run time)."""
     model: str | None = None
     model_version: int | None = None
+    partition_format: str | None = None
+    """The dataset's ``partition_format`` (keys in its files' paths), for a parallel run's partition."""
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,14 @@ def _inputs(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, str]
                 )
                 continue
             bindings.append(
-                InputBinding(name, datastore=ds.datastore, path=ds.paths[0], mode=ds.mode, kind=ds.kind)
+                InputBinding(
+                    name,
+                    datastore=ds.datastore,
+                    path=ds.paths[0],
+                    mode=ds.mode,
+                    kind=ds.kind,
+                    partition_format=ds.partition_format,
+                )
             )
     return tuple(bindings)
 

@@ -532,7 +532,15 @@ def _dataset(name: str, model: DatasetModel, location: SourceLocation) -> Datase
         raise DefinitionError(
             "a dataset needs 'path' or 'paths'", location=location, field=f"datasets.{name}.path"
         )
-    return DatasetSpec(name, model.datastore, paths, model.mode, model.kind, location)
+    return DatasetSpec(
+        name,
+        model.datastore,
+        paths,
+        model.mode,
+        model.kind,
+        location,
+        partition_format=model.partition_format,
+    )
 
 
 def _models(path: str, data: Any, model: PipelineModel, problems: Problems) -> list[DatasetSpec]:

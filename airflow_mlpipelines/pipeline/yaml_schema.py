@@ -60,6 +60,8 @@ class DatasetModel(_Strict):
     paths: list[str] | None = None
     mode: Literal["direct", "mount", "download"] = "direct"
     kind: Literal["file", "tabular"] = "file"
+    partition_format: str | None = None
+    """SDK v1's ``partition_format``: keys in the files' paths below ``path`` (``{region}/{day}/*.csv``)."""
 
 
 class ModelInputModel(_Strict):

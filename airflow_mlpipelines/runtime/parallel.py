@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlpipelines import storage as st
 from airflow_mlpipelines.exceptions import StepExecutionError
 from airflow_mlpipelines.paths import join, safe_segment
-from airflow_mlpipelines.pipeline.parallel import mini_batch_limit
+from airflow_mlpipelines.pipeline.parallel import format_keys, format_pattern, mini_batch_limit
 from airflow_mlpipelines.reuse import lease
 from airflow_mlpipelines.reuse.fingerprint import digest_of
 from airflow_mlpipelines.runtime.runner import RunResult, claimed, commit_outputs, make_outputs, stage_inputs
@@ -81,6 +81,8 @@ class MiniBatch:
     keys: dict[str, Any] = field(default_factory=dict)
     rows: int | None = None
     """Data rows of a tabular mini-batch (what ``run`` should answer with), None for files."""
+    path_keys: bool = False
+    """``keys`` come from the items' paths (``partition_format``), not from a table's columns."""
     reuse: bool = True
     """False when the run must not reuse stored results (``allow_reuse: false``, ``regenerate_outputs``,
     ``force_rerun``): the mini-batch runs, and its new result replaces the stored one."""
@@ -102,6 +104,7 @@ class MiniBatch:
             "keys": dict(self.keys),
             "rows": self.rows,
             "reuse": self.reuse,
+            "path_keys": self.path_keys,
         }
 
     @classmethod
@@ -118,6 +121,7 @@ class MiniBatch:
             keys=dict(value.get("keys") or {}),
             rows=value.get("rows"),
             reuse=bool(value.get("reuse", True)),
+            path_keys=bool(value.get("path_keys", False)),
         )
 
 
@@ -179,6 +183,12 @@ def partition(
         url = join(batches_root, digest[:16])
         batches.append(MiniBatch(len(batches), items, digest, url, reuse=reuse, **extra))
 
+    fmt = plan.task.input(spec.input).partition_format
+    if spec.partition_keys and fmt and set(spec.partition_keys) <= set(format_keys(fmt)):
+        for keys, group in _path_groups(plan, spec, fmt, files):
+            identity = [keys, [[rel, file_digest(loc)] for rel, loc in group]]
+            add(tuple(rel for rel, _ in group), identity, keys=keys, path_keys=True)
+        return batches
     if not tabular:
         for first in range(0, len(files), limit):
             chunk = files[first : first + limit]
@@ -188,6 +198,24 @@ def partition(
         for identity, extra in _table_parts(plan, spec, rel, loc, file_digest(loc), limit, key_groups):
             add((rel,), identity, **extra)
     return batches
+
+
+def _path_groups(
+    plan: StepPlan, spec: ParallelRunSpec, fmt: str, files: list[tuple[str, Location]]
+) -> list[tuple[dict[str, Any], list[tuple[str, Location]]]]:
+    """Files grouped by the ``partition_keys`` values their paths hold (SDK v1's ``partition_format``), in
+    order of first appearance; a file whose path does not match the format is a clear error."""
+    pattern = format_pattern(fmt)
+    groups: dict[tuple[str, ...], list[tuple[str, Location]]] = {}
+    for rel, loc in files:
+        match = pattern.match(rel)
+        if match is None:
+            raise StepExecutionError(
+                f"step '{plan.step}': {rel} in input '{spec.input}' does not match its "
+                f"partition_format {fmt!r}"
+            )
+        groups.setdefault(tuple(match.group(k) for k in spec.partition_keys), []).append((rel, loc))
+    return [(dict(zip(spec.partition_keys, key, strict=True)), group) for key, group in groups.items()]
 
 
 def _table_parts(
@@ -333,8 +361,10 @@ def compute_batch(plan: StepPlan, batch: MiniBatch, storage: Storage, io: Runner
         outcome = _compute(plan, spec, batch, storage, io, work)
         rows = "".join(line + "\n" for line in outcome["rows"]).encode()
         returned = int(outcome.get("returned", 0))
-        failed = batch.size if outcome.get("error") else max(0, batch.size - returned)
-        succeeded = batch.size - failed
+        # The child counts what it handed to run() (a partition_format group's rows are only known there).
+        size = int(outcome.get("items", batch.size))
+        failed = size if outcome.get("error") else max(0, size - returned)
+        succeeded = size - failed
         target = folder if not failed else folder.child("attempts", safe_segment(plan.run_id))
         st.write_bytes(target.child(ROWS), rows)
         output_dir = os.path.join(work, "output")
@@ -347,7 +377,7 @@ def compute_batch(plan: StepPlan, batch: MiniBatch, storage: Storage, io: Runner
             manifest = {
                 "digest": batch.digest,
                 "index": batch.index,
-                "items": batch.size,
+                "items": size,
                 "succeeded": succeeded,
                 "rows_sha256": sha256_bytes(rows),
                 "files": written,
@@ -356,12 +386,12 @@ def compute_batch(plan: StepPlan, batch: MiniBatch, storage: Storage, io: Runner
             }
             st.write_bytes(folder.child(MANIFEST), json.dumps(manifest, sort_keys=True).encode())
         io.say(
-            f"mini-batch {batch.index} of step {plan.step}: {succeeded} of {batch.size} items succeeded"
+            f"mini-batch {batch.index} of step {plan.step}: {succeeded} of {size} items succeeded"
             + (f"; {outcome['error']}" if outcome.get("error") else "")
         )
         return BatchResult(
             batch.index,
-            batch.size,
+            size,
             succeeded,
             failed,
             target.child(ROWS).url,
@@ -413,6 +443,7 @@ def _compute(
         "start": batch.start,
         "end": batch.end,
         "keys": batch.keys,
+        "path_keys": batch.path_keys,
         "output_dir": output_dir,
         "working_dir": working_dir,
         "logging_level": spec.logging_level,

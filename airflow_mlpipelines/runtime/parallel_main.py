@@ -40,8 +40,10 @@ def _load(path: str) -> Any:
 def _mini_batch(job: dict[str, Any]) -> Any:
     if not job["tabular"]:
         return list(job["items"])
-    from airflow_mlpipelines.frames.tables import read_part
+    from airflow_mlpipelines.frames.tables import read_files, read_part
 
+    if job.get("path_keys"):  # one partition_format group: its files' rows, with the keys as columns
+        return read_files(job["items"], job.get("keys") or {})
     return read_part(job["items"][0], job.get("start"), job.get("end"), job.get("keys") or {})
 
 
@@ -82,16 +84,20 @@ def main(argv: list[str]) -> int:
             job["result"], {"fatal": f"entry_script {job['entry_script']} has no run(mini_batch) function"}
         )
         return 0
+    items: dict[str, int] = {}
     try:
         init = getattr(module, "init", None)
         if callable(init):
             init()
-        rows, returned = _rows(module.run(_mini_batch(job)))
+        mini_batch = _mini_batch(job)
+        items["items"] = len(mini_batch)  # what a failure of the whole mini-batch counts
+        rows, returned = _rows(module.run(mini_batch))
     except Exception as exc:
         traceback.print_exc()
-        _write(job["result"], {"rows": [], "returned": 0, "error": f"{type(exc).__name__}: {exc}"})
+        error = f"{type(exc).__name__}: {exc}"
+        _write(job["result"], {"rows": [], "returned": 0, "error": error, **items})
         return 0
-    _write(job["result"], {"rows": rows, "returned": returned, "error": None})
+    _write(job["result"], {"rows": rows, "returned": returned, "error": None, **items})
     return 0
 
 

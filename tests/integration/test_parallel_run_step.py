@@ -327,6 +327,73 @@ def test_partition_keys_make_one_mini_batch_per_key(scratch_dags: Path, airflow_
     ]
 
 
+PARTITIONED = """\
+from airflow_mlpipelines.pipeline import (
+    Dataset, Datastore, Pipeline, ParallelRunConfig, ParallelRunStep, Workspace,
+)
+
+ws = Workspace.from_config()
+store = Datastore(ws, "local", url="data")
+logs = Dataset.{factory}([(store, "logs")], partition_format="{{region}}/{{day}}/*.{suffix}")
+config = ParallelRunConfig(
+    entry_script="{script}", source_directory="src", partition_keys=["region"],
+    error_threshold=0, output_action="append_row", compute_target="local", node_count=1,
+)
+step = ParallelRunStep(name="group", parallel_run_config=config, inputs=[logs.as_named_input("logs")])
+pipeline = Pipeline(ws, [step], name="{name}")
+"""
+
+GROUP_FILES = """\
+import os
+def run(mini_batch):
+    return [" ".join(p.split(os.sep)[-3:]) for p in mini_batch]
+"""
+
+GROUP_TABLE = """\
+def run(mini_batch):
+    # The group's files' rows, with the key from their paths as a column (SDK v1's partitioned dataset).
+    assert mini_batch["region"].nunique() == 1
+    return mini_batch.assign(total=mini_batch["n"].sum())  # one row per row: none failed
+"""
+
+
+@pytest.mark.parametrize("tabular", [False, True], ids=["files", "tabular"])
+def test_partition_format_keys_make_one_mini_batch_per_partition(
+    scratch_dags: Path, airflow_home: Path, tabular: bool
+) -> None:
+    name = f"prf{'t' if tabular else 'f'}_{scratch_dags.name}"[:60]
+    definitions = scratch_dags / "definitions"
+    (definitions / "src").mkdir(parents=True)
+    factory, suffix, script = (
+        ("Tabular.from_delimited_files", "csv", "table.py")
+        if tabular
+        else ("File.from_files", "txt", "files.py")
+    )
+    text = PARTITIONED.format(name=name, factory=factory, suffix=suffix, script=script)
+    (definitions / f"{name}.py").write_text(text)
+    (definitions / "src" / script).write_text(GROUP_TABLE if tabular else GROUP_FILES)
+    (scratch_dags / ".airflowignore").write_text("definitions/\n")
+    (scratch_dags / f"{name}.py").write_text(STUB_TEMPLATE.format(definition=f"{name}.py"))
+    for region, day, n in (("west", "d1", 1), ("east", "d1", 10), ("west", "d2", 2), ("east", "d2", 20)):
+        folder = definitions / "data" / "logs" / region / day
+        folder.mkdir(parents=True)
+        (folder / f"part.{suffix}").write_text(f"n\n{n}\n" if tabular else str(n))
+    states, _ = _run(scratch_dags)
+    assert sorted(k for k in states if k.startswith("group.batch")) == ["group.batch[0]", "group.batch[1]"]
+    (out,) = (airflow_home / "mlpipelines" / "datastore" / "workspaceblobstore").glob(
+        f"{name}/group/*/*/group_output/parallel_run_step.txt"
+    )
+    if tabular:
+        assert out.read_text().splitlines() == ["10 east 30", "20 east 30", "1 west 3", "2 west 3"]
+    else:  # keys in order of first appearance (paths sorted: east before west)
+        assert out.read_text().splitlines() == [
+            "east d1 part.txt",
+            "east d2 part.txt",
+            "west d1 part.txt",
+            "west d2 part.txt",
+        ]
+
+
 K8S_DEFINITION = """\
 name: {name}
 compute_targets:

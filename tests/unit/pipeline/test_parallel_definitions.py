@@ -198,7 +198,7 @@ def test_missing_entry_script_in_python(tmp_path: Path) -> None:
             "      node_count: 3\n      partition_keys: [id]\n",
             8,
             "parallel_run_config.partition_keys",
-            "tabular",
+            "partition_keys ['id'] are not keys of input 'images''s partition_format",
         ),
     ],
 )
@@ -214,3 +214,37 @@ def test_bad_yaml_settings_name_the_line_step_and_field(
     assert error.field == field
     assert error.location is not None
     assert error.location.line == line
+
+
+def test_partition_keys_of_a_file_dataset_are_keys_of_its_partition_format(tmp_path: Path) -> None:
+    text = YAML.replace(
+        "images: {datastore: local, path: images}",
+        "images: {datastore: local, path: images, partition_format: '{camera}/*.png'}",
+    )
+    spec = _load(
+        tmp_path,
+        text.replace("      node_count: 3\n", "      node_count: 3\n      partition_keys: [camera]\n"),
+        "ok.yaml",
+    )
+    assert spec.step("score").parallel.partition_keys == ("camera",)  # type: ignore[union-attr]
+    with pytest.raises(DefinitionError) as info:
+        _load(
+            tmp_path,
+            text.replace("      node_count: 3\n", "      node_count: 3\n      partition_keys: [day]\n"),
+            "bad.yaml",
+        )
+    assert "partition_keys ['day'] are not keys of input 'images''s partition_format ({camera}/*.png)" in str(
+        info.value
+    )
+    assert info.value.field == "parallel_run_config.partition_keys"
+
+
+def test_partition_format_patterns() -> None:
+    from airflow_mlpipelines.pipeline.parallel import format_keys, format_pattern
+
+    fmt = "{region}/{day:yyyy-MM-dd}/**/*.csv"
+    assert format_keys(fmt) == ["region", "day"]
+    match = format_pattern(fmt).match("eu/2026-01-02/a/b/x.csv")
+    assert match is not None
+    assert match.groupdict() == {"region": "eu", "day": "2026-01-02"}
+    assert format_pattern(fmt).match("eu/2026-01-02/x.txt") is None
