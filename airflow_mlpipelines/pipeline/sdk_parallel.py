@@ -89,7 +89,6 @@ class ParallelRunStep(PythonScriptStep):
         side_inputs: Sequence[Any] | None = None,
         arguments: Sequence[Any] | None = None,
         allow_reuse: bool = True,
-        models: Sequence[Any] | None = None,
     ) -> None:
         location = _caller_location()
         if not isinstance(parallel_run_config, ParallelRunConfig):

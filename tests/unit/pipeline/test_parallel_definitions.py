@@ -248,3 +248,17 @@ def test_partition_format_patterns() -> None:
     assert match is not None
     assert match.groupdict() == {"region": "eu", "day": "2026-01-02"}
     assert format_pattern(fmt).match("eu/2026-01-02/x.txt") is None
+
+
+def test_a_missing_entry_script_file_is_reported_before_any_run(tmp_path: Path) -> None:
+    from airflow_mlpipelines.pipeline.sources import check_sources
+
+    spec = _load(tmp_path, YAML, "batch.yaml")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "scorer.py").write_text("def run(b):\n    return b\n")
+    with pytest.raises(DefinitionError) as info:
+        check_sources(spec)  # what a stub runs when Airflow imports it
+    error = info.value
+    assert "entry_script 'score.py' does not exist in" in error.reason
+    assert (error.step, error.field) == ("score", "parallel_run_config.entry_script")
+    assert error.hint == "scripts there: scorer.py"
