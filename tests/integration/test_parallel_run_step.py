@@ -124,8 +124,12 @@ def _rows(home: Path, name: str) -> list[list[str]]:
 def test_file_dataset_mini_batches_are_mapped_reused_and_recomputed_one_by_one(
     pipeline: tuple[Path, str], airflow_home: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    from airflow.utils.session import create_session
+
+    from airflow_mlpipelines.plugins.step_outputs import published_steps
+
     folder, name = pipeline
-    states, _ = _run(folder)
+    states, run = _run(folder)
     # 10 files, 3 per mini-batch: 4 mapped instances, then the gather task.
     assert sorted(k for k in states if k.startswith("score.batch")) == [f"score.batch[{i}]" for i in range(4)]
     assert states["score.run"] == "success"
@@ -137,6 +141,9 @@ def test_file_dataset_mini_batches_are_mapped_reused_and_recomputed_one_by_one(
     ]
     expected = [f"t{i:02d}.txt TEXT {i}" for i in range(10)]
     assert _rows(airflow_home, name) == [expected]  # partition order, one row per file
+    with create_session() as session:  # published like any step: what the UI and consumers read
+        (published,) = published_steps(session, name, run.run_id, "score")
+    assert (Path(published.outputs["scores"]) / "parallel_run_step.txt").read_text().splitlines() == expected
     out = capfd.readouterr()
     assert "init of the scorer" in out.out + out.err  # EntryScript().logger lines are in the task log
     assert "scored 3 files" in out.out + out.err
