@@ -197,6 +197,8 @@ def partition(
     for rel, loc in files:
         for identity, extra in _table_parts(plan, spec, rel, loc, file_digest(loc), limit, key_groups):
             add((rel,), identity, **extra)
+    if not batches:  # zero mapped instances would skip the gather: the step would never publish
+        raise StepExecutionError(f"step '{plan.step}': input '{spec.input}' at {url} holds no rows")
     return batches
 
 

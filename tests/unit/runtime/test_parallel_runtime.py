@@ -226,3 +226,12 @@ def test_gather_appends_in_partition_order_and_releases_the_lease_on_failure(tmp
         parallel.gather(rerun, parallel.read_results(rerun, batches, storage), storage, _io([]))
     # Released although the gather failed: another run takes the lease at once.
     assert lease.try_acquire(storage.resolve(rerun.manifest), "other", 60) is None
+
+
+def test_an_empty_input_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    with pytest.raises(StepExecutionError, match="input 'data' at .* holds no files"):
+        _partition(_plan(tmp_path), tmp_path)
+    (tmp_path / "data" / "rows.csv").write_text("id,value\n")
+    with pytest.raises(StepExecutionError, match="holds no rows"):
+        _partition(_plan(tmp_path, kind="tabular"), tmp_path)
