@@ -230,7 +230,7 @@ def test_gather_appends_in_partition_order_and_releases_the_lease_on_failure(tmp
 
 def test_an_empty_input_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    with pytest.raises(StepExecutionError, match="input 'data' at .* holds no files"):
+    with pytest.raises(StepExecutionError, match=r"input 'data' at .* holds no files"):
         _partition(_plan(tmp_path), tmp_path)
     (tmp_path / "data" / "rows.csv").write_text("id,value\n")
     with pytest.raises(StepExecutionError, match="holds no rows"):
