@@ -22,6 +22,27 @@ if TYPE_CHECKING:
     from airflow_mlpipelines.pipeline.model import StepSpec
 
 
+_KEYWORDS = (
+    "entry_script",
+    "error_threshold",
+    "output_action",
+    "compute_target",
+    "node_count",
+    "process_count_per_node",
+    "mini_batch_size",
+    "source_directory",
+    "description",
+    "logging_level",
+    "run_invocation_timeout",
+    "run_max_try",
+    "append_row_file_name",
+    "allowed_failed_count",
+    "allowed_failed_percent",
+    "partition_keys",
+    "environment_variables",
+)
+
+
 class ParallelRunConfig:
     """SDK v1's ``ParallelRunConfig``: the entry script, the mini-batch size, the error rules, the output
     action, the compute target and environment. Values are checked when the step is built."""
@@ -68,6 +89,44 @@ class ParallelRunConfig:
             "partition_keys": list(partition_keys or []),
             "environment_variables": dict(environment_variables or {}),
         }
+
+    @staticmethod
+    def load_yaml(workspace: Any, filename: str) -> ParallelRunConfig:
+        """SDK v1's ``ParallelRunConfig.load_yaml``: the keywords from a YAML mapping (at the top or under
+        ``parallel_run_config:``), ``compute_target`` and ``environment`` by name. A relative ``filename``
+        is relative to the file that calls this (the definition), as ``source_directory`` is."""
+        import os
+
+        import yaml
+
+        where = _caller_location()
+        path = filename
+        if not os.path.isabs(path) and where.file != "<unknown>":
+            path = os.path.join(os.path.dirname(os.path.abspath(where.file)), filename)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise DefinitionError(
+                f"cannot read the ParallelRunConfig YAML {path}: {exc}", location=where, field="filename"
+            ) from None
+        if isinstance(data, dict) and isinstance(data.get("parallel_run_config"), dict):
+            data = data["parallel_run_config"]
+        if not isinstance(data, dict):
+            raise DefinitionError(
+                f"{path} must hold a mapping of ParallelRunConfig keywords", location=where, field="filename"
+            )
+        values = dict(data)
+        environment = values.pop("environment", None)
+        config = ParallelRunConfig(
+            environment=None if environment is None else Environment.get(workspace, str(environment)),
+            **{k: v for k, v in values.items() if k in _KEYWORDS},
+        )
+        unknown = sorted(set(values) - set(_KEYWORDS))
+        if unknown:  # reported by the rules when the step is built, at this call's line
+            config.settings.update({k: values[k] for k in unknown})
+        config.location = where
+        return config
 
     @property
     def entry_script(self) -> str | None:

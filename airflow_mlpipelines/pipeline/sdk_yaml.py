@@ -510,7 +510,7 @@ class _Loader:
         if not outputs:
             outputs = {"output": OutputSpec(f"{step_id}_output", DEFAULT_DATASTORE)}
         params = self._step_parameters(step_id, node)
-        config = _mapping(self.doc, node, "parallel_run_config", step=step_id)
+        config = self._parallel_config(step_id, node)
         words = self._words(step_id, node, "arguments", {**inputs, **side}, outputs, params)
         source = config.get("source_directory") or node.get("source_directory") or "."
         batched = next(iter(inputs.values())).name
@@ -537,6 +537,34 @@ class _Loader:
             location=where,
             parallel=spec,
         )
+
+    def _parallel_config(self, step_id: str, node: Any) -> Any:
+        """``parallel_run_config``: inline, or the path of a YAML file of its keywords (SDK v1 allowed
+        both), relative to this file."""
+        value = node.get("parallel_run_config")
+        if not isinstance(value, str):
+            return _mapping(self.doc, node, "parallel_run_config", step=step_id)
+        from airflow_mlpipelines.pipeline.yaml_loader import read_yaml
+
+        path = os.path.join(self.base, value)
+        if not os.path.isfile(path):
+            raise DefinitionError(
+                f"parallel_run_config file {path} does not exist",
+                location=self.doc.at(node, "parallel_run_config"),
+                step=step_id,
+                field="parallel_run_config",
+            )
+        data = read_yaml(path)
+        if isinstance(data, dict) and isinstance(data.get("parallel_run_config"), dict):
+            data = data["parallel_run_config"]
+        if not isinstance(data, dict):
+            raise DefinitionError(
+                f"{path} must hold a mapping of ParallelRunConfig keywords",
+                location=self.doc.at(node, "parallel_run_config"),
+                step=step_id,
+                field="parallel_run_config",
+            )
+        return data
 
     def _inputs(self, step_id: str, node: Any, key: str) -> dict[str, _Input]:
         """Input ports: a datapath parameter, else a data reference, else another step's output."""

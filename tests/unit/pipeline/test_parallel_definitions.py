@@ -262,3 +262,59 @@ def test_a_missing_entry_script_file_is_reported_before_any_run(tmp_path: Path) 
     assert "entry_script 'score.py' does not exist in" in error.reason
     assert (error.step, error.field) == ("score", "parallel_run_config.entry_script")
     assert error.hint == "scripts there: scorer.py"
+
+
+CONFIG_YAML = """\
+parallel_run_config:
+  entry_script: score.py
+  source_directory: src
+  mini_batch_size: "2MB"
+  error_threshold: 7
+  output_action: summary_only
+  environment: scoring-env
+  node_count: 2
+"""
+
+
+def test_parallel_run_config_from_a_yaml_file(tmp_path: Path) -> None:
+    (tmp_path / "prc.yml").write_text(CONFIG_YAML)
+    text = PYTHON.format(extra="").replace(
+        'config = ParallelRunConfig(\n    entry_script="score.py", source_directory="src", '
+        'error_threshold=10,\n    compute_target="local", node_count=1,\n)',
+        'config = ParallelRunConfig.load_yaml(ws, "prc.yml")',
+    )
+    assert "load_yaml" in text
+    spec = _load(tmp_path, text, "fromyaml.py")
+    step = spec.step("score")
+    assert step.parallel is not None
+    assert (step.parallel.mini_batch_size, step.parallel.error_threshold) == (2 * 1024**2, 7)
+    assert (step.parallel.output_action, step.parallel.node_count) == ("summary_only", 2)
+    assert step.source_directory == str(tmp_path / "src")
+
+    (tmp_path / "prc.yml").write_text(CONFIG_YAML.replace("error_threshold", "error_treshold"))
+    with pytest.raises(DefinitionError) as info:
+        _load(tmp_path, text, "fromyaml2.py")
+    assert info.value.field == "parallel_run_config.error_treshold"
+    assert "error_threshold" in str(info.value)  # did you mean
+
+
+def test_sdk_yaml_dialect_reads_a_parallel_run_config_file(tmp_path: Path) -> None:
+    (tmp_path / "prc.yml").write_text(CONFIG_YAML)
+    text = SDK_YAML.replace(
+        """            parallel_run_config:
+                entry_script: score.py
+                source_directory: src
+                mini_batch_size: "5"
+                error_threshold: -1
+                output_action: summary_only
+                node_count: 2
+""",
+        "            parallel_run_config: prc.yml\n",
+    )
+    assert "prc.yml" in text
+    step = _load(tmp_path, text, "sdkfile.yaml").step("score")
+    assert step.parallel is not None
+    assert (step.parallel.error_threshold, step.parallel.mini_batch_size) == (7, 2 * 1024**2)
+    assert step.source_directory == str(tmp_path / "src")
+    with pytest.raises(DefinitionError, match=r"parallel_run_config file .* does not exist"):
+        _load(tmp_path, text.replace("prc.yml", "missing.yml"), "sdkmissing.yaml")
