@@ -33,6 +33,8 @@ from airflow_mlpipelines.runtime.plan import BATCH_TASK_ID, PARTITION_TASK_ID, s
 from airflow_mlpipelines.runtime.runner import RunnerIO, Stoppable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from airflow.sdk import Context
 
     from airflow_mlpipelines.runtime.plan import StepPlan
@@ -92,8 +94,8 @@ class PartitionOperator(_Step):
 
         root = parallel.batches_root(settings.datastore_root(), self.task.pipeline, self.task.step)
         with tempfile.TemporaryDirectory(prefix="mlp-partition-") as work:
-            conf_ = getattr(context.get("dag_run"), "conf", None) or {}
-            forced = forced_reason(self.task, conf_)
+            run_conf = getattr(context.get("dag_run"), "conf", None) or {}
+            forced = forced_reason(self.task, run_conf)
             if forced is not None:
                 self.log.info("no mini-batch is reused: %s", forced)
             batches = parallel.partition(
@@ -117,11 +119,16 @@ class PartitionOperator(_Step):
         descriptors = [b.to_json() for b in batches]
         context["ti"].xcom_push(key=BATCHES_KEY, value=descriptors)
         kind = compute_kind(self.task.compute_kind)
-        return [kind.mapped_value(d) for d in descriptors]  # type: ignore[attr-defined]
+        return [kind.mapped_value(d) for d in descriptors]
 
 
-def _key_groups(storage: AirflowStorage, work: str) -> Any:
-    def groups(url: str, columns: Any) -> list[tuple[dict[str, Any], int]]:
+def _key_groups(
+    storage: AirflowStorage, work: str
+) -> Callable[[str, Sequence[str]], list[tuple[dict[str, Any], int]]]:
+    """``partition_keys`` over a table's columns: read on this worker through ``frames`` (a remote file
+    is downloaded into ``work`` first)."""
+
+    def groups(url: str, columns: Sequence[str]) -> list[tuple[dict[str, Any], int]]:
         from airflow_mlpipelines import storage as st
         from airflow_mlpipelines.frames.tables import key_groups
 
