@@ -575,6 +575,13 @@ def test_docker_mini_batches_are_a_mapped_docker_operator(scratch_dags: Path) ->
     assert [t.task_id for t in dag.get_task("score.partition").downstream_list] == ["score.batch"]
     assert [t.task_id for t in mapped.downstream_list] == ["score.run"]
 
+    # What the scheduler gets: the mapped task's partial arguments survive the DAG's serialization.
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    stored = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task("score.batch")
+    assert stored.partial_kwargs["environment"]["MLP_STEP_PLAN"] == plan
+    assert stored.partial_kwargs["image"] == "registry.example/batch:1"
+
 
 S3_BUCKET = "mlp-parallel"
 S3_CONN = "mlp_parallel_s3"
