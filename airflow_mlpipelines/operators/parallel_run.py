@@ -4,7 +4,8 @@
 per mini-batch; ``<step>.batch`` is mapped over them (dynamic task mapping): on local compute
 :class:`MiniBatchOperator`, on Docker/Kubernetes the official operator running ``step_main
 --mini-batch``; ``<step>.run`` (:class:`ParallelRunOperator`) gathers the results into the step's output
-and commits its manifest, so the step is published like any other. The work is ``runtime/parallel.py``.
+and commits its manifest, so the step is published like any other. The work is the runtime's
+(``parallel_partition.py``, ``parallel_batch.py``, ``parallel.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from airflow_mlpipelines.pipeline.step_task import StepTask
 from airflow_mlpipelines.reuse import lease
 from airflow_mlpipelines.reuse.remote_digest import remote_digest
 from airflow_mlpipelines.reuse.source_tree import DigestCache
-from airflow_mlpipelines.runtime import parallel
+from airflow_mlpipelines.runtime import parallel, parallel_batch, parallel_partition
 from airflow_mlpipelines.runtime.plan import BATCH_TASK_ID, PARTITION_TASK_ID, step_of, task_id
 from airflow_mlpipelines.runtime.runner import RunnerIO, Stoppable
 
@@ -98,7 +99,7 @@ class PartitionOperator(_Step):
             forced = forced_reason(self.task, run_conf)
             if forced is not None:
                 self.log.info("no mini-batch is reused: %s", forced)
-            batches = parallel.partition(
+            batches = parallel_partition.partition(
                 plan, storage, root, digest, key_groups=_key_groups(storage, work), reuse=forced is None
             )
         cache.save()
@@ -166,7 +167,7 @@ class MiniBatchOperator(_Step):
             attach=self._attach,
             env=registry_env(plan),
         )
-        return parallel.run_batch(plan, batch, AirflowStorage(), io).to_json()
+        return parallel_batch.run_batch(plan, batch, AirflowStorage(), io).to_json()
 
     def _attach(self, child: Stoppable | None) -> None:
         self._child = child

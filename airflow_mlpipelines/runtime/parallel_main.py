@@ -1,6 +1,6 @@
 """``python -m airflow_mlpipelines.runtime.parallel_main JOB.json``: one mini-batch of a ParallelRunStep.
 
-The mapped task (``runtime/parallel.py``) writes the job and starts this child in its own process
+The mapped task (``runtime/parallel_batch.py``) writes the job and starts this child in its own process
 group, like a script step's: it imports the entry script, calls ``init()`` then ``run(mini_batch)``
 with a list of file paths (file input) or a pandas DataFrame (tabular input, read through ``frames``),
 and writes what ``run`` returned as rows (``result.json``). An exception in ``run`` is the mini-batch's

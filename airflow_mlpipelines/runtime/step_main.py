@@ -114,7 +114,7 @@ MINI_BATCH_FLAG = "--mini-batch"
 
 def run_mini_batch(plan: StepPlan, descriptor: str, python: str = sys.executable) -> dict[str, Any]:
     """Run (or reuse) one mini-batch with the container's storage; returns how it ended."""
-    from airflow_mlpipelines.runtime import parallel
+    from airflow_mlpipelines.runtime import parallel, parallel_batch
 
     child = _Child()
     io = RunnerIO(
@@ -125,7 +125,7 @@ def run_mini_batch(plan: StepPlan, descriptor: str, python: str = sys.executable
         attach=child.attach,
     )
     batch = parallel.MiniBatch.from_json(descriptor)
-    return parallel.run_batch(plan, batch, FsspecStorage.from_environment(), io).to_json()
+    return parallel_batch.run_batch(plan, batch, FsspecStorage.from_environment(), io).to_json()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

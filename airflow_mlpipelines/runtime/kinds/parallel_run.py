@@ -4,7 +4,8 @@ The step's fingerprint has every step's components (the entry script's source tr
 environment...) plus ``parallel`` (the settings a mini-batch's result depends on) and ``parallel_rules``
 (error limits and the rows file's name: they change what is gathered, never what a mini-batch
 computes). The work itself is not one ``execute``: the DAG factory renders a partition task, one mapped
-task per mini-batch and a gather task (``runtime/parallel.py``).
+task per mini-batch and a gather task (``runtime/parallel_partition.py``, ``parallel_batch.py``,
+``parallel.py``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec
 from airflow_mlpipelines.pipeline.model import ParallelRunSpec
 from airflow_mlpipelines.pipeline.step_task import InputBinding, OutputBinding, StepTask
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint
-from airflow_mlpipelines.runtime import parallel
+from airflow_mlpipelines.runtime import parallel, parallel_batch, parallel_partition
 from airflow_mlpipelines.runtime.kinds.parallel_run import KIND
 from airflow_mlpipelines.runtime.plan import LeaseSpec, Origin, StepPlan
 from airflow_mlpipelines.runtime.runner import RunnerIO
@@ -82,7 +82,7 @@ def _io(said: list[str]) -> RunnerIO:
 def _partition(plan: StepPlan, tmp_path: Path) -> list[parallel.MiniBatch]:
     from airflow_mlpipelines.digests import file_digest
 
-    return parallel.partition(
+    return parallel_partition.partition(
         plan, FsspecStorage(), str(tmp_path / "root" / "_parallel"), lambda loc: file_digest(loc.path)
     )
 
@@ -129,7 +129,7 @@ def test_a_mini_batch_runs_is_stored_and_reused(tmp_path: Path) -> None:
     plan = _plan(tmp_path, mini_batch_size=3)
     (batch,) = _partition(plan, tmp_path)
     said: list[str] = []
-    result = parallel.run_batch(plan, batch, FsspecStorage(), _io(said))
+    result = parallel_batch.run_batch(plan, batch, FsspecStorage(), _io(said))
     # run() returned 2 rows for 3 files: the missing one is a failed item, and nothing is committed.
     assert (result.items, result.succeeded, result.failed, result.reused) == (3, 2, 1, False)
     assert Path(result.rows_url).read_text().splitlines() == ["a.txt", "c.txt"]
@@ -137,15 +137,15 @@ def test_a_mini_batch_runs_is_stored_and_reused(tmp_path: Path) -> None:
 
     (tmp_path / "data" / "drop.txt").rename(tmp_path / "data" / "b.txt")
     (batch,) = _partition(plan, tmp_path)
-    first = parallel.run_batch(plan, batch, FsspecStorage(), _io(said))
+    first = parallel_batch.run_batch(plan, batch, FsspecStorage(), _io(said))
     assert (first.failed, first.reused) == (0, False)
     manifest = json.loads((Path(batch.url) / "manifest.json").read_text())
     assert manifest["digest"] == batch.digest
-    second = parallel.run_batch(plan, batch, FsspecStorage(), _io(said))
+    second = parallel_batch.run_batch(plan, batch, FsspecStorage(), _io(said))
     assert (second.succeeded, second.reused) == (3, True)
     # Stored rows that no longer match their manifest are not reused: the mini-batch runs again.
     (Path(batch.url) / "rows.txt").write_text("tampered\n")
-    third = parallel.run_batch(plan, batch, FsspecStorage(), _io(said))
+    third = parallel_batch.run_batch(plan, batch, FsspecStorage(), _io(said))
     assert third.reused is False
     assert Path(third.rows_url).read_text().splitlines() == ["a.txt", "b.txt", "c.txt"]
 
@@ -155,10 +155,10 @@ def test_raising_and_too_slow_mini_batches_fail_all_their_items(tmp_path: Path) 
     plan = _plan(tmp_path, mini_batch_size=2, run_invocation_timeout=2)
     raised, slow = _partition(plan, tmp_path)
     said: list[str] = []
-    result = parallel.run_batch(plan, raised, FsspecStorage(), _io(said))
+    result = parallel_batch.run_batch(plan, raised, FsspecStorage(), _io(said))
     assert (result.failed, result.error) == (2, "RuntimeError: bad file")
     assert any("RuntimeError: bad file" in line for line in said)  # the traceback, in the log
-    result = parallel.run_batch(plan, slow, FsspecStorage(), _io(said))
+    result = parallel_batch.run_batch(plan, slow, FsspecStorage(), _io(said))
     assert result.failed == 2
     assert "run_invocation_timeout (2s)" in result.error
 
@@ -169,7 +169,7 @@ def test_an_entry_script_without_run_fails_the_task(tmp_path: Path) -> None:
     (tmp_path / "src" / "score.py").write_text("def init():\n    pass\n")
     (batch,) = _partition(plan, tmp_path)
     with pytest.raises(StepExecutionError, match="has no run\\(mini_batch\\) function"):
-        parallel.run_batch(plan, batch, FsspecStorage(), _io([]))
+        parallel_batch.run_batch(plan, batch, FsspecStorage(), _io([]))
 
 
 def _result(index: int, items: int, failed: int) -> parallel.BatchResult:
@@ -205,7 +205,7 @@ def test_gather_appends_in_partition_order_and_releases_the_lease_on_failure(tmp
     batches = _partition(plan, tmp_path)
     Path(plan.manifest).mkdir(parents=True, exist_ok=True)
     assert lease.try_acquire(storage.resolve(plan.manifest), "p/r1", 60) is None
-    results = [parallel.run_batch(plan, b, storage, _io([])) for b in reversed(batches)]
+    results = [parallel_batch.run_batch(plan, b, storage, _io([])) for b in reversed(batches)]
     manifest = parallel.gather(plan, parallel.read_results(plan, batches, storage), storage, _io([])).manifest
     out = Path(manifest["outputs"]["out"]["url"])
     assert (out / "parallel_run_step.txt").read_text().splitlines() == [f"f{i}.txt" for i in range(5)]
@@ -221,7 +221,7 @@ def test_gather_appends_in_partition_order_and_releases_the_lease_on_failure(tmp
     assert lease.try_acquire(storage.resolve(rerun.manifest), "p/r2", 60) is None
     batches = _partition(rerun, tmp_path)
     for b in batches:
-        parallel.run_batch(rerun, b, storage, _io([]))
+        parallel_batch.run_batch(rerun, b, storage, _io([]))
     with pytest.raises(StepExecutionError, match="2 failed items exceed error_threshold 0"):
         parallel.gather(rerun, parallel.read_results(rerun, batches, storage), storage, _io([]))
     # Released although the gather failed: another run takes the lease at once.
