@@ -4,12 +4,11 @@ Azure ML SDK v1's ``ParallelRunStep`` becomes three kinds of task (``dag_factory
 *partition* task lists the input through the storage layer and describes each mini-batch
 (``parallel_partition.partition``), one *mapped* task per mini-batch runs the entry script on it or
 reuses its stored result (``parallel_batch.run_batch``), and the step's compute task gathers the
-results in partition order into the step's one output and commits the step's manifest (:func:`gather`). Each mini-batch has its own
-fingerprint (the step's, without the cut input, plus its own items' digests) and its own manifest,
-written last: an unchanged mini-batch is not recomputed even when other files changed. Pure (no
-Airflow): a container runs a mini-batch through ``step_main --mini-batch``. This module holds the
-descriptors and the gather; the partition is ``parallel_partition.py``, one mini-batch
-``parallel_batch.py``, its child process ``parallel_main.py``.
+results in partition order into the step's one output and commits the step's manifest
+(:func:`gather`). Each mini-batch has its own fingerprint (the step's, without the cut input, plus its
+own items' digests) and its own manifest, written last: an unchanged mini-batch is not recomputed even
+when other files changed. Pure (no Airflow): a container runs a mini-batch through ``step_main
+--mini-batch``. This module holds the descriptors, the results and the gather.
 """
 
 from __future__ import annotations
