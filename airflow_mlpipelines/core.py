@@ -1,7 +1,8 @@
 """The ``azureml.core`` names ported code uses: ``from azureml.core import Run, Experiment`` becomes
 ``from airflow_mlpipelines.core import Run, Experiment``.
 
-``Run`` and ``Model`` are pure (no Airflow, no HTTP client), so step scripts import them in any step image;
+``Run``, ``Model`` and ``EntryScript`` (a ParallelRunStep entry script's ``azureml_user.parallel_run``
+name) are pure (no Airflow, no HTTP client), so step scripts import them in any step image;
 ``Experiment`` (submitting a pipeline to Airflow's REST API from a notebook) is imported on first use.
 Pipeline-building names (``Workspace``, ``Datastore``, ``Dataset``...) are in
 :mod:`airflow_mlpipelines.pipeline`.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.exceptions import ModelError, ModelNotFoundError
 from airflow_mlpipelines.runtime import sdk_model
+from airflow_mlpipelines.runtime.entry_script import EntryScript
 from airflow_mlpipelines.runtime.models import REGISTRY_ENV, ModelRegistry
 from airflow_mlpipelines.runtime.run_context import Run, RunError
 from airflow_mlpipelines.runtime.sdk_model import Model
@@ -90,6 +92,7 @@ _LAZY = {
 
 __all__ = [
     "VERSION",
+    "EntryScript",
     "Experiment",
     "Model",
     "ModelError",

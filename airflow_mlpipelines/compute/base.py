@@ -53,6 +53,29 @@ def runtime_command(group: str) -> list[str]:
     return [CONTAINER_PYTHON, "-m", RUNTIME_MODULE, plan_template(group)]
 
 
+MINI_BATCH_FLAG = "--mini-batch"
+"""``step_main --mini-batch <descriptor JSON>``: one mini-batch of a parallel run step; the plan comes in
+``$MLP_STEP_PLAN`` (templated once for every mapped instance)."""
+PLAN_ENV = "MLP_STEP_PLAN"
+
+
+@dataclass(frozen=True)
+class MappedSpec:
+    """The mapped compute task of a parallel run step: ``operator_class.partial(**kwargs)`` expanded
+    over the partition task's return value as keyword ``expand``."""
+
+    operator_class: str
+    kwargs: dict[str, Any]
+    expand: str
+
+
+def mini_batch_argv(descriptor: dict[str, Any]) -> list[str]:
+    """The runtime's arguments for one mini-batch in a container."""
+    import json
+
+    return [MINI_BATCH_FLAG, json.dumps(descriptor, sort_keys=True)]
+
+
 def missing_provider(kind: str, target: str, step: str, exc: ImportError, location: Any) -> DefinitionError:
     """The error for a container target whose Airflow provider is not installed."""
     extra = PROVIDER_EXTRAS.get(kind, kind)

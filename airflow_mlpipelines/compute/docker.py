@@ -13,7 +13,13 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.compute.base import (
+    CONTAINER_PYTHON,
+    PLAN_ENV,
+    RUNTIME_MODULE,
+    MappedSpec,
     TaskSpec,
+    mini_batch_argv,
+    plan_template,
     plan_value_template,
     quantity_bytes,
     quantity_cpus,
@@ -110,6 +116,18 @@ class DockerCompute:
         if target.network_mode:
             kwargs["network_mode"] = target.network_mode
         return TaskSpec(OPERATOR, kwargs)
+
+    def mapped_spec(self, task: StepTask) -> MappedSpec:
+        """The step's DockerOperator arguments with the plan in ``$MLP_STEP_PLAN``, expanded over
+        ``command`` (``python3 -m …step_main --mini-batch <descriptor>`` per mini-batch)."""
+        kwargs = dict(self.task_spec(task).kwargs)
+        del kwargs["command"]
+        kwargs["environment"] = {**kwargs["environment"], PLAN_ENV: plan_template(task.step)}
+        return MappedSpec(OPERATOR, kwargs, "command")
+
+    def mapped_value(self, descriptor: dict[str, Any]) -> Any:
+        """The container's command for one mini-batch."""
+        return [CONTAINER_PYTHON, "-m", RUNTIME_MODULE, *mini_batch_argv(descriptor)]
 
     def prepare(self, plan: StepPlan, warn: Callable[[str], None]) -> StepPlan:
         """Check the daemon answers; mount the datastore root if it is local; run as the worker's user."""

@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.compute.base import (
     CONTAINER_PYTHON,
+    PLAN_ENV,
     RUNTIME_MODULE,
+    MappedSpec,
     TaskSpec,
+    mini_batch_argv,
     plan_template,
     storage_connections_template,
 )
@@ -145,6 +148,24 @@ class KubernetesCompute:
         }
         kwargs.update({k: v for k, v in optional.items() if v is not None})
         return TaskSpec(OPERATOR, kwargs)
+
+    def mapped_spec(self, task: StepTask) -> MappedSpec:
+        """The step's KubernetesPodOperator arguments with the plan in ``$MLP_STEP_PLAN``, expanded over
+        ``arguments`` (``--mini-batch <descriptor>``: one pod per mini-batch)."""
+        from kubernetes.client import models as k8s
+
+        kwargs = dict(self.task_spec(task).kwargs)
+        del kwargs["arguments"]
+        kwargs["env_vars"] = [
+            *kwargs["env_vars"],
+            k8s.V1EnvVar(name=PLAN_ENV, value=plan_template(task.step)),
+        ]
+        kwargs["name"] = pod_name(task.pipeline, f"{task.step}-batch")
+        return MappedSpec(OPERATOR, kwargs, "arguments")
+
+    def mapped_value(self, descriptor: dict[str, Any]) -> Any:
+        """The pod's arguments for one mini-batch."""
+        return mini_batch_argv(descriptor)
 
     def prepare(self, plan: StepPlan, warn: Callable[[str], None]) -> StepPlan:
         """A pod cannot see the worker's disk: warn about every local path no volume of the target mounts.

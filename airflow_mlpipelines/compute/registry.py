@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
-    from airflow_mlpipelines.compute.base import TaskSpec
+    from airflow_mlpipelines.compute.base import MappedSpec, TaskSpec
     from airflow_mlpipelines.pipeline.step_task import StepTask
     from airflow_mlpipelines.runtime.plan import StepPlan
 
@@ -29,6 +30,14 @@ class ComputeKind(Protocol):
 
     def task_spec(self, task: StepTask) -> TaskSpec:
         """The compute task of a step (operator class path + keyword arguments); no I/O, no settings."""
+        ...
+
+    def mapped_spec(self, task: StepTask) -> MappedSpec:
+        """The mapped task running one mini-batch of a parallel run step (``.partial().expand()``)."""
+        ...
+
+    def mapped_value(self, descriptor: dict[str, Any]) -> Any:
+        """What one mapped instance is given for a mini-batch (its ``expand`` keyword's value)."""
         ...
 
     def prepare(self, plan: StepPlan, warn: Callable[[str], None]) -> StepPlan:

@@ -12,6 +12,7 @@ from airflow_mlpipelines.compute.base import STORAGE_FILTER
 from airflow_mlpipelines.connections import plan_connections
 from airflow_mlpipelines.dag_factory.assets import dag_schedule, lineage
 from airflow_mlpipelines.dag_factory.compute_tasks import instantiate, task_spec
+from airflow_mlpipelines.dag_factory.parallel import parallel_tasks
 from airflow_mlpipelines.dag_factory.schedules import start_date
 from airflow_mlpipelines.exceptions import DefinitionError
 from airflow_mlpipelines.operators.reuse_sensor import ReuseSensor
@@ -236,7 +237,10 @@ def _dag(pipeline: PipelineSpec) -> DAG:
                     **reuse_args,
                     **reuse_assets,
                 )
-                reuse >> instantiate(task_spec(task), task, **compute_args, **compute_assets)
+                if task.kind == "parallel_run":
+                    parallel_tasks(task, reuse, reuse_args, compute_args, compute_assets)
+                else:
+                    reuse >> instantiate(task_spec(task), task, **compute_args, **compute_assets)
             groups[task.step] = group
         for name, upstream in step_upstream(pipeline).items():
             for up in upstream:

@@ -114,3 +114,56 @@ def preload() -> None:
     caps its address space, so the cap limits the user's code rather than failing our own imports."""
     import pandas  # noqa: F401
     import pyarrow.parquet  # noqa: F401
+
+
+def read_part(path: str, start: int | None, end: int | None, keys: dict[str, object]) -> pd.DataFrame:
+    """One tabular mini-batch of a parallel run: a CSV's header with the data lines in ``[start, end)``
+    bytes, or the rows of a table whose ``partition_keys`` columns equal ``keys``."""
+    import io
+
+    import pandas as pd
+
+    if start is not None and end is not None:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        header = data[: data.find(b"\n") + 1]
+        sep = "\t" if path.lower().endswith(".tsv") else ","
+        return pd.read_csv(io.BytesIO(header + data[start:end]), sep=sep)
+    frame = read_table(path)
+    for column, value in keys.items():
+        frame = frame[frame[column].astype(str) == str(value)]
+    return frame.reset_index(drop=True)
+
+
+def key_groups(path: str, columns: list[str]) -> list[tuple[dict[str, object], int]]:
+    """The distinct values of ``columns`` in a table, in order of first appearance, with their row counts
+    (a parallel run's ``partition_keys``: one mini-batch per group)."""
+    frame = read_table(path)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise FrameError(
+            f"{path} has no column {missing[0]!r} (partition_keys); columns: {list(frame.columns)}"
+        )
+    groups = frame.groupby([frame[c].astype(str) for c in columns], sort=False).size()
+    found: list[tuple[dict[str, object], int]] = []
+    for values, count in groups.items():
+        values = values if isinstance(values, tuple) else (values,)
+        found.append((dict(zip(columns, values, strict=True)), int(count)))
+    return found
+
+
+def frame_rows(frame: pd.DataFrame) -> list[str]:
+    """A DataFrame's rows as text lines, values separated by spaces, no header (SDK v1's append_row)."""
+    text = frame.to_csv(sep=" ", header=False, index=False)
+    return [line for line in text.splitlines() if line]
+
+
+def read_files(paths: list[str], keys: dict[str, object]) -> pd.DataFrame:
+    """One ``partition_format`` group of a tabular dataset: its files' rows in path order, with each key
+    of the group as a column (as SDK v1 adds a partitioned dataset's keys to its rows)."""
+    import pandas as pd
+
+    frame = pd.concat([read_table(p) for p in paths], ignore_index=True)
+    for column, value in keys.items():
+        frame[column] = value
+    return frame

@@ -19,7 +19,13 @@ from airflow_mlpipelines.operators.planner import Planner
 from airflow_mlpipelines.reuse import lease, store
 from airflow_mlpipelines.reuse.explain import explain
 from airflow_mlpipelines.reuse.fingerprint import Fingerprint
-from airflow_mlpipelines.runtime.plan import COMPUTE_TASK_ID, PLAN_KEY, StepPlan, lease_holder
+from airflow_mlpipelines.runtime.plan import (
+    COMPUTE_TASK_ID,
+    PARTITION_TASK_ID,
+    PLAN_KEY,
+    StepPlan,
+    lease_holder,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,6 +41,19 @@ POKE_SECONDS = 5.0
 WAIT_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 """How long a run waits for another run's lease on a step before failing (Airflow's sensor default)."""
 LOG_EVERY_SECONDS = 60.0
+
+
+def forced_reason(task: StepTask, conf: dict[str, Any]) -> str | None:
+    """Why this run must not reuse the step's outputs (``allow_reuse: false``, ``regenerate_outputs``,
+    ``force_rerun``), or None; a parallel run's mini-batches follow the same rule."""
+    if not task.allow_reuse:
+        return "allow_reuse is false for this step"
+    if conf.get("regenerate_outputs") is True:
+        return "regenerate_outputs is true in the run's conf"
+    force = conf.get("force_rerun") or []
+    if task.step in (force if isinstance(force, list) else [force]):
+        return "the run's conf lists this step in force_rerun"
+    return None
 
 
 class ReuseSensor(BaseSensorOperator, SkipMixin):
@@ -168,7 +187,10 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
             plan.fingerprint.short,
         )
         compute = self.get_direct_relatives(upstream=False)
-        self.skip(ti=context["ti"], tasks=[t for t in compute if t.task_id.endswith(f".{COMPUTE_TASK_ID}")])
+        # The step's compute task (a parallel run's partition task: its mapped and gather tasks follow
+        # it into "skipped").
+        leaves = (f".{COMPUTE_TASK_ID}", f".{PARTITION_TASK_ID}")
+        self.skip(ti=context["ti"], tasks=[t for t in compute if t.task_id.endswith(leaves)])
 
     def _waiting(
         self,
@@ -259,14 +281,7 @@ class ReuseSensor(BaseSensorOperator, SkipMixin):
         return manifest
 
     def _forced(self, conf: dict[str, Any]) -> str | None:
-        if not self.task.allow_reuse:
-            return "allow_reuse is false for this step"
-        if conf.get("regenerate_outputs") is True:
-            return "regenerate_outputs is true in the run's conf"
-        force = conf.get("force_rerun") or []
-        if self.task.step in (force if isinstance(force, list) else [force]):
-            return "the run's conf lists this step in force_rerun"
-        return None
+        return forced_reason(self.task, conf)
 
     def _explain_miss(self, fp: Fingerprint, loc: str, storage: Storage, planner: Planner) -> str:
         """Why the step runs, in one line: outputs that do not verify, an attempt that never committed,

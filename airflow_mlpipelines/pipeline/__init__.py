@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         OutputFileDatasetConfig,
     )
     from airflow_mlpipelines.pipeline.sdk_eps import ExecutePythonScriptStep
+    from airflow_mlpipelines.pipeline.sdk_parallel import ParallelRunConfig, ParallelRunStep
     from airflow_mlpipelines.pipeline.sdk_schedule import ScheduleRecurrence, TimeZone
     from airflow_mlpipelines.pipeline.sdk_steps import Pipeline, PythonScriptStep, StepSequence
     from airflow_mlpipelines.pipeline.sdk_transfer import DataReference, DataTransferStep, SqlDataReference
@@ -78,6 +79,8 @@ _LAZY = {
     "PythonScriptStep": "sdk_steps",
     "ExecutePythonScriptStep": "sdk_eps",
     "CommandStep": "sdk_command",
+    "ParallelRunStep": "sdk_parallel",
+    "ParallelRunConfig": "sdk_parallel",
     "DataTransferStep": "sdk_transfer",
     "HyperDriveStep": "sdk_unsupported",
     "AutoMLStep": "sdk_unsupported",

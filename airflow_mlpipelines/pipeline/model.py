@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 RefKind = Literal["input", "output", "parameter"]
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
-StepKind = Literal["python_script", "execute_python_script", "data_transfer", "command"]
+StepKind = Literal["python_script", "execute_python_script", "data_transfer", "command", "parallel_run"]
 
 DEFAULT_DATASTORE = "workspaceblobstore"
 """Azure ML's default datastore name; it maps to the configured datastore root."""
@@ -87,7 +87,8 @@ class DatasetSpec:
     model: str | None = None
     model_version: int | None = None
     partition_format: str | None = None
-    """SDK v1's ``partition_format``: columns from each file's path when read as a table."""
+    """SDK v1's ``partition_format`` (``"/{region}/{day:yyyy/MM/dd}/data.csv"``): columns from each file's
+    path when read as a table; a parallel run's ``partition_keys`` may name them."""
     parameter: str | None = None
     """A data path parameter (``ParameterSpec.datapath``) whose run-time value picks the datastore and path;
     ``datastore``/``paths`` are then its default (see :mod:`airflow_mlpipelines.pipeline.datapath`)."""
@@ -147,6 +148,33 @@ class ComputeSpec:
     """Where a step runs: the name of a compute target (``PipelineSpec.compute_targets``, or ``local``)."""
 
     name: str = LOCAL_COMPUTE
+
+
+@dataclass(frozen=True)
+class ParallelRunSpec:
+    """Azure ML SDK v1's ``ParallelRunConfig`` for one ``parallel_run`` step (``pipeline/parallel.py``).
+
+    ``input`` is the dataset (or upstream output) cut into mini-batches; ``mini_batch_size`` is a count
+    of files for a file input, bytes for a tabular one (``"1MB"`` parsed at load time); None: SDK v1's
+    defaults (10 files, 1 MiB). ``error_threshold`` -1 ignores failures.
+    """
+
+    entry_script: str
+    input: str
+    output: str
+    output_action: Literal["append_row", "summary_only"] = "append_row"
+    mini_batch_size: int | None = None
+    error_threshold: int = -1
+    allowed_failed_count: int | None = None
+    allowed_failed_percent: float | None = None
+    append_row_file_name: str = "parallel_run_step.txt"
+    process_count_per_node: int = 1
+    node_count: int = 1
+    run_invocation_timeout: int = 60
+    run_max_try: int = 3
+    partition_keys: tuple[str, ...] = ()
+    logging_level: str = "INFO"
+    environment_variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -289,6 +317,8 @@ class StepSpec:
     """Set exactly when ``kind`` is ``execute_python_script``."""
     transfer: DataTransferSpec | None = None
     """Set exactly when ``kind`` is ``data_transfer``."""
+    parallel: ParallelRunSpec | None = None
+    """Set exactly when ``kind`` is ``parallel_run``."""
     queue: str | None = None
     """The Airflow queue (Celery queue) both of the step's tasks go to; None: the default queue."""
     retries: int | None = None

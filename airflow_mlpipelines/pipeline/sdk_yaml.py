@@ -30,7 +30,7 @@ from airflow_mlpipelines.exceptions import (
     SourceLocation,
     did_you_mean,
 )
-from airflow_mlpipelines.pipeline import command, sdk_unsupported, transfer
+from airflow_mlpipelines.pipeline import command, parallel, sdk_unsupported, transfer
 from airflow_mlpipelines.pipeline.compute import ComputeTargetSpec
 from airflow_mlpipelines.pipeline.datapath import datapath_dataset, datapath_parameter
 from airflow_mlpipelines.pipeline.model import (
@@ -56,8 +56,7 @@ DatasetMode = Literal["download", "direct"]
 
 ROOT: Final = "pipeline"
 """The top-level key that marks a definition as SDK v1's dialect (our own format has no such key)."""
-SUPPORTED: Final = ("PythonScriptStep", "CommandStep", "DataTransferStep")
-NOT_YET: Final = {"ParallelRunStep": "ParallelRunStep is not supported yet"}
+SUPPORTED: Final = ("PythonScriptStep", "CommandStep", "DataTransferStep", "ParallelRunStep")
 AZURE_ONLY: Final = {
     "ModuleStep": sdk_unsupported.ModuleStep.instead,
     "AdlaStep": sdk_unsupported.AdlaStep.instead,
@@ -97,6 +96,9 @@ _STEP_KEYS: Final = (
     "destination_data_reference",
     "source_reference_type",
     "destination_reference_type",
+    "parallel_run_config",
+    "input_data",
+    "side_inputs",
 )
 _INPUT_MODES: Final = ("mount", "download", "direct")
 _OUTPUT_MODES: Final = ("mount", "upload")
@@ -400,17 +402,12 @@ class _Loader:
                 field="type",
                 hint=f"type: one of {', '.join(SUPPORTED)}",
             )
-        if kind in NOT_YET:
-            raise bad_type(
-                f"{NOT_YET[kind]} (step '{step_id}')", "run the script as a PythonScriptStep for now"
-            )
         if kind in AZURE_ONLY:
             raise bad_type(f"{kind} is an Azure-only step and cannot run on Airflow", AZURE_ONLY[kind])
         if kind not in SUPPORTED:
             raise bad_type(
                 f"unknown step type {kind!r}",
-                did_you_mean(str(kind), [*SUPPORTED, *NOT_YET, *AZURE_ONLY])
-                or f"supported: {', '.join(SUPPORTED)}",
+                did_you_mean(str(kind), [*SUPPORTED, *AZURE_ONLY]) or f"supported: {', '.join(SUPPORTED)}",
             )
         for key in ("runconfig", "runconfig_parameters"):
             if key in node:
@@ -421,6 +418,8 @@ class _Loader:
                 )
         if kind == "DataTransferStep":
             return self._transfer_step(step_id, node, where)
+        if kind == "ParallelRunStep":
+            return self._parallel_step(step_id, node, where)
         return self._script_step(step_id, str(kind), node, where)
 
     def _common(self, step_id: str, node: Any) -> dict[str, Any]:
@@ -487,6 +486,88 @@ class _Loader:
             version=node.get("version"),
             location=where,
         )
+
+    def _parallel_step(self, step_id: str, node: Any, where: SourceLocation) -> StepSpec:
+        """SDK v1's ParallelRunStep: ``parallel_run_config`` inline (its keywords), the cut input as the
+        first port of ``input_data`` (or ``inputs``), ``side_inputs`` staged whole, one output port."""
+        common = self._common(step_id, node)
+        key = "input_data" if "input_data" in node else "inputs"
+        inputs = self._inputs(step_id, node, key)
+        if not inputs:
+            raise DefinitionError(
+                "a ParallelRunStep needs an input to cut into mini-batches",
+                location=where,
+                step=step_id,
+                field="input_data",
+                hint="input_data: {images: {source: <data reference or step output>}}",
+            )
+        side = self._inputs(step_id, node, "side_inputs")
+        outputs = self._outputs(step_id, node)
+        if len(outputs) > 1:
+            raise DefinitionError(
+                "a ParallelRunStep has one output",
+                location=self.doc.at(node, "outputs"),
+                step=step_id,
+                field="outputs",
+            )
+        if not outputs:
+            outputs = {"output": OutputSpec(f"{step_id}_output", DEFAULT_DATASTORE)}
+        params = self._step_parameters(step_id, node)
+        config = self._parallel_config(step_id, node)
+        words = self._words(step_id, node, "arguments", {**inputs, **side}, outputs, params)
+        source = config.get("source_directory") or node.get("source_directory") or "."
+        batched = next(iter(inputs.values())).name
+        output = next(iter(outputs.values())).name
+        settings = {k: v for k, v in config.items() if k not in ("source_directory", "environment")}
+        spec = parallel.build_spec(
+            settings,
+            input_name=batched,
+            output=output,
+            where=self.doc.at(node, "parallel_run_config"),
+            step=step_id,
+        )
+        return StepSpec(
+            name=step_id,
+            kind="parallel_run",
+            script_name=spec.entry_script,
+            source_directory=os.path.normpath(os.path.join(self.base, str(source))),
+            arguments=tuple(words),
+            inputs=tuple(dict.fromkeys(i.name for i in [*inputs.values(), *side.values()])),
+            outputs=tuple(outputs.values()),
+            compute=ComputeSpec(str(config.get("compute_target") or common["compute"])),
+            allow_reuse=common["allow_reuse"],
+            version=node.get("version"),
+            location=where,
+            parallel=spec,
+        )
+
+    def _parallel_config(self, step_id: str, node: Any) -> Any:
+        """``parallel_run_config``: inline, or the path of a YAML file of its keywords (SDK v1 allowed
+        both), relative to this file."""
+        value = node.get("parallel_run_config")
+        if not isinstance(value, str):
+            return _mapping(self.doc, node, "parallel_run_config", step=step_id)
+        from airflow_mlpipelines.pipeline.yaml_loader import read_yaml
+
+        path = os.path.join(self.base, value)
+        if not os.path.isfile(path):
+            raise DefinitionError(
+                f"parallel_run_config file {path} does not exist",
+                location=self.doc.at(node, "parallel_run_config"),
+                step=step_id,
+                field="parallel_run_config",
+            )
+        data = read_yaml(path)
+        if isinstance(data, dict) and isinstance(data.get("parallel_run_config"), dict):
+            data = data["parallel_run_config"]
+        if not isinstance(data, dict):
+            raise DefinitionError(
+                f"{path} must hold a mapping of ParallelRunConfig keywords",
+                location=self.doc.at(node, "parallel_run_config"),
+                step=step_id,
+                field="parallel_run_config",
+            )
+        return data
 
     def _inputs(self, step_id: str, node: Any, key: str) -> dict[str, _Input]:
         """Input ports: a datapath parameter, else a data reference, else another step's output."""

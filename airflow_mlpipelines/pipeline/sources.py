@@ -48,8 +48,9 @@ def _problems(pipeline: PipelineSpec, step: StepSpec) -> list[DefinitionError]:
         present = sorted(n for n in os.listdir(step.source_directory) if n.endswith(".py"))[:10]
         return [
             error(
-                f"script '{step.script_name}' does not exist in {step.source_directory}",
-                "script",
+                f"{'entry_script' if step.kind == 'parallel_run' else 'script'} '{step.script_name}' "
+                f"does not exist in {step.source_directory}",
+                "parallel_run_config.entry_script" if step.kind == "parallel_run" else "script",
                 f"scripts there: {', '.join(present)}" if present else "the folder has no Python scripts",
             )
         ]

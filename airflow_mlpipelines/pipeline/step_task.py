@@ -27,6 +27,7 @@ from airflow_mlpipelines.pipeline.model import (
     DataTransferSpec,
     ExecutePythonScriptSpec,
     NotifierSpec,
+    ParallelRunSpec,
     PipelineSpec,
     Ref,
     StepSpec,
@@ -102,6 +103,7 @@ class StepTask:
     env_vars: tuple[tuple[str, str], ...] = ()
     eps: ExecutePythonScriptSpec | None = None
     transfer: DataTransferSpec | None = None
+    parallel: ParallelRunSpec | None = None
     queue: str | None = None
     retries: int | None = None
     retry_delay_seconds: float | None = None
@@ -190,6 +192,7 @@ class StepTask:
             env_vars=tuple(sorted(dict(data.get("env_vars", {})).items())),
             eps=None if data.get("eps") is None else ExecutePythonScriptSpec(**data["eps"]),
             transfer=None if data.get("transfer") is None else transfer_from_json(data["transfer"]),
+            parallel=None if data.get("parallel") is None else parallel_from_json(data["parallel"]),
             queue=data.get("queue"),
             retries=data.get("retries"),
             retry_delay_seconds=data.get("retry_delay_seconds"),
@@ -223,6 +226,14 @@ def settings_from_json(data: Mapping[str, Any]) -> TaskSettings:
         for n in values.get("on_failure_notifiers", ())
     )
     return TaskSettings(**values)
+
+
+def parallel_from_json(data: Mapping[str, Any]) -> ParallelRunSpec:
+    """A parallel run's settings from their JSON form (lists back to tuples)."""
+    values = dict(data)
+    values["partition_keys"] = tuple(values.get("partition_keys") or ())
+    values["environment_variables"] = tuple(tuple(p) for p in values.get("environment_variables") or ())
+    return ParallelRunSpec(**values)
 
 
 def transfer_from_json(data: Mapping[str, Any]) -> DataTransferSpec:
@@ -310,6 +321,7 @@ def step_task(pipeline: PipelineSpec, step: StepSpec, producers: Mapping[str, st
         env_vars=tuple(sorted((str(k), str(v)) for k, v in env.items())) if isinstance(env, dict) else (),
         eps=step.eps,
         transfer=step.transfer,
+        parallel=step.parallel,
         queue=step.queue,
         retries=step.retries,
         retry_delay_seconds=step.retry_delay_seconds,

@@ -19,6 +19,7 @@ from airflow_mlpipelines.pipeline.model import (
     StepSpec,
     TaskSettings,
 )
+from airflow_mlpipelines.pipeline.parallel import check_parallel
 from airflow_mlpipelines.pipeline.transfer import check_transfers, contained, transfer_sources
 
 if TYPE_CHECKING:
@@ -255,6 +256,7 @@ def build_pipeline(
         )
     _check_datapaths(datasets, parameters, problems)
     check_transfers(steps, datastores, datasets, problems)
+    check_parallel(steps, datasets, problems)
     with problems.each():
         check_compute(steps, compute_targets, environments)
     with problems.each():

@@ -24,7 +24,7 @@ from airflow_mlpipelines.exceptions import (
     SourceLocation,
     did_you_mean,
 )
-from airflow_mlpipelines.pipeline import command, eps, transfer
+from airflow_mlpipelines.pipeline import command, eps, parallel, transfer
 from airflow_mlpipelines.pipeline.model import (
     DEFAULT_DATASTORE,
     LOCAL_COMPUTE,
@@ -64,6 +64,7 @@ from airflow_mlpipelines.pipeline.yaml_schema import (
     ExecutePythonScriptStepModel,
     ModelInputModel,
     OutputModel,
+    ParallelRunStepModel,
     ParameterModel,
     PipelineModel,
     RecurrenceModel,
@@ -339,6 +340,8 @@ def _to_spec(path: str, data: Any, model: PipelineModel) -> PipelineSpec:
         with problems.each():
             if isinstance(step, ExecutePythonScriptStepModel):
                 steps.append(_eps_step(path, base, model, step, steps_data[i]))
+            elif isinstance(step, ParallelRunStepModel):
+                steps.append(_parallel_step(path, base, model, step, steps_data[i]))
             elif isinstance(step, DataTransferStepModel):
                 spec, made = _transfer_step(path, base, model, step, getattr(steps_data[i], "line", None))
                 steps.append(spec)
@@ -529,7 +532,15 @@ def _dataset(name: str, model: DatasetModel, location: SourceLocation) -> Datase
         raise DefinitionError(
             "a dataset needs 'path' or 'paths'", location=location, field=f"datasets.{name}.path"
         )
-    return DatasetSpec(name, model.datastore, paths, model.mode, model.kind, location)
+    return DatasetSpec(
+        name,
+        model.datastore,
+        paths,
+        model.mode,
+        model.kind,
+        location,
+        partition_format=model.partition_format,
+    )
 
 
 def _models(path: str, data: Any, model: PipelineModel, problems: Problems) -> list[DatasetSpec]:
@@ -574,7 +585,10 @@ def _models(path: str, data: Any, model: PipelineModel, problems: Problems) -> l
 
 
 def _warn_no_effect(
-    step: StepModel | CommandStepModel, model: PipelineModel, path: str, line: int | None
+    step: StepModel | CommandStepModel | ParallelRunStepModel,
+    model: PipelineModel,
+    path: str,
+    line: int | None,
 ) -> None:
     """An environment on a local step only counts for reuse: say so at its line."""
     compute = step.compute or model.defaults.compute
@@ -615,7 +629,11 @@ def task_settings(model: _TaskSettingsFields) -> TaskSettings:
 
 def _retries(
     model: PipelineModel,
-    step: StepModel | ExecutePythonScriptStepModel | DataTransferStepModel | CommandStepModel,
+    step: StepModel
+    | ExecutePythonScriptStepModel
+    | DataTransferStepModel
+    | CommandStepModel
+    | ParallelRunStepModel,
 ) -> dict[str, Any]:
     """The step's ``retries`` and ``retry_delay_seconds``, each falling back to ``defaults``."""
     return {
@@ -669,13 +687,47 @@ def _command_words(step: CommandStepModel, location: SourceLocation) -> list[tup
     return [(w, f"command[{i}]") for i, w in enumerate(step.command)]
 
 
+def _parallel_step(
+    path: str, base: str, model: PipelineModel, step: ParallelRunStepModel, data: Any
+) -> StepSpec:
+    """A ParallelRunStep: a script step whose script is the entry script, with its checked settings."""
+    line = getattr(data, "line", None)
+    config_line = data.key_lines.get("parallel_run_config", line) if isinstance(data, _LineDict) else line
+    spec = _step(path, base, model, step, line)
+    settings = step.parallel_run_config.model_dump(exclude_none=True)
+    return dataclasses.replace(
+        spec,
+        kind="parallel_run",
+        parallel=parallel.build_spec(
+            settings,
+            input_name=step.inputs[0],
+            output=spec.outputs[0].name,
+            where=SourceLocation(path, config_line),
+            step=step.name,
+        ),
+    )
+
+
+def _step_outputs(step: StepModel | CommandStepModel | ParallelRunStepModel) -> list[OutputModel]:
+    if isinstance(step, ParallelRunStepModel):
+        out = step.output or f"{step.name}_output"
+        return [out if isinstance(out, OutputModel) else OutputModel(name=out)]
+    return [o if isinstance(o, OutputModel) else OutputModel(name=o) for o in step.outputs]
+
+
 def _step(
-    path: str, base: str, model: PipelineModel, step: StepModel | CommandStepModel, line: int | None
+    path: str,
+    base: str,
+    model: PipelineModel,
+    step: StepModel | CommandStepModel | ParallelRunStepModel,
+    line: int | None,
 ) -> StepSpec:
     location = SourceLocation(path, line)
     _warn_no_effect(step, model, path, line)
     inputs = list(step.inputs)
-    outputs = [o if isinstance(o, OutputModel) else OutputModel(name=o) for o in step.outputs]
+    if isinstance(step, ParallelRunStepModel):
+        inputs += step.side_inputs
+    outputs = _step_outputs(step)
     output_names = [o.name for o in outputs]
     if isinstance(step, CommandStepModel):
         values = _command_words(step, location)
@@ -690,7 +742,9 @@ def _step(
     return StepSpec(
         name=step.name,
         kind="command" if isinstance(step, CommandStepModel) else "python_script",
-        script_name=step.script if isinstance(step, StepModel) else "",
+        script_name=step.script
+        if isinstance(step, StepModel)
+        else (step.parallel_run_config.entry_script if isinstance(step, ParallelRunStepModel) else ""),
         source_directory=os.path.normpath(os.path.join(base, source)),
         arguments=arguments,
         inputs=tuple(dict.fromkeys(inputs)),

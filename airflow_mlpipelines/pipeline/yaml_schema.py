@@ -60,6 +60,8 @@ class DatasetModel(_Strict):
     paths: list[str] | None = None
     mode: Literal["direct", "mount", "download"] = "direct"
     kind: Literal["file", "tabular"] = "file"
+    partition_format: str | None = None
+    """SDK v1's ``partition_format``: keys in the end of the files' paths (``/{region}/{day}/*.csv``)."""
 
 
 class ModelInputModel(_Strict):
@@ -230,7 +232,53 @@ class CommandStepModel(_TaskSettingsFields):
     )
 
 
-_STEP_TYPES = ("execute_python_script", "data_transfer", "command")
+class ParallelRunConfigModel(_Strict):
+    """``parallel_run_config`` of a ``type: parallel_run`` step: SDK v1's ``ParallelRunConfig`` keywords
+    (the values' rules, shared with Python definitions, are ``pipeline/parallel.py``'s)."""
+
+    entry_script: str
+    mini_batch_size: int | str | None = None
+    error_threshold: int = -1
+    allowed_failed_count: int | None = None
+    allowed_failed_percent: float | None = None
+    output_action: Literal["append_row", "summary_only"] = "append_row"
+    append_row_file_name: str | None = None
+    process_count_per_node: int | None = None
+    node_count: int = 1
+    run_invocation_timeout: int = 60
+    run_max_try: int = 3
+    partition_keys: list[str] = []
+    logging_level: str = "INFO"
+    environment_variables: dict[str, str] = {}
+
+
+class ParallelRunStepModel(_TaskSettingsFields):
+    """``steps[]`` with ``type: parallel_run``: Azure ML SDK v1's ParallelRunStep. The first of ``inputs``
+    is cut into mini-batches (the others, and ``side_inputs``, are staged whole); ``output`` is the step's
+    one output (``parallel_run_step.txt`` for ``append_row``)."""
+
+    name: str
+    type: Literal["parallel_run"]
+    parallel_run_config: ParallelRunConfigModel
+    source_directory: str | None = None
+    inputs: list[str] = Field(min_length=1)
+    side_inputs: list[str] = []
+    output: str | OutputModel | None = None
+    arguments: list[ArgumentValue] = []
+    compute: str | None = Field(default=None, validation_alias=AliasChoices("compute", "compute_target"))
+    allow_reuse: bool = True
+    run_after: list[str] = []
+    hash_paths: list[str] = []
+    version: str | None = None
+    environment: str | EnvironmentModel | None = None
+    queue: str | None = None
+    retries: NonNegativeInt | None = None
+    retry_delay_seconds: PositiveFloat | None = Field(
+        default=None, validation_alias=AliasChoices("retry_delay_seconds", "retry_delay")
+    )
+
+
+_STEP_TYPES = ("execute_python_script", "data_transfer", "command", "parallel_run")
 
 
 WeekDay = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -291,7 +339,8 @@ AnyStepModel = Annotated[
     Annotated[StepModel, Tag("python_script")]
     | Annotated[ExecutePythonScriptStepModel, Tag("execute_python_script")]
     | Annotated[DataTransferStepModel, Tag("data_transfer")]
-    | Annotated[CommandStepModel, Tag("command")],
+    | Annotated[CommandStepModel, Tag("command")]
+    | Annotated[ParallelRunStepModel, Tag("parallel_run")],
     Discriminator(_step_type),
 ]
 
@@ -339,6 +388,7 @@ KEYS_BY_SECTION: dict[str, list[str]] = {
                 *ExecutePythonScriptStepModel.model_fields,
                 *DataTransferStepModel.model_fields,
                 *CommandStepModel.model_fields,
+                *ParallelRunStepModel.model_fields,
                 "source_data_reference",
                 "destination_data_reference",
             ]

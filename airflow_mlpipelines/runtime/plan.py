@@ -26,6 +26,10 @@ PLAN_KEY = "mlp_plan"
 """XCom key of the plan, pushed by ``<step>.reuse``."""
 REUSE_TASK_ID = "reuse"
 COMPUTE_TASK_ID = "run"
+PARTITION_TASK_ID = "partition"
+"""A parallel run step's task between its reuse and its mapped mini-batch tasks."""
+BATCH_TASK_ID = "batch"
+"""A parallel run step's mapped task (one instance per mini-batch)."""
 Decision = Literal["run", "reuse"]
 
 
@@ -35,9 +39,11 @@ def task_id(step: str, leaf: str) -> str:
 
 
 def step_of(task_id_: str) -> str:
-    """The step a task belongs to: ``train.run`` and ``train.reuse`` → ``train``; others unchanged."""
+    """The step a task belongs to: ``train.run`` and ``train.reuse`` (a parallel run's ``.partition`` and
+    ``.batch`` too) → ``train``; others unchanged."""
     group, _, leaf = task_id_.rpartition(".")
-    return group if group and leaf in (COMPUTE_TASK_ID, REUSE_TASK_ID) else task_id_
+    leaves = (COMPUTE_TASK_ID, REUSE_TASK_ID, PARTITION_TASK_ID, BATCH_TASK_ID)
+    return group if group and leaf in leaves else task_id_
 
 
 def lease_holder(dag_id: str, run_id: str) -> str:

@@ -107,10 +107,37 @@ def load_plan(argv: Sequence[str]) -> dict[str, Any]:
     return plan
 
 
+MINI_BATCH_FLAG = "--mini-batch"
+"""``step_main --mini-batch <descriptor>``: one mini-batch of a parallel run step (the plan in
+``$MLP_STEP_PLAN``)."""
+
+
+def run_mini_batch(plan: StepPlan, descriptor: str, python: str = sys.executable) -> dict[str, Any]:
+    """Run (or reuse) one mini-batch with the container's storage; returns how it ended."""
+    from airflow_mlpipelines.runtime import parallel, parallel_batch
+
+    child = _Child()
+    io = RunnerIO(
+        say=_say,
+        on_stdout=_say,
+        on_stderr=lambda line: _say(f"[stderr] {line}"),
+        python=python,
+        attach=child.attach,
+    )
+    batch = parallel.MiniBatch.from_json(descriptor)
+    return parallel_batch.run_batch(plan, batch, FsspecStorage.from_environment(), io).to_json()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; a failure prints one line (no traceback) and returns its exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        plan = StepPlan.from_json(load_plan(sys.argv[1:] if argv is None else argv))
+        if args[:1] == [MINI_BATCH_FLAG] and len(args) == 2:
+            plan = StepPlan.from_json(load_plan([]))
+            _drop_privileges(plan.run_as)
+            run_mini_batch(plan, args[1])
+            return 0
+        plan = StepPlan.from_json(load_plan(args))
         _drop_privileges(plan.run_as)
         run_plan(plan)
     except StepExecutionError as exc:

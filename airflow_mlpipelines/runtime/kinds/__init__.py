@@ -3,8 +3,8 @@
 A kind says whether its source tree is hashed, which fingerprint components it adds and how the
 runner executes it; the registry also names the operator that runs it on a worker (local compute).
 Entries are import paths, resolved on first use, so naming a kind (at DAG parse time) imports nothing
-heavy. A new kind (a parallel run) is one
-module plus one :func:`register` call, as ``data_transfer`` was.
+heavy. A new kind is one module plus one :func:`register` call, as ``data_transfer`` and
+``parallel_run`` were.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ _REGISTRY: dict[str, str] = {
     "execute_python_script": "airflow_mlpipelines.runtime.kinds.execute_python_script:KIND",
     "data_transfer": "airflow_mlpipelines.runtime.kinds.data_transfer:KIND",
     "command": "airflow_mlpipelines.runtime.kinds.command:KIND",
+    "parallel_run": "airflow_mlpipelines.runtime.kinds.parallel_run:KIND",
 }
 _OPERATORS: dict[str, str] = {
     "python_script": "airflow_mlpipelines.operators.python_script.PythonScriptStepOperator",
@@ -73,6 +74,7 @@ _OPERATORS: dict[str, str] = {
     ),
     "data_transfer": "airflow_mlpipelines.operators.data_transfer.DataTransferOperator",
     "command": "airflow_mlpipelines.operators.command.CommandStepOperator",
+    "parallel_run": "airflow_mlpipelines.operators.parallel_run.ParallelRunOperator",
 }
 """The local operator of each kind, known without importing the kind (the DAG factory needs only this)."""
 _LOADED: dict[str, StepKind] = {}

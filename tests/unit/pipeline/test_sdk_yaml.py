@@ -263,10 +263,19 @@ pipeline:
             "unknown step type 'PythonScriptStp'",
         ),
         (
-            "            type: ParallelRunStep\n            script_name: x.py\n",
-            9,
-            "type",
-            "ParallelRunStep is not supported yet (step 'broken')",
+            "            type: ParallelRunStep\n            input_data:\n"
+            "                data: {source: raw}\n            parallel_run_config:\n"
+            "                entry_script: x.py\n"
+            "                output_action: append_rows\n",
+            12,
+            "parallel_run_config.output_action",
+            "output_action must be one of append_row, summary_only, not 'append_rows'",
+        ),
+        (
+            "            type: ParallelRunStep\n            parallel_run_config: {entry_script: x.py}\n",
+            8,
+            "input_data",
+            "a ParallelRunStep needs an input to cut into mini-batches",
         ),
         ("            type: ModuleStep\n", 9, "type", "ModuleStep is an Azure-only step"),
         ("            script_name: x.py\n", 8, "type", "the step has no type"),
