@@ -240,7 +240,7 @@ def check_parallel(steps: Sequence[StepSpec], datasets: Sequence[DatasetSpec], p
                         field=f"datasets.{dataset.name}.partition_format",
                     ) from None
             tabular = dataset is not None and dataset.kind == "tabular"
-            in_paths = format_keys(dataset.partition_format or "") if dataset is not None else []
+            in_paths = format_keys(dataset.partition_format) if dataset and dataset.partition_format else []
             if spec.partition_keys and not tabular and not set(spec.partition_keys) <= set(in_paths):
                 missing = sorted(set(spec.partition_keys) - set(in_paths))
                 raise _error(
