@@ -48,6 +48,27 @@ class _Remote:
         self._url = url
         self._data = data
 
+    @property
+    def name(self) -> str:
+        """The name it was published under (an endpoint's name is part of its URL)."""
+        return str(self._data["Name"])
+
+    @property
+    def description(self) -> str | None:
+        """The description it was published with."""
+        return self._data.get("Description")
+
+    @property
+    def status(self) -> str:
+        """``Active`` or ``Disabled``."""
+        return str(self._data["Status"])
+
+    @property
+    def endpoint(self) -> str:
+        """The URL other systems POST Azure ML's request body to (with ``Authorization: Bearer``); an
+        endpoint's ``<endpoint>/<version>`` runs one version."""
+        return str(self._data["Endpoint"])
+
     @staticmethod
     def _connect(workspace: Any) -> tuple[httpx.Client, str]:
         target = AirflowTarget.of(workspace)
@@ -85,29 +106,9 @@ class PublishedPipeline(_Remote):
         return str(self._data["Id"])
 
     @property
-    def name(self) -> str:
-        """The name it was published under."""
-        return str(self._data["Name"])
-
-    @property
     def version(self) -> str | None:
         """The version string given to ``publish`` (None if none)."""
         return self._data.get("Version")
-
-    @property
-    def description(self) -> str | None:
-        """The description given to ``publish``."""
-        return self._data.get("Description")
-
-    @property
-    def status(self) -> str:
-        """``Active`` or ``Disabled``."""
-        return str(self._data["Status"])
-
-    @property
-    def endpoint(self) -> str:
-        """The URL other systems POST Azure ML's request body to (with ``Authorization: Bearer``)."""
-        return str(self._data["Endpoint"])
 
     @property
     def dag_id(self) -> str:
@@ -206,34 +207,14 @@ class PipelineEndpoint(_Remote):
     """Versions of published pipelines behind one address; POST to ``endpoint`` runs the default one."""
 
     @property
-    def name(self) -> str:
-        """The endpoint's name (part of its URL)."""
-        return str(self._data["Name"])
-
-    @property
     def id(self) -> str:
         """SDK v1 had a separate id; here the name is the id."""
         return self.name
 
     @property
-    def description(self) -> str | None:
-        """The endpoint's description."""
-        return self._data.get("Description")
-
-    @property
     def default_version(self) -> str:
         """The version POSTs without a version run."""
         return str(self._data["DefaultVersion"])
-
-    @property
-    def status(self) -> str:
-        """``Active`` or ``Disabled``."""
-        return str(self._data["Status"])
-
-    @property
-    def endpoint(self) -> str:
-        """The URL to POST to; ``<endpoint>/<version>`` runs one version."""
-        return str(self._data["Endpoint"])
 
     @classmethod
     def publish(

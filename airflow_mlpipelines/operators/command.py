@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlpipelines.operators.step_operator import StepOperator
@@ -80,6 +79,4 @@ class CommandStepOperator(StepOperator):
 
     def execute(self, context: Context) -> dict[str, str]:
         """Run the step's plan; return the output folder URLs."""
-        with tempfile.TemporaryDirectory(prefix="mlp-plan-") as work:
-            _, result, _ = self.run(context, work)
-        return {name: str(out["url"]) for name, out in result.manifest.get("outputs", {}).items()}
+        return self.run_outputs(context)[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_mlpipelines.operators.step_operator import StepOperator
@@ -153,10 +152,7 @@ class DataTransferOperator(StepOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Run the transfer; returns the destination's URL (``output``) or the table and rows loaded."""
-        with tempfile.TemporaryDirectory(prefix="mlp-plan-") as work:
-            _, result, _ = self.run(context, work)
-        found: dict[str, Any] = {
-            name: str(out["url"]) for name, out in result.manifest.get("outputs", {}).items()
-        }
+        urls, result = self.run_outputs(context)
+        found: dict[str, Any] = dict(urls)
         found.update({k: v for k, v in result.details.items() if k in ("rows", "table", "files", "bytes")})
         return found

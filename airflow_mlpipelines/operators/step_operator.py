@@ -8,6 +8,7 @@ commit — is :func:`airflow_mlpipelines.runtime.runner.run_plan`, exactly what 
 from __future__ import annotations
 
 import json
+import tempfile
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -102,6 +103,14 @@ class StepOperator(BaseOperator):
             say=self.log.info,
         )
         return planner.run_plan(planner.fingerprint(), leased=False, reason="the task has no reuse task")
+
+    def run_outputs(self, context: Context) -> tuple[dict[str, str], RunResult]:
+        """Run the plan in a scratch folder (removed afterwards): the committed outputs' URLs (what the
+        script-like operators return as their XCom) and how the run ended."""
+        with tempfile.TemporaryDirectory(prefix="mlp-plan-") as work:
+            _, result, _ = self.run(context, work)
+        urls = {name: str(out["url"]) for name, out in result.manifest.get("outputs", {}).items()}
+        return urls, result
 
     def run(self, context: Context, work: str) -> tuple[StepPlan, RunResult, Any]:
         """Run the plan; returns it, how it ended, and what :meth:`collect` made of the committed job."""

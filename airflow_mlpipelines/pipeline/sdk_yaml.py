@@ -584,16 +584,7 @@ class _Loader:
                     field=f"{field}.source",
                     hint="inputs: {port: {source: <data reference, datapath parameter or output>}}",
                 )
-            mode = str(spec.get("bind_mode", spec.get("type", "mount")))
-            if mode not in _INPUT_MODES:
-                mode_key = "bind_mode" if "bind_mode" in spec else "type"
-                raise DefinitionError(
-                    f"input '{port}': bind_mode {mode!r} must be mount or download",
-                    location=self.doc.at(spec, mode_key),
-                    step=step_id,
-                    field=f"{field}.{mode_key}",
-                    hint=did_you_mean(mode, _INPUT_MODES),
-                )
+            mode = self._bind_mode(spec, _INPUT_MODES, "mount or download", f"input '{port}'", field, step_id)
             source = str(spec["source"])
             ref = self.datapaths.get(source) or self.data_refs.get(source)
             if ref is not None:
@@ -626,6 +617,22 @@ class _Loader:
         self.used_refs.setdefault(ref.name, (ref, mode))
         self._datastore(ref.datastore)
 
+    def _bind_mode(
+        self, spec: dict[str, Any], modes: tuple[str, ...], allowed: str, port: str, field: str, step_id: str
+    ) -> str:
+        """A port's ``bind_mode`` (SDK v1 also read ``type``; default ``mount``), one of ``modes``."""
+        mode = str(spec.get("bind_mode", spec.get("type", "mount")))
+        if mode not in modes:
+            mode_key = "bind_mode" if "bind_mode" in spec else "type"
+            raise DefinitionError(
+                f"{port}: bind_mode {mode!r} must be {allowed}",
+                location=self.doc.at(spec, mode_key),
+                step=step_id,
+                field=f"{field}.{mode_key}",
+                hint=did_you_mean(mode, modes),
+            )
+        return mode
+
     def _outputs(self, step_id: str, node: Any) -> dict[str, OutputSpec]:
         section = _mapping(self.doc, node, "outputs", step=step_id)
         ports: dict[str, OutputSpec] = {}
@@ -640,16 +647,7 @@ class _Loader:
                     field=f"{field}.destination",
                     hint="outputs: {port: {destination: <name later steps use as source>}}",
                 )
-            mode = str(spec.get("bind_mode", spec.get("type", "mount")))
-            if mode not in _OUTPUT_MODES:
-                mode_key = "bind_mode" if "bind_mode" in spec else "type"
-                raise DefinitionError(
-                    f"output '{port}': bind_mode {mode!r} must be mount or upload",
-                    location=self.doc.at(spec, mode_key),
-                    step=step_id,
-                    field=f"{field}.{mode_key}",
-                    hint=did_you_mean(mode, _OUTPUT_MODES),
-                )
+            self._bind_mode(spec, _OUTPUT_MODES, "mount or upload", f"output '{port}'", field, step_id)
             store = str(spec.get("datastore") or DEFAULT_DATASTORE)
             self._datastore(store)
             ports[str(port)] = OutputSpec(str(spec["destination"]), store)

@@ -113,14 +113,11 @@ class DefaultArgsModel(_TaskSettingsFields):
     queue: str | None = None
 
 
-class StepModel(_TaskSettingsFields):
-    """``steps[]``: one PythonScriptStep."""
+class _ProcessStepFields(_TaskSettingsFields):
+    """The keys a step that runs a process (a script, a command) has besides what it runs."""
 
     name: str
-    type: Literal["python_script", "execute_python_script"] = "python_script"
-    script: str = Field(validation_alias=AliasChoices("script", "script_name"))
     source_directory: str | None = None
-    arguments: list[ArgumentValue] = []
     inputs: list[str] = []
     outputs: list[str | OutputModel] = []
     compute: str | None = Field(default=None, validation_alias=AliasChoices("compute", "compute_target"))
@@ -134,6 +131,14 @@ class StepModel(_TaskSettingsFields):
     retry_delay_seconds: PositiveFloat | None = Field(
         default=None, validation_alias=AliasChoices("retry_delay_seconds", "retry_delay")
     )
+
+
+class StepModel(_ProcessStepFields):
+    """``steps[]``: one PythonScriptStep."""
+
+    type: Literal["python_script", "execute_python_script"] = "python_script"
+    script: str = Field(validation_alias=AliasChoices("script", "script_name"))
+    arguments: list[ArgumentValue] = []
 
 
 class EpsOutputsModel(_Strict):
@@ -209,27 +214,12 @@ class DataTransferStepModel(_TaskSettingsFields):
     )
 
 
-class CommandStepModel(_TaskSettingsFields):
+class CommandStepModel(_ProcessStepFields):
     """``steps[]`` with ``type: command``: Azure ML SDK v1's CommandStep, a command line instead of a
     script (a string split into words like a shell would, or a list of words and references)."""
 
-    name: str
     type: Literal["command"]
     command: str | list[ArgumentValue]
-    source_directory: str | None = None
-    inputs: list[str] = []
-    outputs: list[str | OutputModel] = []
-    compute: str | None = Field(default=None, validation_alias=AliasChoices("compute", "compute_target"))
-    allow_reuse: bool = True
-    run_after: list[str] = []
-    hash_paths: list[str] = []
-    version: str | None = None
-    environment: str | EnvironmentModel | None = None
-    queue: str | None = None
-    retries: NonNegativeInt | None = None
-    retry_delay_seconds: PositiveFloat | None = Field(
-        default=None, validation_alias=AliasChoices("retry_delay_seconds", "retry_delay")
-    )
 
 
 class ParallelRunConfigModel(_Strict):

@@ -41,7 +41,7 @@ from airflow_mlpipelines.pipeline.publishing import (
     ScheduleRecord,
     run_request,
 )
-from airflow_mlpipelines.plugins import registry
+from airflow_mlpipelines.plugins import page, registry
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
@@ -134,8 +134,7 @@ def _params(dag: SerializedDAG) -> list[ParamInfo]:
 
 def _base(request: Request) -> str:
     """This app's absolute address (scheme, host, any ``[api] base_url`` path and the mount point)."""
-    root = str(request.scope.get("root_path", "")).rstrip("/")  # any base path + our mount point
-    return f"{request.url.scheme}://{request.url.netloc}{root}"
+    return f"{request.url.scheme}://{request.url.netloc}{page.mount_root(request.scope)}"
 
 
 def _published_json(request: Request, record: PublishedRecord) -> dict[str, Any]:

@@ -30,19 +30,14 @@ from airflow_mlpipelines.plugins.step_outputs import (
     step_of,
 )
 
-_HEADERS = {
-    "Content-Security-Policy": page.CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "same-origin",
-}
+_HEADERS = page.headers()
 
 Segment = Annotated[str, Path(min_length=1, max_length=512)]
 
 
 def _root(request: Request) -> str:
     """Where this app is mounted (``/mlpipelines`` below any ``[api] base_url`` path)."""
-    return str(request.scope.get("root_path", "")).rstrip("/")
+    return page.mount_root(request.scope)
 
 
 def _html(body: str, status_code: int = status.HTTP_200_OK) -> HTMLResponse:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from airflow_mlpipelines.frames.preview import FramePreview
     from airflow_mlpipelines.plugins.step_outputs import OutputView, Published
@@ -18,6 +18,24 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
 )
 """Sent with every page: only our own images and inline styles load, and only Airflow may frame it."""
+
+
+def headers(content_security_policy: str = CONTENT_SECURITY_POLICY) -> dict[str, str]:
+    """The response headers of every page and image of the plugin (a page with forms relaxes
+    ``form-action`` to ``'self'``): no sniffing, no caching, no referrer outside the site."""
+    return {
+        "Content-Security-Policy": content_security_policy,
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "same-origin",
+    }
+
+
+def mount_root(scope: Mapping[str, Any]) -> str:
+    """Where the plugin's app is mounted, from the ASGI scope (``/mlpipelines`` below any ``[api]
+    base_url`` path): the prefix of every link a page writes."""
+    return str(scope.get("root_path", "")).rstrip("/")
+
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:16px;color:#1f2933;background:#fff}

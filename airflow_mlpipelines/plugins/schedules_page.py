@@ -50,12 +50,7 @@ if TYPE_CHECKING:
     from airflow_mlpipelines.pipeline.publishing import ScheduleRecord
 
 CONTENT_SECURITY_POLICY = page.CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action 'self'")
-_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "same-origin",
-}
+_HEADERS = page.headers(CONTENT_SECURITY_POLICY)
 
 router = APIRouter()
 
@@ -178,14 +173,10 @@ def _html(text: str, status_code: int = status.HTTP_200_OK) -> HTMLResponse:
     return HTMLResponse(text, status_code=status_code, headers=_HEADERS)
 
 
-def _root(request: Request) -> str:
-    return str(request.scope.get("root_path", "")).rstrip("/")
-
-
 @router.get("/schedules", response_class=HTMLResponse)
 def schedules(request: Request, session: SessionDep, user: GetUserDep) -> HTMLResponse:
     """The list of pipelines with their schedules."""
-    return _html(render(_root(request), session, user))
+    return _html(render(page.mount_root(request.scope), session, user))
 
 
 @router.post("/schedules/{dag_id}", response_class=HTMLResponse)
@@ -231,5 +222,5 @@ def change_schedule(
     else:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown action {action!r}")
     session.flush()
-    text = render(_root(request), session, user, {dag_id: message}, {dag_id: schedule})
+    text = render(page.mount_root(request.scope), session, user, {dag_id: message}, {dag_id: schedule})
     return _html(text, code)

@@ -285,12 +285,7 @@ class DistributedAirflow(AirflowRestClient):
 
     def connection(self) -> dict[str, Any]:
         """The ``aws`` connection to moto, as Airflow's JSON connection form."""
-        return {
-            "conn_type": "aws",
-            "login": self.moto.access_key,
-            "password": self.moto.secret_key,
-            "extra": {"endpoint_url": self.moto.endpoint_url, "region_name": self.moto.region},
-        }
+        return self.moto.airflow_connection()
 
     def shared_env(self) -> dict[str, str]:
         """The settings every component shares (before its own home and ``extra_env``)."""

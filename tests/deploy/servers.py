@@ -314,6 +314,15 @@ class MotoServer(_Server):
             skip_instance_cache=True,
         )
 
+    def airflow_connection(self) -> dict[str, Any]:
+        """The Airflow ``aws`` connection (JSON form, e.g. for ``AIRFLOW_CONN_<ID>``) reaching this server."""
+        return {
+            "conn_type": "aws",
+            "login": self.access_key,
+            "password": self.secret_key,
+            "extra": {"endpoint_url": self.endpoint_url, "region_name": self.region},
+        }
+
     def create_bucket(self, bucket: str) -> None:
         """Create ``bucket`` (us-east-1 takes no location constraint)."""
         self.client().create_bucket(Bucket=bucket)

@@ -39,12 +39,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 
 @pytest.fixture
 def aws_connection(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    connection = {
-        "conn_type": "aws",
-        "login": moto.access_key,
-        "password": moto.secret_key,
-        "extra": {"endpoint_url": moto.endpoint_url, "region_name": "us-east-1"},
-    }
+    connection = moto.airflow_connection()
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps(connection))
     return moto.secret_key
 

@@ -58,12 +58,7 @@ def connections(
         "password": postgres.password,
         "schema": "warehouse",
     }
-    s3 = {
-        "conn_type": "aws",
-        "login": moto.access_key,
-        "password": moto.secret_key,
-        "extra": {"endpoint_url": moto.endpoint_url, "region_name": moto.region},
-    }
+    s3 = moto.airflow_connection()
     monkeypatch.setenv(f"AIRFLOW_CONN_{PG.upper()}", json.dumps(pg))
     monkeypatch.setenv(f"AIRFLOW_CONN_{LITE.upper()}", json.dumps({"conn_type": "sqlite", "host": str(lite)}))
     monkeypatch.setenv(f"AIRFLOW_CONN_{S3.upper()}", json.dumps(s3))

@@ -36,12 +36,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 
 @pytest.fixture
 def s3_connection(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    connection = {
-        "conn_type": "aws",
-        "login": moto.access_key,
-        "password": moto.secret_key,
-        "extra": {"endpoint_url": moto.endpoint_url, "region_name": moto.region},
-    }
+    connection = moto.airflow_connection()
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps(connection))
 
 

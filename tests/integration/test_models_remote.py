@@ -34,12 +34,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 
 @pytest.fixture
 def s3_registry(moto: MotoServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
-    connection = {
-        "conn_type": "aws",
-        "login": moto.access_key,
-        "password": moto.secret_key,
-        "extra": {"endpoint_url": moto.endpoint_url, "region_name": "us-east-1"},
-    }
+    connection = moto.airflow_connection()
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN.upper()}", json.dumps(connection))
     url = f"s3://{CONN}@{BUCKET}/{request.node.name[:40]}/models"
     monkeypatch.setenv("AIRFLOW__MLPIPELINES__MODEL_REGISTRY", url)

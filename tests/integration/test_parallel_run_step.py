@@ -616,12 +616,7 @@ def test_object_storage_input_output_and_datastore_root(
     server.start()
     try:
         server.create_bucket(S3_BUCKET)
-        connection = {
-            "conn_type": "aws",
-            "login": server.access_key,
-            "password": server.secret_key,
-            "extra": {"endpoint_url": server.endpoint_url, "region_name": "us-east-1"},
-        }
+        connection = server.airflow_connection()
         monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN.upper()}", json.dumps(connection))
         from airflow_mlpipelines import settings
 

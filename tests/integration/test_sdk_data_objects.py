@@ -33,12 +33,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 
 @pytest.fixture
 def s3_connection(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    s3 = {
-        "conn_type": "aws",
-        "login": moto.access_key,
-        "password": moto.secret_key,
-        "extra": {"endpoint_url": moto.endpoint_url, "region_name": moto.region},
-    }
+    s3 = moto.airflow_connection()
     monkeypatch.setenv(f"AIRFLOW_CONN_{S3.upper()}", json.dumps(s3))
     return moto
 
